@@ -1,0 +1,83 @@
+/**
+ * The composition root: reads nothing global, builds every part from the config and
+ * passes them in. `main.ts` calls it once; tests can call it with a config that
+ * points at fakes.
+ */
+import { OpenAI } from "openai";
+import { getLogger } from "@logtape/logtape";
+import type { Bot } from "grammy";
+import type { Config } from "./config.ts";
+import type { Store } from "./store/store.ts";
+import { KvStore } from "./store/kv.ts";
+import { RedisStore } from "./store/redis.ts";
+import { FallbackStore } from "./store/fallback.ts";
+import { createAccessChecker } from "./access.ts";
+import type { Assistant } from "./assistant/assistant.ts";
+import { createResponsesAssistant } from "./assistant/responses.ts";
+import { createAssistantsAssistant } from "./assistant/assistants.ts";
+import { createBot } from "./bot/bot.ts";
+import type { BotContext } from "./bot/context.ts";
+
+export interface App {
+  bot: Bot<BotContext>;
+  store: Store;
+  assistant: Assistant;
+  /** Closes the store; the bot's transport is stopped by its owner first. */
+  close(): Promise<void>;
+}
+
+/** Opens the store the config asks for: Redis (with an in-memory fallback) or Deno KV. */
+export async function openStore(config: Config): Promise<Store> {
+  if (config.redis) {
+    const redis = new RedisStore(config.redis, getLogger(["bot", "store"]));
+    return new FallbackStore(redis);
+  }
+  const dir = config.kvPath.includes("/")
+    ? config.kvPath.slice(0, config.kvPath.lastIndexOf("/"))
+    : ".";
+  await Deno.mkdir(dir, { recursive: true });
+  return await KvStore.open(config.kvPath);
+}
+
+/** Builds the assistant backend the config selects. */
+export function createAssistant(config: Config, store: Store): Assistant {
+  const client = new OpenAI({
+    apiKey: config.openai.apiKey,
+    baseURL: config.openai.baseURL,
+    // 429 and 5xx are retried with backoff by the SDK (it honours retry-after).
+    maxRetries: 3,
+    timeout: 120_000,
+  });
+  const assistant = config.openai.assistant;
+  return assistant.kind === "assistants"
+    ? createAssistantsAssistant({ client, store, assistantId: assistant.assistantId })
+    : createResponsesAssistant({
+      client,
+      store,
+      model: assistant.model,
+      instructions: assistant.instructions,
+    });
+}
+
+/** Builds the whole app. */
+export async function createApp(config: Config): Promise<App> {
+  const store = await openStore(config);
+  const assistant = createAssistant(config, store);
+  const bot = createBot({
+    token: config.telegram.token,
+    apiRoot: config.telegram.apiRoot,
+    channels: config.channels,
+    access: (api) =>
+      createAccessChecker({
+        getChatMember: (chat, userId) => api.getChatMember(chat, userId),
+        store,
+        channels: config.channels,
+        ttlSeconds: config.subscriptionTtl,
+        negativeTtlSeconds: config.subscriptionNegativeTtl,
+        log: getLogger(["bot", "access"]),
+      }),
+    assistant,
+    log: getLogger(["bot"]),
+  });
+  return { bot, store, assistant, close: () => store.close() };
+}

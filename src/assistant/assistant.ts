@@ -1,0 +1,57 @@
+/**
+ * The assistant seam: one streaming interface, two OpenAI backends (Responses +
+ * Conversations in `responses.ts`, the legacy Assistants API in `assistants.ts`).
+ */
+
+/** Tokens the backend reports for one answer. */
+export interface Usage {
+  inputTokens: number;
+  outputTokens: number;
+}
+
+/** What `ask` returns once the stream ends. */
+export interface Answer {
+  /** The whole answer text (the concatenation of the yielded deltas). */
+  text: string;
+  usage?: Usage;
+  /** `aborted` when the signal fired: `text` holds what was generated until then. */
+  status: "completed" | "incomplete" | "aborted";
+}
+
+/** One message of a conversation read back from the backend. */
+export interface HistoryMessage {
+  role: "user" | "assistant";
+  text: string;
+  /** When the backend knows it. */
+  at?: Date;
+}
+
+/**
+ * A conversation partner for each Telegram user. The conversation id lives in the
+ * store under `thread_id:{user_id}`; the texts live only at the backend (privacy).
+ */
+export interface Assistant {
+  readonly kind: "responses" | "assistants";
+  /**
+   * Sends the user's text and yields the answer's text deltas as they arrive; the
+   * generator's return value is the {@link Answer}. Aborting `signal` stops the upstream
+   * request and returns what was generated so far with status `aborted`. Upstream
+   * failures (after the SDK's own retries) throw {@link AssistantError}.
+   */
+  ask(userId: number, text: string, signal?: AbortSignal): AsyncGenerator<string, Answer>;
+  /** The last `limit` messages (all when omitted), oldest first; `[]` without a conversation. */
+  history(userId: number, limit?: number): Promise<HistoryMessage[]>;
+  /** Forgets the user's conversation; the next `ask` starts a new one. */
+  reset(userId: number): Promise<void>;
+}
+
+/** Why an answer failed, in the terms the user-facing text needs. */
+export type AssistantFailure = "rateLimited" | "unavailable" | "failed";
+
+/** An assistant call that failed after retries; `kind` picks the user's message. */
+export class AssistantError extends Error {
+  constructor(readonly kind: AssistantFailure, message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "AssistantError";
+  }
+}

@@ -1,0 +1,154 @@
+/**
+ * The default backend: OpenAI's Responses API with one Conversation per user. Model
+ * and instructions come from the configuration (OpenAI's guidance after the
+ * Assistants API and stored prompts were shut down).
+ *
+ * Calls made for one `ask`: `POST /conversations` (first message only, or when the
+ * stored id is unknown or belongs to the Assistants backend), then `POST /responses`
+ * with `stream: true`. A 404 for the stored conversation starts a new one once.
+ */
+import { APIUserAbortError, NotFoundError, type OpenAI } from "openai";
+import type { Store } from "../store/store.ts";
+import { keys } from "../store/keys.ts";
+import {
+  type Answer,
+  type Assistant,
+  AssistantError,
+  type HistoryMessage,
+  type Usage,
+} from "./assistant.ts";
+import { toAssistantError } from "./errors.ts";
+
+export interface ResponsesAssistantOptions {
+  client: OpenAI;
+  store: Store;
+  model: string;
+  instructions?: string;
+}
+
+type ConversationItem = Awaited<
+  ReturnType<OpenAI["conversations"]["items"]["list"]>
+>["data"][number];
+
+/** The text of a conversation item when it is a user or assistant message. */
+export function itemToMessage(item: ConversationItem): HistoryMessage | undefined {
+  if (item.type !== "message" || (item.role !== "user" && item.role !== "assistant")) {
+    return undefined;
+  }
+  const text = item.content
+    .map((part) =>
+      part.type === "input_text" || part.type === "output_text" ? part.text : undefined
+    )
+    .filter((t): t is string => t !== undefined)
+    .join("\n");
+  return { role: item.role, text };
+}
+
+/** Creates the Responses + Conversations backend. */
+export function createResponsesAssistant(options: ResponsesAssistantOptions): Assistant {
+  const { client, store, model, instructions } = options;
+
+  async function newConversation(userId: number): Promise<string> {
+    try {
+      const conversation = await client.conversations.create({
+        metadata: { telegram_user_id: String(userId) },
+      });
+      await store.set(keys.conversation(userId), conversation.id);
+      return conversation.id;
+    } catch (error) {
+      throw toAssistantError(error, "creating a conversation");
+    }
+  }
+
+  async function storedConversation(userId: number): Promise<string | undefined> {
+    const id = await store.get(keys.conversation(userId));
+    // A `thread_…` id from the Assistants backend (or the Python bot) is not ours.
+    return id?.startsWith("conv_") ? id : undefined;
+  }
+
+  async function* ask(
+    userId: number,
+    text: string,
+    signal?: AbortSignal,
+  ): AsyncGenerator<string, Answer> {
+    let conversation = await storedConversation(userId) ?? await newConversation(userId);
+    const request = (conversationId: string) =>
+      client.responses.create(
+        { model, instructions, conversation: conversationId, input: text, stream: true },
+        { signal },
+      );
+    let answer = "";
+    let usage: Usage | undefined;
+    let status: Answer["status"] = "completed";
+    try {
+      let stream;
+      try {
+        stream = await request(conversation);
+      } catch (error) {
+        if (!(error instanceof NotFoundError)) throw error;
+        conversation = await newConversation(userId);
+        stream = await request(conversation);
+      }
+      for await (const event of stream) {
+        switch (event.type) {
+          case "response.output_text.delta":
+            answer += event.delta;
+            yield event.delta;
+            break;
+          case "response.completed":
+          case "response.incomplete":
+            if (event.type === "response.incomplete") status = "incomplete";
+            if (event.response.usage) {
+              usage = {
+                inputTokens: event.response.usage.input_tokens,
+                outputTokens: event.response.usage.output_tokens,
+              };
+            }
+            break;
+          case "response.failed":
+            throw new AssistantError(
+              "failed",
+              `response failed: ${event.response.error?.code ?? "unknown"}: ${
+                event.response.error?.message ?? ""
+              }`,
+            );
+        }
+      }
+    } catch (error) {
+      if (error instanceof APIUserAbortError || signal?.aborted) {
+        return { text: answer, usage, status: "aborted" };
+      }
+      throw toAssistantError(error, "streaming a response");
+    }
+    return { text: answer, usage, status };
+  }
+
+  async function history(userId: number, limit?: number): Promise<HistoryMessage[]> {
+    const conversation = await storedConversation(userId);
+    if (!conversation) return [];
+    const messages: HistoryMessage[] = [];
+    try {
+      // Newest first, so a short history reads only the last page.
+      for await (
+        const item of client.conversations.items.list(conversation, {
+          order: "desc",
+          limit: Math.min(limit ?? 100, 100),
+        })
+      ) {
+        const message = itemToMessage(item);
+        if (message) messages.push(message);
+        if (limit !== undefined && messages.length >= limit) break;
+      }
+    } catch (error) {
+      if (error instanceof NotFoundError) return [];
+      throw toAssistantError(error, "reading the conversation");
+    }
+    return messages.reverse();
+  }
+
+  async function reset(userId: number): Promise<void> {
+    await store.delete(keys.conversation(userId));
+  }
+
+  return { kind: "responses", ask, history, reset };
+}

@@ -1,0 +1,89 @@
+/**
+ * Builds the grammY bot from its parts. The middleware order is the flow of
+ * DESIGN.md: error boundary (`bot.catch`) → one turn per user (`sequentialize`) →
+ * texts in the user's language → group chats pointed to the private chat → /help,
+ * /subscribe and the "Check again" button (no subscription needed) → the access gate
+ * → commands → chat.
+ */
+import { type Api, Bot, type Context } from "grammy";
+import type { UserFromGetMe } from "grammy/types";
+import { autoRetry } from "@grammyjs/auto-retry";
+import { sequentialize } from "@grammyjs/runner";
+import { autoChatAction } from "@grammyjs/auto-chat-action";
+import type { Logger } from "@logtape/logtape";
+import type { AccessChecker } from "../access.ts";
+import type { Assistant } from "../assistant/assistant.ts";
+import type { BotContext } from "./context.ts";
+import { createChat } from "./chat.ts";
+import { createCommands } from "./commands.ts";
+import { createGate } from "./gate.ts";
+import { allTexts, textsFor } from "./texts.ts";
+
+/** The update types the bot handles (also given to getUpdates / setWebhook). */
+export const ALLOWED_UPDATES = ["message", "callback_query"] as const;
+
+export interface BotOptions {
+  token: string;
+  apiRoot: string;
+  channels: (string | number)[];
+  /** Builds the access checker on the bot's API (so getChatMember gets auto-retry). */
+  access: (api: Api) => AccessChecker;
+  assistant: Assistant;
+  log: Logger;
+  /** Skips getMe at start (tests, or a cached value). */
+  botInfo?: UserFromGetMe;
+}
+
+/** The key that orders updates: one turn at a time per user (per chat without a user). */
+export function turnKey(ctx: Context): string | undefined {
+  return ctx.from?.id.toString() ?? ctx.chat?.id.toString();
+}
+
+/** Creates the bot; call `bot.init()` (getMe) before handling updates. */
+export function createBot(options: BotOptions): Bot<BotContext> {
+  const { log } = options;
+  const bot = new Bot<BotContext>(options.token, {
+    client: { apiRoot: options.apiRoot },
+    botInfo: options.botInfo,
+  });
+  // Telegram's 429 (retry_after) and 5xx are waited out, a bounded number of times.
+  bot.api.config.use(autoRetry({ maxRetryAttempts: 5, maxDelaySeconds: 300 }));
+
+  bot.use(sequentialize(turnKey));
+  bot.use((ctx, next) => {
+    ctx.texts = textsFor(ctx.from?.language_code);
+    return next();
+  });
+  bot.use(autoChatAction());
+
+  // Groups: only commands get an answer, pointing to the private chat; no tokens spent.
+  bot.chatType(["group", "supergroup"]).on("::bot_command", async (ctx) => {
+    if (!ctx.msg.text?.startsWith("/")) return;
+    await ctx.reply(ctx.texts.groupOnly(ctx.me.username));
+  });
+
+  const gate = createGate({ access: options.access(bot.api), api: bot.api, channels: options.channels, log });
+  const privateChats = bot.chatType("private");
+  privateChats.command("help", (ctx) => ctx.reply(ctx.texts.help));
+  bot.use(gate.composer);
+  privateChats.use(gate.protect);
+  privateChats.use(createCommands({ assistant: options.assistant, log }));
+  // An unknown command is not a question for the assistant.
+  privateChats.hears(/^\/[A-Za-z0-9_]+(@\w+)?(\s|$)/, (ctx) => ctx.reply(ctx.texts.help));
+  privateChats.use(createChat({ assistant: options.assistant, log }));
+
+  bot.catch(({ error, ctx }) => {
+    log.error("Update {updateId} failed: {error}", { updateId: ctx.update.update_id, error });
+  });
+  return bot;
+}
+
+/** Registers the command menu in English (default) and Russian; failures only warn. */
+export async function registerCommands(bot: Bot<BotContext>, log: Logger): Promise<void> {
+  try {
+    await bot.api.setMyCommands(allTexts.en.commands);
+    await bot.api.setMyCommands(allTexts.ru.commands, { language_code: "ru" });
+  } catch (error) {
+    log.warning("setMyCommands failed (the command menu may be stale): {error}", { error });
+  }
+}

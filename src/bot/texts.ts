@@ -1,0 +1,142 @@
+/**
+ * Every user-facing text, in English and Russian. The language follows the user's
+ * Telegram language (`language_code`): Russian for `ru` (and the languages whose
+ * speakers usually read it: `uk`, `be`, `kk`), English otherwise.
+ */
+
+export type Lang = "en" | "ru";
+
+export interface Texts {
+  welcome: string;
+  help: string;
+  notSubscribed: (channels: string) => string;
+  channelButton: (title: string) => string;
+  checkAgain: string;
+  stillNotSubscribed: string;
+  subscribed: string;
+  gateUnavailable: string;
+  reset: string;
+  historyEmpty: string;
+  historyTitle: string;
+  you: string;
+  assistant: string;
+  exportEmpty: string;
+  exportCaption: string;
+  exportTitle: string;
+  unsupported: string;
+  groupOnly: (username: string) => string;
+  rateLimited: string;
+  unavailable: string;
+  failed: string;
+  emptyAnswer: string;
+  incomplete: string;
+  commands: { command: string; description: string }[];
+}
+
+const en: Texts = {
+  welcome: "Hi! I'm an AI assistant. Write me anything and I'll answer.\n\n" +
+    "/reset starts a new conversation, /history shows the last messages, " +
+    "/export downloads the whole conversation, /help lists everything.",
+  help: "What I can do:\n" +
+    "• just write a message and I'll answer it\n" +
+    "/reset: start a new conversation\n" +
+    "/history: the last 10 messages\n" +
+    "/export: the conversation as a .txt file (/export md for Markdown)\n" +
+    "/subscribe: check your channel subscription\n" +
+    "/help: this list",
+  notSubscribed: (channels) =>
+    `This bot is for the subscribers of ${channels}. Join, then press "Check again".`,
+  channelButton: (title) => `Open ${title}`,
+  checkAgain: "Check again",
+  stillNotSubscribed: "Still not subscribed. Join the channel and try again.",
+  subscribed: "You're subscribed. Welcome!",
+  gateUnavailable:
+    "I can't check subscriptions right now. Please try again in a few minutes; the owner has been notified.",
+  reset: "Done: the next message starts a new conversation.",
+  historyEmpty: "No messages yet. Write me something!",
+  historyTitle: "Last messages:",
+  you: "You",
+  assistant: "Assistant",
+  exportEmpty: "There's nothing to export yet.",
+  exportCaption: "Your conversation",
+  exportTitle: "Conversation with the assistant",
+  unsupported: "For now I understand text messages only. Please write your question in words.",
+  groupOnly: (username) =>
+    `I answer in private chats only: open @${username} and write to me there.`,
+  rateLimited:
+    "The assistant is very busy right now. Please send your message again in a minute.",
+  unavailable:
+    "The assistant is temporarily unavailable. Please send your message again a bit later.",
+  failed: "Something went wrong while answering. Please send your message again.",
+  emptyAnswer: "The assistant returned an empty answer. Please rephrase your message.",
+  incomplete: "(the answer was cut short)",
+  commands: [
+    { command: "start", description: "Welcome and what I can do" },
+    { command: "reset", description: "Start a new conversation" },
+    { command: "history", description: "Show the last messages" },
+    { command: "export", description: "Download the conversation" },
+    { command: "subscribe", description: "Check the channel subscription" },
+    { command: "help", description: "List the commands" },
+  ],
+};
+
+const ru: Texts = {
+  welcome: "Привет! Я ИИ-ассистент. Напишите мне что угодно, и я отвечу.\n\n" +
+    "/reset начинает новый разговор, /history показывает последние сообщения, " +
+    "/export выгружает весь разговор, /help перечисляет команды.",
+  help: "Что я умею:\n" +
+    "• просто напишите сообщение, и я отвечу\n" +
+    "/reset: начать новый разговор\n" +
+    "/history: последние 10 сообщений\n" +
+    "/export: разговор файлом .txt (/export md для Markdown)\n" +
+    "/subscribe: проверить подписку на канал\n" +
+    "/help: этот список",
+  notSubscribed: (channels) =>
+    `Этот бот для подписчиков ${channels}. Подпишитесь и нажмите «Проверить снова».`,
+  channelButton: (title) => `Открыть ${title}`,
+  checkAgain: "Проверить снова",
+  stillNotSubscribed: "Подписка пока не найдена. Подпишитесь на канал и попробуйте снова.",
+  subscribed: "Подписка есть. Добро пожаловать!",
+  gateUnavailable:
+    "Сейчас не получается проверить подписку. Попробуйте через несколько минут; владелец уже знает.",
+  reset: "Готово: следующее сообщение начнёт новый разговор.",
+  historyEmpty: "Сообщений пока нет. Напишите мне что-нибудь!",
+  historyTitle: "Последние сообщения:",
+  you: "Вы",
+  assistant: "Ассистент",
+  exportEmpty: "Пока нечего выгружать.",
+  exportCaption: "Ваш разговор",
+  exportTitle: "Разговор с ассистентом",
+  unsupported: "Пока я понимаю только текст. Пожалуйста, напишите вопрос словами.",
+  groupOnly: (username) =>
+    `Я отвечаю только в личных сообщениях: откройте @${username} и напишите мне там.`,
+  rateLimited: "Ассистент сейчас перегружен. Пожалуйста, отправьте сообщение ещё раз через минуту.",
+  unavailable:
+    "Ассистент временно недоступен. Пожалуйста, отправьте сообщение ещё раз чуть позже.",
+  failed: "Что-то пошло не так при ответе. Пожалуйста, отправьте сообщение ещё раз.",
+  emptyAnswer: "Ассистент вернул пустой ответ. Попробуйте переформулировать.",
+  incomplete: "(ответ оборвался)",
+  commands: [
+    { command: "start", description: "Приветствие и возможности" },
+    { command: "reset", description: "Начать новый разговор" },
+    { command: "history", description: "Последние сообщения" },
+    { command: "export", description: "Выгрузить разговор" },
+    { command: "subscribe", description: "Проверить подписку на канал" },
+    { command: "help", description: "Список команд" },
+  ],
+};
+
+const RUSSIAN_READERS = new Set(["ru", "uk", "be", "kk"]);
+
+/** The language for a Telegram `language_code` (undefined → English). */
+export function langOf(languageCode: string | undefined): Lang {
+  const base = languageCode?.toLowerCase().split("-")[0];
+  return base && RUSSIAN_READERS.has(base) ? "ru" : "en";
+}
+
+/** The texts for a Telegram `language_code`. */
+export function textsFor(languageCode: string | undefined): Texts {
+  return langOf(languageCode) === "ru" ? ru : en;
+}
+
+export const allTexts: Record<Lang, Texts> = { en, ru };

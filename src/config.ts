@@ -1,0 +1,322 @@
+/**
+ * Environment → typed, validated {@link Config}.
+ *
+ * `parseConfig` is pure (an env map in, a config out) so it is unit-tested without
+ * touching the process; `loadEnv` does the I/O: it reads `.env` when present and lets
+ * the real environment win. Every error is a {@link ConfigError} naming the variable
+ * and the fix; a secret's value is never part of a message.
+ */
+
+/** Where the assistant runs: Responses + Conversations (default) or the legacy Assistants API. */
+export type AssistantConfig =
+  | { kind: "responses"; model: string; instructions?: string }
+  | { kind: "assistants"; assistantId: string };
+
+export type LogLevel = "debug" | "info" | "warning" | "error";
+
+export interface RedisConfig {
+  url?: string;
+  host?: string;
+  port?: number;
+  db?: number;
+  password?: string;
+}
+
+export interface WebhookConfig {
+  /** The public URL given to setWebhook. */
+  url: string;
+  /** The path of `url`: the server takes updates there. */
+  path: string;
+  secret: string;
+  port: number;
+}
+
+export interface Config {
+  telegram: { token: string; apiRoot: string };
+  openai: { apiKey: string; baseURL?: string; assistant: AssistantConfig };
+  /** `@name` or numeric id (as a number) of every channel a user must be subscribed to. */
+  channels: (string | number)[];
+  /** Seconds a positive subscription check is cached. */
+  subscriptionTtl: number;
+  /** Seconds a negative check is cached (short, so "Check again" works at once anyway). */
+  subscriptionNegativeTtl: number;
+  /** Redis when configured; otherwise the embedded Deno KV store at `kvPath`. */
+  redis?: RedisConfig;
+  kvPath: string;
+  webhook?: WebhookConfig;
+  adminIds: number[];
+  log: { level: LogLevel; file?: string };
+  /** Milliseconds running answers get to finish on SIGINT/SIGTERM. */
+  shutdownTimeoutMs: number;
+  /** Values that must never be logged. */
+  secrets: string[];
+}
+
+/** A configuration problem, with the variable it concerns; the message is one line. */
+export class ConfigError extends Error {
+  constructor(readonly variable: string, message: string) {
+    super(`${variable}: ${message}`);
+    this.name = "ConfigError";
+  }
+}
+
+export type Env = Record<string, string | undefined>;
+
+const DEFAULT_MODEL = "gpt-5-mini";
+const DEFAULT_INSTRUCTIONS =
+  "You are a helpful assistant in a Telegram chat. Answer in the language of the user's message. " +
+  "Use Markdown sparingly: bold, italics, lists, code blocks and links.";
+const OPENAI_HOST = "api.openai.com";
+
+function get(env: Env, name: string): string | undefined {
+  const value = env[name]?.trim();
+  return value ? value : undefined;
+}
+
+function required(env: Env, name: string, how: string): string {
+  const value = get(env, name);
+  if (!value) throw new ConfigError(name, `is required: ${how}`);
+  return value;
+}
+
+function integer(env: Env, name: string, fallback: number, min: number, max: number): number {
+  const raw = get(env, name);
+  if (raw === undefined) return fallback;
+  if (!/^\d+$/.test(raw) || Number(raw) < min || Number(raw) > max) {
+    throw new ConfigError(name, `must be a whole number from ${min} to ${max}, got "${raw}"`);
+  }
+  return Number(raw);
+}
+
+function url(name: string, raw: string, schemes: string[], secret = false): URL {
+  let parsed: URL;
+  try {
+    parsed = new URL(raw);
+  } catch {
+    throw new ConfigError(
+      name,
+      `is not a valid URL${secret ? "" : ` ("${raw}")`}; expected ${schemes.join(" or ")}//host…`,
+    );
+  }
+  if (!schemes.includes(parsed.protocol)) {
+    throw new ConfigError(name, `must start with ${schemes.join(" or ")}//`);
+  }
+  return parsed;
+}
+
+const isLoopback = (host: string) =>
+  host === "localhost" || host === "[::1]" || host.startsWith("127.");
+
+/** Parses `CHANNEL_ID`: `@name` or a numeric id, comma-separated for several. */
+export function parseChannels(raw: string): (string | number)[] {
+  const channels = raw.split(",").map((part) => part.trim()).filter(Boolean);
+  if (channels.length === 0) {
+    throw new ConfigError("CHANNEL_ID", "is empty: set @channelname or the -100… id");
+  }
+  return channels.map((channel) => {
+    if (/^@[A-Za-z][A-Za-z0-9_]{3,31}$/.test(channel)) return channel;
+    if (/^-\d{5,20}$/.test(channel)) return Number(channel);
+    throw new ConfigError(
+      "CHANNEL_ID",
+      `"${channel}" is neither @channelname nor a numeric id like -1001234567890`,
+    );
+  });
+}
+
+function parseIds(name: string, raw: string | undefined): number[] {
+  if (!raw) return [];
+  return raw.split(",").map((part) => part.trim()).filter(Boolean).map((id) => {
+    if (!/^\d{1,20}$/.test(id)) {
+      throw new ConfigError(name, `"${id}" is not a numeric Telegram user id`);
+    }
+    return Number(id);
+  });
+}
+
+function parseAssistant(env: Env, baseURL: string | undefined): AssistantConfig {
+  const assistantId = get(env, "OPENAI_ASSISTANT_ID") ?? get(env, "ASSISTANT_ID");
+  const name = get(env, "OPENAI_ASSISTANT_ID") ? "OPENAI_ASSISTANT_ID" : "ASSISTANT_ID";
+  if (assistantId) {
+    if (!/^asst_[A-Za-z0-9]+$/.test(assistantId)) {
+      throw new ConfigError(name, `must look like asst_…, got "${assistantId}"`);
+    }
+    const host = baseURL ? new URL(baseURL).host : OPENAI_HOST;
+    if (host === OPENAI_HOST) {
+      throw new ConfigError(
+        name,
+        "OpenAI shut the Assistants API down on 2026-08-26. Remove it and set OPENAI_MODEL " +
+          "and OPENAI_INSTRUCTIONS (or OPENAI_INSTRUCTIONS_FILE) instead, or set " +
+          "OPENAI_BASE_URL to a server that still serves the Assistants API",
+      );
+    }
+    return { kind: "assistants", assistantId };
+  }
+  const instructions = get(env, "OPENAI_INSTRUCTIONS");
+  return {
+    kind: "responses",
+    model: get(env, "OPENAI_MODEL") ?? DEFAULT_MODEL,
+    instructions: instructions?.replaceAll("\\n", "\n") ?? DEFAULT_INSTRUCTIONS,
+  };
+}
+
+function parseRedis(env: Env): RedisConfig | undefined {
+  const redisUrl = get(env, "REDIS_URL");
+  if (redisUrl) {
+    url("REDIS_URL", redisUrl, ["redis:", "rediss:"], true);
+    return { url: redisUrl };
+  }
+  if (!["REDIS_HOST", "REDIS_PORT", "REDIS_DB", "REDIS_PASSWORD"].some((n) => get(env, n))) {
+    return undefined;
+  }
+  return {
+    host: get(env, "REDIS_HOST") ?? "127.0.0.1",
+    port: integer(env, "REDIS_PORT", 6379, 1, 65535),
+    db: integer(env, "REDIS_DB", 0, 0, 1_000_000),
+    password: get(env, "REDIS_PASSWORD"),
+  };
+}
+
+function parseWebhook(env: Env): WebhookConfig | undefined {
+  const raw = get(env, "WEBHOOK_URL");
+  if (!raw) return undefined;
+  const parsed = url("WEBHOOK_URL", raw, ["https:", "http:"]);
+  if (parsed.protocol === "http:" && !isLoopback(parsed.hostname)) {
+    throw new ConfigError("WEBHOOK_URL", "must be https:// (Telegram sends updates only over TLS)");
+  }
+  const secret = required(
+    env,
+    "WEBHOOK_SECRET",
+    "webhook mode needs a secret of 1–256 characters A-Z a-z 0-9 _ - (e.g. `openssl rand -hex 32`)",
+  );
+  if (!/^[A-Za-z0-9_-]{1,256}$/.test(secret)) {
+    throw new ConfigError(
+      "WEBHOOK_SECRET",
+      "must be 1–256 characters of A-Z a-z 0-9 _ - (Telegram's rule)",
+    );
+  }
+  return {
+    url: parsed.href,
+    path: parsed.pathname,
+    secret,
+    port: integer(env, "PORT", 8000, 1, 65535),
+  };
+}
+
+function parseLogLevel(env: Env): LogLevel {
+  const raw = (get(env, "LOG_LEVEL") ?? "info").toLowerCase();
+  const level = raw === "warn" ? "warning" : raw;
+  if (!["debug", "info", "warning", "error"].includes(level)) {
+    throw new ConfigError("LOG_LEVEL", `must be debug, info, warning or error, got "${raw}"`);
+  }
+  return level as LogLevel;
+}
+
+/**
+ * Builds the configuration from an environment map. Throws {@link ConfigError} on the
+ * first missing or malformed variable. `OPENAI_INSTRUCTIONS_FILE` must already be
+ * resolved into `OPENAI_INSTRUCTIONS` (see {@link loadEnv}).
+ */
+export function parseConfig(env: Env): Config {
+  const token = required(
+    env,
+    "TELEGRAM_BOT_TOKEN",
+    "create a bot with @BotFather and put its token here",
+  );
+  if (!/^\d+:[A-Za-z0-9_-]{30,}$/.test(token)) {
+    throw new ConfigError(
+      "TELEGRAM_BOT_TOKEN",
+      "is malformed: expected <digits>:<secret> exactly as @BotFather gives it",
+    );
+  }
+  const apiRoot = get(env, "TELEGRAM_API_ROOT") ?? "https://api.telegram.org";
+  url("TELEGRAM_API_ROOT", apiRoot, ["https:", "http:"]);
+
+  const apiKey = required(
+    env,
+    "OPENAI_API_KEY",
+    "create a key at https://platform.openai.com/api-keys",
+  );
+  const baseURL = get(env, "OPENAI_BASE_URL");
+  if (baseURL) url("OPENAI_BASE_URL", baseURL, ["https:", "http:"]);
+
+  const channels = parseChannels(
+    required(env, "CHANNEL_ID", "set the channel users must join: @channelname or -100… id"),
+  );
+  const redis = parseRedis(env);
+  const webhook = parseWebhook(env);
+  const secrets = [token, apiKey, redis?.password, webhook?.secret].filter((s): s is string =>
+    !!s
+  );
+  if (redis?.url) {
+    const password = new URL(redis.url).password;
+    if (password) secrets.push(decodeURIComponent(password));
+  }
+
+  return {
+    telegram: { token, apiRoot: apiRoot.replace(/\/+$/, "") },
+    openai: { apiKey, baseURL, assistant: parseAssistant(env, baseURL) },
+    channels,
+    subscriptionTtl: integer(env, "SUBSCRIPTION_CACHE_TTL", 600, 1, 86_400 * 30),
+    subscriptionNegativeTtl: integer(env, "SUBSCRIPTION_NEGATIVE_TTL", 60, 1, 86_400),
+    redis,
+    kvPath: get(env, "KV_PATH") ?? "data/bot.kv",
+    webhook,
+    adminIds: parseIds("ADMIN_USER_IDS", get(env, "ADMIN_USER_IDS")),
+    log: { level: parseLogLevel(env), file: get(env, "LOG_FILE") },
+    shutdownTimeoutMs: integer(env, "SHUTDOWN_TIMEOUT", 25, 1, 3600) * 1000,
+    secrets,
+  };
+}
+
+/**
+ * Parses the text of a `.env` file: `KEY=value` lines, `#` comments, optional
+ * `export `, single quotes taken literally, double quotes with `\n` escapes.
+ */
+export function parseDotEnv(text: string): Record<string, string> {
+  const vars: Record<string, string> = {};
+  for (const line of text.split(/\r?\n/)) {
+    const match = line.match(/^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.*?)\s*$/);
+    if (!match) continue;
+    const [, key, rawValue] = match;
+    let value = rawValue;
+    if (value.startsWith('"') && value.endsWith('"') && value.length >= 2) {
+      value = value.slice(1, -1).replaceAll("\\n", "\n").replaceAll('\\"', '"');
+    } else if (value.startsWith("'") && value.endsWith("'") && value.length >= 2) {
+      value = value.slice(1, -1);
+    } else {
+      value = value.replace(/\s+#.*$/, "");
+    }
+    vars[key] = value;
+  }
+  return vars;
+}
+
+/**
+ * The process environment merged over `.env` (read from the working directory when
+ * present; the real environment wins), with `OPENAI_INSTRUCTIONS_FILE` read into
+ * `OPENAI_INSTRUCTIONS`. The compiled binary relies on this too: `.env` is read at run
+ * time, never embedded at compile time.
+ */
+export async function loadEnv(path = ".env"): Promise<Env> {
+  let fromFile: Record<string, string> = {};
+  try {
+    fromFile = parseDotEnv(await Deno.readTextFile(path));
+  } catch (error) {
+    if (!(error instanceof Deno.errors.NotFound)) {
+      throw new ConfigError(".env", `cannot be read: ${(error as Error).message}`);
+    }
+  }
+  const env: Env = { ...fromFile, ...Deno.env.toObject() };
+  const file = get(env, "OPENAI_INSTRUCTIONS_FILE");
+  if (file && !get(env, "OPENAI_INSTRUCTIONS")) {
+    try {
+      env.OPENAI_INSTRUCTIONS = await Deno.readTextFile(file);
+    } catch (error) {
+      const hint = error instanceof Deno.errors.NotCapable
+        ? "the permission set lets the bot read only .env and data/: put the file in data/"
+        : (error as Error).message;
+      throw new ConfigError("OPENAI_INSTRUCTIONS_FILE", `cannot read "${file}": ${hint}`);
+    }
+  }
+  return env;
+}

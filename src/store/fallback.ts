@@ -1,0 +1,95 @@
+/**
+ * A {@link Store} that keeps the bot working while its primary (Redis) is down, by
+ * mirroring into a bounded {@link MemoryStore}.
+ *
+ * Policy:
+ * - `set` and `delete` go to memory and to the primary; they resolve once memory has
+ *   them, whether or not the primary write worked (its error is swallowed).
+ * - `get` asks the primary; only when it rejects does memory answer.
+ * - `setIfAbsent` asks the primary (memory then mirrors a win); only when it rejects
+ *   does memory decide, so during an outage the guarantee is per process only.
+ * - `ping`, `kind` are the primary's; `close` closes both.
+ * - Memory holds at most `maxEntries` (default 10,000) keys, least recently used
+ *   evicted first, so keys without a TTL cannot grow it without limit.
+ * - Whenever the primary answers, it is the truth: a value written only to memory
+ *   during an outage is shadowed by the primary's (older or absent) one once it is
+ *   back. Nothing is replayed to the primary.
+ *
+ * Errors are not logged here: the primary logs its connection changes once each.
+ * Invalid arguments (a TTL that is not positive) still reject.
+ */
+import type { Store } from "./store.ts";
+import { MemoryStore, ttlMilliseconds } from "./memory.ts";
+
+export interface FallbackStoreOptions {
+  /** Cap of the memory mirror. Default 10,000. */
+  maxEntries?: number;
+  /** Clock of the memory mirror, for tests. */
+  now?: () => number;
+}
+
+/** A primary {@link Store} with an in-memory mirror that answers while it is down. */
+export class FallbackStore implements Store {
+  readonly #primary: Store;
+  readonly #memory: MemoryStore;
+
+  constructor(primary: Store, options: FallbackStoreOptions = {}) {
+    this.#primary = primary;
+    this.#memory = new MemoryStore({ maxEntries: options.maxEntries ?? 10_000, now: options.now });
+  }
+
+  get kind(): string {
+    return this.#primary.kind;
+  }
+
+  async get(key: string): Promise<string | null> {
+    try {
+      return await this.#primary.get(key);
+    } catch {
+      return await this.#memory.get(key);
+    }
+  }
+
+  async set(key: string, value: string, ttlSeconds?: number): Promise<void> {
+    await this.#memory.set(key, value, ttlSeconds);
+    try {
+      await this.#primary.set(key, value, ttlSeconds);
+    } catch {
+      // Memory has it; the primary catches up on the next write of this key.
+    }
+  }
+
+  async setIfAbsent(key: string, value: string, ttlSeconds: number): Promise<boolean> {
+    ttlMilliseconds(ttlSeconds);
+    let won: boolean;
+    try {
+      won = await this.#primary.setIfAbsent(key, value, ttlSeconds);
+    } catch {
+      return await this.#memory.setIfAbsent(key, value, ttlSeconds);
+    }
+    if (won) await this.#memory.set(key, value, ttlSeconds);
+    return won;
+  }
+
+  async delete(key: string): Promise<void> {
+    await this.#memory.delete(key);
+    try {
+      await this.#primary.delete(key);
+    } catch {
+      // Gone from memory; the primary's copy shows again only if it comes back.
+    }
+  }
+
+  ping(): Promise<void> {
+    return this.#primary.ping();
+  }
+
+  /** Closes the primary, then clears memory. Safe to call twice. */
+  async close(): Promise<void> {
+    try {
+      await this.#primary.close();
+    } finally {
+      await this.#memory.close();
+    }
+  }
+}

@@ -1,0 +1,110 @@
+/**
+ * {@link Store} over Deno KV: the embedded default (a SQLite file locally; the app's
+ * KV database on Deno Deploy). Keys are `["s", key]`.
+ *
+ * Deno KV's `expireIn` deletes an entry only "some time after" its deadline, so each
+ * value is stored as `{ v, exp }` and an entry past `exp` reads as absent; `expireIn`
+ * is still set so KV reclaims the space eventually.
+ */
+import type { Store } from "./store.ts";
+import { ttlMilliseconds } from "./memory.ts";
+
+interface Entry {
+  v: string;
+  /** Absolute expiry in ms since the epoch, or `null` for none. */
+  exp: number | null;
+}
+
+/** How often `setIfAbsent` re-reads after losing a race before giving up. */
+const MAX_ATTEMPTS = 10;
+
+function isLive(entry: Entry | null, now: number): entry is Entry {
+  return entry !== null && (entry.exp === null || entry.exp > now);
+}
+
+/** A {@link Store} over an opened `Deno.Kv`, which it owns and closes. */
+export class KvStore implements Store {
+  readonly kind = "kv";
+  readonly #kv: Deno.Kv;
+  #closed = false;
+
+  constructor(kv: Deno.Kv) {
+    this.#kv = kv;
+  }
+
+  /**
+   * Opens the KV database at `path` (creating its directory), or the default one
+   * when omitted (Deno Deploy's, or a per-script local file). `":memory:"` gives a
+   * throw-away database.
+   */
+  static async open(path?: string): Promise<KvStore> {
+    if (path && path !== ":memory:") {
+      const slash = path.lastIndexOf("/");
+      if (slash > 0) await Deno.mkdir(path.slice(0, slash), { recursive: true });
+    }
+    return new KvStore(await Deno.openKv(path));
+  }
+
+  #key(key: string): Deno.KvKey {
+    this.#open();
+    return ["s", key];
+  }
+
+  #open(): void {
+    if (this.#closed) throw new Error("KvStore is closed");
+  }
+
+  async get(key: string): Promise<string | null> {
+    const entry = await this.#kv.get<Entry>(this.#key(key));
+    return isLive(entry.value, Date.now()) ? entry.value.v : null;
+  }
+
+  async set(key: string, value: string, ttlSeconds?: number): Promise<void> {
+    const k = this.#key(key);
+    if (ttlSeconds === undefined) {
+      await this.#kv.set(k, { v: value, exp: null } satisfies Entry);
+      return;
+    }
+    const ms = ttlMilliseconds(ttlSeconds);
+    await this.#kv.set(k, { v: value, exp: Date.now() + ms } satisfies Entry, { expireIn: ms });
+  }
+
+  /**
+   * Atomic across every process sharing the database: the write is committed only
+   * if the entry is still the one read (absent, or present but expired). Losing a
+   * race re-reads; a live entry then means `false`.
+   */
+  async setIfAbsent(key: string, value: string, ttlSeconds: number): Promise<boolean> {
+    const k = this.#key(key);
+    const ms = ttlMilliseconds(ttlSeconds);
+    for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
+      const current = await this.#kv.get<Entry>(k);
+      if (isLive(current.value, Date.now())) return false;
+      const result = await this.#kv.atomic()
+        .check(current)
+        .set(k, { v: value, exp: Date.now() + ms } satisfies Entry, { expireIn: ms })
+        .commit();
+      if (result.ok) return true;
+    }
+    throw new Error(`setIfAbsent(${key}): still contended after ${MAX_ATTEMPTS} attempts`);
+  }
+
+  async delete(key: string): Promise<void> {
+    await this.#kv.delete(this.#key(key));
+  }
+
+  /** A read of a key nobody writes: rejects once the database is closed. */
+  async ping(): Promise<void> {
+    this.#open();
+    await this.#kv.get(["ping"]);
+  }
+
+  /** Closes the `Deno.Kv`. Safe to call twice; later calls of other methods reject. */
+  close(): Promise<void> {
+    if (!this.#closed) {
+      this.#closed = true;
+      this.#kv.close();
+    }
+    return Promise.resolve();
+  }
+}

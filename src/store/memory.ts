@@ -1,0 +1,129 @@
+/**
+ * {@link Store} in process memory: for tests, single-process runs, and as the
+ * fallback beside Redis. Nothing survives a restart and nothing is shared.
+ *
+ * No timers: an expired entry is dropped when it is read, and a write sweeps all
+ * expired entries whenever the map has doubled since the last sweep, so sweeping
+ * costs amortised O(1) per write and expired entries never outnumber live ones by
+ * much. With `maxEntries`, a write beyond that many evicts the least recently used
+ * entry (expired or not).
+ */
+import type { Store } from "./store.ts";
+
+/**
+ * A TTL in seconds as whole milliseconds (rounded up). Throws `RangeError` unless
+ * it is a positive finite number, so every store rejects the same bad TTLs.
+ */
+export function ttlMilliseconds(ttlSeconds: number): number {
+  if (!Number.isFinite(ttlSeconds) || ttlSeconds <= 0) {
+    throw new RangeError(`TTL must be a positive number of seconds, got ${ttlSeconds}`);
+  }
+  return Math.ceil(ttlSeconds * 1000);
+}
+
+export interface MemoryStoreOptions {
+  /** Clock in milliseconds (default `Date.now`); tests pass a fake one. */
+  now?: () => number;
+  /** Evict least recently used entries beyond this many. Default: no limit. */
+  maxEntries?: number;
+}
+
+interface Entry {
+  value: string;
+  /** Absolute expiry in ms, or `Infinity`. */
+  expiresAt: number;
+}
+
+const MIN_SWEEP_SIZE = 1024;
+
+/** A {@link Store} over a `Map`. Each call is atomic (no await inside). */
+export class MemoryStore implements Store {
+  readonly kind = "memory";
+  readonly #map = new Map<string, Entry>();
+  readonly #now: () => number;
+  readonly #maxEntries: number;
+  #sweepAt = MIN_SWEEP_SIZE;
+
+  constructor(options: MemoryStoreOptions = {}) {
+    this.#now = options.now ?? Date.now;
+    this.#maxEntries = options.maxEntries ?? Infinity;
+    if (!(this.#maxEntries >= 1)) throw new RangeError("maxEntries must be at least 1");
+  }
+
+  /** Entries held, expired ones not yet swept included (for tests and /stats). */
+  get size(): number {
+    return this.#map.size;
+  }
+
+  /** The live entry, refreshed as most recently used; drops it when expired. */
+  #live(key: string): Entry | undefined {
+    const entry = this.#map.get(key);
+    if (!entry) return undefined;
+    this.#map.delete(key);
+    if (entry.expiresAt <= this.#now()) return undefined;
+    this.#map.set(key, entry);
+    return entry;
+  }
+
+  #put(key: string, value: string, ttlSeconds: number | undefined): void {
+    const expiresAt = ttlSeconds === undefined
+      ? Infinity
+      : this.#now() + ttlMilliseconds(ttlSeconds);
+    this.#map.delete(key);
+    this.#map.set(key, { value, expiresAt });
+    if (this.#map.size > this.#maxEntries) {
+      // Map iteration follows insertion order and reads re-insert: the first key is
+      // the least recently used.
+      this.#map.delete(this.#map.keys().next().value!);
+    }
+    if (this.#map.size >= this.#sweepAt) this.#sweep();
+  }
+
+  /** Drops every expired entry. */
+  #sweep(): void {
+    const now = this.#now();
+    for (const [key, entry] of this.#map) {
+      if (entry.expiresAt <= now) this.#map.delete(key);
+    }
+    this.#sweepAt = Math.max(MIN_SWEEP_SIZE, this.#map.size * 2);
+  }
+
+  get(key: string): Promise<string | null> {
+    return Promise.resolve(this.#live(key)?.value ?? null);
+  }
+
+  /** Rejects with `RangeError` for a TTL that is not a positive number. */
+  set(key: string, value: string, ttlSeconds?: number): Promise<void> {
+    try {
+      this.#put(key, value, ttlSeconds);
+      return Promise.resolve();
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  setIfAbsent(key: string, value: string, ttlSeconds: number): Promise<boolean> {
+    try {
+      if (this.#live(key)) return Promise.resolve(false);
+      this.#put(key, value, ttlSeconds);
+      return Promise.resolve(true);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  delete(key: string): Promise<void> {
+    this.#map.delete(key);
+    return Promise.resolve();
+  }
+
+  ping(): Promise<void> {
+    return Promise.resolve();
+  }
+
+  /** Clears the map. Safe to call twice; the store stays usable (it has nothing to release). */
+  close(): Promise<void> {
+    this.#map.clear();
+    return Promise.resolve();
+  }
+}

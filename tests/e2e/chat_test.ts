@@ -1,0 +1,246 @@
+/**
+ * End-to-end: the real bot process against fake Telegram and OpenAI servers, as a
+ * subscriber experiences it.
+ */
+import assert from "node:assert/strict";
+import { CHANNEL, startStack } from "../helpers/stack.ts";
+
+const sentTo = (chatId: number) => (c: { method: string; params: Record<string, unknown> }) =>
+  c.params.chat_id === chatId;
+
+Deno.test("a subscriber asks and gets the assistant's answer, formatted", async () => {
+  const stack = await startStack();
+  try {
+    const { telegram, openai } = stack;
+    openai.reply = (input) => `**Bold** answer to: ${input}`;
+    const user = stack.subscriber();
+    telegram.sendText(user, "hello there");
+    const call = await telegram.waitForCall(
+      "sendMessage",
+      (c) => sentTo(user.id)(c) && String(c.params.text).includes("answer to"),
+    );
+    assert.equal(call.ok, true);
+    assert.equal(call.params.parse_mode, "HTML");
+    assert.match(String(call.params.text), /<b>Bold<\/b> answer to: hello there/);
+    // A typing indicator was shown while waiting.
+    assert.ok(telegram.callsTo("sendChatAction").some(sentTo(user.id)));
+    // The conversation at OpenAI holds both sides; the bot keeps no copy.
+    const responses = openai.requests.filter((r) => r.path === "/v1/responses");
+    assert.equal(responses.length, 1);
+    const body = responses[0].body as { model: string; conversation: string; stream: boolean };
+    assert.equal(body.model, "gpt-test");
+    assert.equal(body.stream, true);
+    assert.match(body.conversation, /^conv_/);
+    assert.equal(openai.conversationItems(body.conversation).length, 2);
+  } finally {
+    await stack.stop();
+  }
+});
+
+Deno.test("commands: /start, /help, /history, /export, /export md, /reset", async () => {
+  const stack = await startStack();
+  try {
+    const { telegram, openai } = stack;
+    const user = stack.subscriber(undefined, "ru");
+    telegram.sendText(user, "/start");
+    const welcome = await telegram.waitForCall("sendMessage", sentTo(user.id));
+    assert.match(String(welcome.params.text), /Привет/);
+
+    telegram.sendText(user, "/help");
+    await telegram.waitForCall("sendMessage", (c) => /\/export/.test(String(c.params.text)));
+
+    telegram.sendText(user, "/history");
+    await telegram.waitForCall("sendMessage", (c) => /Сообщений пока нет/.test(String(c.params.text)));
+
+    telegram.sendText(user, "first question");
+    await telegram.waitForCall("sendMessage", (c) => /Echo: first question/.test(String(c.params.text)));
+
+    telegram.sendText(user, "/history");
+    const history = await telegram.waitForCall(
+      "sendMessage",
+      (c) => /Последние сообщения/.test(String(c.params.text)),
+    );
+    assert.match(String(history.params.text), /Вы:<\/b> first question/);
+    assert.match(String(history.params.text), /Ассистент:<\/b> Echo: first question/);
+
+    telegram.sendText(user, "/export");
+    const doc = await telegram.waitForCall("sendDocument", sentTo(user.id));
+    assert.equal(doc.ok, true);
+    const txt = telegram.chatMessages(user.id).find((m) => m.document)!.document!;
+    assert.match(txt.file_name, /^conversation-\d{4}-\d{2}-\d{2}\.txt$/);
+    const content = new TextDecoder().decode(txt.content);
+    assert.match(content, /Вы.*:\nfirst question/);
+    assert.match(content, /Ассистент.*:\nEcho: first question/);
+
+    telegram.sendText(user, "/export md");
+    await telegram.waitForCalls("sendDocument", 2);
+    const md = telegram.chatMessages(user.id).filter((m) => m.document)[1].document!;
+    assert.match(md.file_name, /\.md$/);
+    assert.match(new TextDecoder().decode(md.content), /^# /);
+
+    const before = openai.requests.filter((r) => r.path === "/v1/conversations").length;
+    telegram.sendText(user, "/reset");
+    await telegram.waitForCall("sendMessage", (c) => /новый разговор/.test(String(c.params.text)));
+    telegram.sendText(user, "second");
+    await telegram.waitForCall("sendMessage", (c) => /Echo: second/.test(String(c.params.text)));
+    const after = openai.requests.filter((r) => r.path === "/v1/conversations").length;
+    assert.equal(after, before + 1, "a new conversation is started after /reset");
+
+    // The command menu is registered in English and Russian.
+    const menus = telegram.callsTo("setMyCommands").filter((c) => c.ok);
+    assert.deepEqual(menus.map((c) => c.params.language_code ?? "default").sort(), [
+      "default",
+      "ru",
+    ]);
+  } finally {
+    await stack.stop();
+  }
+});
+
+Deno.test("a non-subscriber is turned away with buttons; Check again lets them in", async () => {
+  const stack = await startStack();
+  try {
+    const { telegram, openai } = stack;
+    const user = { id: 4242, first_name: "Out", language_code: "en" };
+    telegram.sendText(user, "let me in");
+    const gate = await telegram.waitForCall("sendMessage", sentTo(user.id));
+    assert.match(String(gate.params.text), /subscribers of Test Channel/);
+    const keyboard = (gate.params.reply_markup as {
+      inline_keyboard: { text: string; url?: string; callback_data?: string }[][];
+    }).inline_keyboard.flat();
+    assert.ok(keyboard.some((b) => b.url === `https://t.me/${CHANNEL.username}`));
+    const recheck = keyboard.find((b) => b.callback_data)!;
+    assert.equal(openai.requests.length, 0, "no tokens spent on a non-subscriber");
+
+    // Still not subscribed: an alert, no welcome.
+    const gateMessage = telegram.chatMessages(user.id).at(-1)!;
+    telegram.pressButton(user, { message_id: gateMessage.message_id, chat: { id: user.id } }, recheck.callback_data!);
+    const alert = await telegram.waitForCall("answerCallbackQuery");
+    assert.match(String(alert.params.text), /Still not subscribed/);
+
+    // Joins; the negative cache does not delay them.
+    telegram.setMember(`@${CHANNEL.username}`, user.id, "member");
+    telegram.setMember(CHANNEL.id, user.id, "member");
+    telegram.pressButton(user, { message_id: gateMessage.message_id, chat: { id: user.id } }, recheck.callback_data!);
+    await telegram.waitForCall("editMessageText", (c) => /AI assistant/.test(String(c.params.text)));
+    telegram.sendText(user, "now?");
+    await telegram.waitForCall("sendMessage", (c) => /Echo: now\?/.test(String(c.params.text)));
+  } finally {
+    await stack.stop();
+  }
+});
+
+Deno.test("restricted members count only with is_member; left and kicked do not", async () => {
+  const stack = await startStack();
+  try {
+    const { telegram } = stack;
+    const cases = [
+      { id: 501, status: "restricted", isMember: true, allowed: true },
+      { id: 502, status: "restricted", isMember: false, allowed: false },
+      { id: 503, status: "kicked", allowed: false },
+      { id: 504, status: "administrator", allowed: true },
+    ];
+    for (const c of cases) {
+      telegram.setMember(`@${CHANNEL.username}`, c.id, c.status, c.isMember);
+      telegram.setMember(CHANNEL.id, c.id, c.status, c.isMember);
+      telegram.sendText({ id: c.id, language_code: "en" }, "hi");
+    }
+    for (const c of cases) {
+      const call = await telegram.waitForCall("sendMessage", sentTo(c.id));
+      assert.equal(/Echo: hi/.test(String(call.params.text)), c.allowed, `user ${c.id} (${c.status})`);
+    }
+  } finally {
+    await stack.stop();
+  }
+});
+
+Deno.test("the bot not being a channel admin: a polite 'unavailable', an operator error, no false 'not subscribed'", async () => {
+  const stack = await startStack({ botIsAdmin: false });
+  try {
+    const { telegram } = stack;
+    const user = { id: 777, language_code: "en" };
+    telegram.sendText(user, "hi");
+    const call = await telegram.waitForCall("sendMessage", sentTo(user.id));
+    assert.match(String(call.params.text), /can't check subscriptions right now/);
+    await stack.bot.waitForOutput(/make the bot an administrator of the channel/);
+    // Not cached: once the bot is made admin, the same user gets in.
+    telegram.addChannel({ ...CHANNEL, botIsAdmin: true });
+    telegram.setMember(`@${CHANNEL.username}`, user.id, "member");
+    telegram.sendText(user, "again");
+    await telegram.waitForCall("sendMessage", (c) => /Echo: again/.test(String(c.params.text)));
+  } finally {
+    await stack.stop();
+  }
+});
+
+Deno.test("subscription checks are cached: one getChatMember for several messages", async () => {
+  const stack = await startStack();
+  try {
+    const { telegram } = stack;
+    const user = stack.subscriber();
+    for (const text of ["one", "two", "three"]) {
+      telegram.sendText(user, text);
+      await telegram.waitForCall("sendMessage", (c) => String(c.params.text).includes(`Echo: ${text}`));
+    }
+    const checks = telegram.callsTo("getChatMember").filter((c) => c.params.user_id === user.id);
+    assert.equal(checks.length, 1);
+  } finally {
+    await stack.stop();
+  }
+});
+
+Deno.test("a burst from one user is answered in order, one turn at a time", async () => {
+  const stack = await startStack({ openai: { timeToFirstTokenMs: 100, tokensPerSecond: 200 } });
+  try {
+    const { telegram, openai } = stack;
+    const user = stack.subscriber();
+    const texts = ["m1", "m2", "m3", "m4", "m5"];
+    for (const text of texts) telegram.sendText(user, text);
+    const answers = await telegram.waitForCalls(
+      "sendMessage",
+      5,
+      (c) => sentTo(user.id)(c) && String(c.params.text).startsWith("Echo"),
+      { timeoutMs: 20_000 },
+    );
+    assert.deepEqual(answers.map((c) => c.params.text), texts.map((t) => `Echo: ${t}`));
+    // Each answer replies to its own message.
+    const ids = answers.map((c) => (c.params.reply_parameters as { message_id: number }).message_id);
+    assert.deepEqual(ids, [...ids].sort((a, b) => a - b));
+    // No "conversation busy" error reached OpenAI or the user.
+    assert.equal(openai.requests.filter((r) => r.path === "/v1/responses").length, 5);
+    assert.ok(!telegram.calls.some((c) => /went wrong|unavailable/.test(String(c.params.text))));
+  } finally {
+    await stack.stop();
+  }
+});
+
+Deno.test("group chats: commands are pointed to the private chat, chatter costs nothing", async () => {
+  const stack = await startStack();
+  try {
+    const { telegram, openai } = stack;
+    const user = stack.subscriber();
+    const group = { id: -4001, type: "group" as const, title: "Friends" };
+    telegram.sendText(user, "just chatting", group);
+    telegram.sendText(user, `/start@${telegram.botUsername}`, group);
+    const call = await telegram.waitForCall("sendMessage", sentTo(group.id));
+    assert.match(String(call.params.text), new RegExp(`private chats only: open @${telegram.botUsername}`));
+    assert.equal(telegram.callsTo("sendMessage").filter(sentTo(group.id)).length, 1);
+    assert.equal(openai.requests.length, 0);
+  } finally {
+    await stack.stop();
+  }
+});
+
+Deno.test("a sticker gets a friendly 'text only' answer without spending tokens", async () => {
+  const stack = await startStack();
+  try {
+    const { telegram, openai } = stack;
+    const user = stack.subscriber();
+    telegram.sendOther(user, "sticker");
+    const call = await telegram.waitForCall("sendMessage", sentTo(user.id));
+    assert.match(String(call.params.text), /text messages only/);
+    assert.equal(openai.requests.length, 0);
+  } finally {
+    await stack.stop();
+  }
+});

@@ -1,0 +1,209 @@
+/**
+ * End-to-end: what goes wrong in production (restarts, rate limits, upstream errors,
+ * Redis outages, huge answers, rejected formatting) and what the user sees then.
+ */
+import assert from "node:assert/strict";
+import { startStack } from "../helpers/stack.ts";
+import { spawnBot } from "../helpers/bot_process.ts";
+import { FakeTelegram } from "../fakes/telegram.ts";
+
+const sentTo = (chatId: number) => (c: { params: Record<string, unknown> }) =>
+  c.params.chat_id === chatId;
+const says = (re: RegExp) => (c: { params: Record<string, unknown> }) =>
+  re.test(String(c.params.text));
+const conversationsUsed = (requests: { path: string; body: unknown }[]) =>
+  requests.filter((r) => r.path === "/v1/responses").map((r) =>
+    (r.body as { conversation: string }).conversation
+  );
+
+for (const redis of [false, true]) {
+  Deno.test(`the conversation survives a restart (${redis ? "Redis" : "embedded KV"})`, async () => {
+    const stack = await startStack({ redis });
+    try {
+      const { telegram, openai } = stack;
+      const user = stack.subscriber();
+      telegram.sendText(user, "remember me");
+      await telegram.waitForCall("sendMessage", says(/Echo: remember me/));
+      await stack.restartBot();
+      telegram.sendText(user, "still there?");
+      await telegram.waitForCall("sendMessage", says(/Echo: still there\?/));
+      const [first, second] = conversationsUsed(openai.requests);
+      assert.equal(second, first);
+      assert.equal(openai.requests.filter((r) => r.path === "/v1/conversations").length, 1);
+    } finally {
+      await stack.stop();
+    }
+  });
+}
+
+Deno.test("Telegram 429 on sendMessage is waited out and the answer arrives", async () => {
+  const stack = await startStack();
+  try {
+    const { telegram } = stack;
+    const user = stack.subscriber();
+    telegram.failNext("sendMessage", {
+      error_code: 429,
+      description: "Too Many Requests: retry after 1",
+      parameters: { retry_after: 1 },
+    });
+    telegram.sendText(user, "patience");
+    const ok = await telegram.waitForCall("sendMessage", (c) => c.ok && says(/Echo: patience/)(c));
+    const attempts = telegram.callsTo("sendMessage").filter(says(/Echo: patience/));
+    assert.equal(attempts.length, 2);
+    assert.ok(ok.at - attempts[0].at >= 900, "waited for retry_after");
+  } finally {
+    await stack.stop();
+  }
+});
+
+Deno.test("OpenAI 429 and 500 are retried; a lasting outage gets a friendly error", async () => {
+  const stack = await startStack();
+  try {
+    const { telegram, openai } = stack;
+    const user = stack.subscriber();
+    openai.failNext("/v1/responses", 429, 1, { retryAfterSeconds: 0 });
+    openai.failNext("/v1/responses", 500, 1);
+    telegram.sendText(user, "retry me");
+    await telegram.waitForCall("sendMessage", says(/Echo: retry me/), { timeoutMs: 15_000 });
+    assert.equal(openai.requests.filter((r) => r.path === "/v1/responses").length, 3);
+
+    openai.failNext("/v1/responses", 500, 10);
+    const { message } = telegram.sendText(user, "doomed");
+    const error = await telegram.waitForCall("sendMessage", says(/temporarily unavailable/), {
+      timeoutMs: 30_000,
+    });
+    // The error answers the very message that failed, so the user knows what to resend.
+    assert.equal(
+      (error.params.reply_parameters as { message_id: number }).message_id,
+      message.message_id,
+    );
+    await stack.bot.waitForOutput(/Answer for \d+ failed \(unavailable\)/);
+  } finally {
+    await stack.stop();
+  }
+});
+
+Deno.test("Redis going away mid-run: the bot keeps answering and warns once", async () => {
+  const stack = await startStack({ redis: true });
+  try {
+    const { telegram, redis } = stack;
+    const user = stack.subscriber();
+    telegram.sendText(user, "before");
+    await telegram.waitForCall("sendMessage", says(/Echo: before/));
+    await redis!.kill();
+    for (const text of ["during one", "during two"]) {
+      telegram.sendText(user, text);
+      await telegram.waitForCall("sendMessage", says(new RegExp(`Echo: ${text}`)), {
+        timeoutMs: 15_000,
+      });
+    }
+    const warnings = stack.bot.output().match(/WRN.*[Rr]edis/g) ?? [];
+    assert.equal(warnings.length, 1, stack.bot.output());
+    await redis!.restart();
+    await stack.bot.waitForOutput(/INF.*[Rr]edis.*(back|reconnected|available)/i, 15_000);
+    telegram.sendText(user, "after");
+    await telegram.waitForCall("sendMessage", says(/Echo: after/));
+  } finally {
+    await stack.stop();
+  }
+});
+
+Deno.test("a 20,000-character answer with code and a table arrives whole, in order", async () => {
+  const stack = await startStack();
+  try {
+    const { telegram, openai } = stack;
+    const code = Array.from({ length: 150 }, (_, i) => `const line${i} = ${i} * 2; // step ${i}`)
+      .join("\n");
+    const table = "| a | b |\n|---|---|\n" +
+      Array.from({ length: 40 }, (_, i) => `| ${i} | ${i * i} |`).join("\n");
+    const paragraphs = Array.from({ length: 30 }, (_, i) =>
+      `Paragraph ${i}: ` + "lorem ipsum dolor sit amet ".repeat(12)).join("\n\n");
+    const answer = `# Title\n\n${paragraphs}\n\n\`\`\`ts\n${code}\n\`\`\`\n\n${table}\n\nThe end.`;
+    assert.ok(answer.length > 15_000);
+    openai.reply = () => answer;
+    const user = stack.subscriber();
+    telegram.sendText(user, "long please");
+    await telegram.waitForCall("sendMessage", says(/The end\./), { timeoutMs: 20_000 });
+    const parts = telegram.callsTo("sendMessage").filter((c) => sentTo(user.id)(c) && c.ok);
+    assert.ok(parts.length >= 4);
+    const delivered = telegram.chatMessages(user.id).map((m) => m.text).join("\n");
+    for (const marker of ["Paragraph 0:", "Paragraph 29:", "line0 =", "line149 =", "| 39 | 1521 |"]) {
+      assert.ok(delivered.includes(marker), `missing ${marker}`);
+    }
+    assert.ok(delivered.indexOf("Paragraph 29:") < delivered.indexOf("line0 ="));
+  } finally {
+    await stack.stop();
+  }
+});
+
+Deno.test("formatting Telegram refuses is re-sent as plain text", async () => {
+  const stack = await startStack();
+  try {
+    const { telegram, openai } = stack;
+    openai.reply = () => "Some *emphasis* here";
+    const user = stack.subscriber();
+    telegram.failNext("sendMessage", {
+      error_code: 400,
+      description: "Bad Request: can't parse entities: Unsupported start tag \"i\" at byte offset 5",
+    });
+    telegram.sendText(user, "format");
+    const plain = await telegram.waitForCall("sendMessage", (c) => c.ok && says(/emphasis/)(c));
+    assert.equal(plain.params.parse_mode, undefined);
+    assert.equal(plain.params.text, "Some *emphasis* here");
+  } finally {
+    await stack.stop();
+  }
+});
+
+Deno.test("the legacy Assistants backend answers through threads and runs", async () => {
+  const stack = await startStack({ env: { OPENAI_ASSISTANT_ID: "asst_test" } });
+  try {
+    const { telegram, openai } = stack;
+    const user = stack.subscriber();
+    telegram.sendText(user, "old school");
+    await telegram.waitForCall("sendMessage", says(/Echo: old school/));
+    telegram.sendText(user, "again");
+    await telegram.waitForCall("sendMessage", says(/Echo: again/));
+    assert.equal(openai.requests.filter((r) => r.path === "/v1/threads").length, 1);
+    assert.equal(openai.requests.filter((r) => /\/runs$/.test(r.path)).length, 2);
+    telegram.sendText(user, "/history");
+    await telegram.waitForCall("sendMessage", says(/You:<\/b> old school/));
+  } finally {
+    await stack.stop();
+  }
+});
+
+Deno.test("start-up errors: one line naming the variable, exit 1, no secret printed", async () => {
+  const telegram = await FakeTelegram.start();
+  const dataDir = `data/e2e-${crypto.randomUUID()}`;
+  try {
+    const missing = spawnBot({ OPENAI_API_KEY: "sk-secret-value-123456", CHANNEL_ID: "@chan_name" });
+    assert.equal(await missing.exited, 1);
+    assert.match(missing.output(), /TELEGRAM_BOT_TOKEN: is required/);
+    assert.ok(!missing.output().includes("sk-secret-value-123456"));
+
+    const assistants = spawnBot({
+      TELEGRAM_BOT_TOKEN: telegram.token,
+      OPENAI_API_KEY: "sk-secret-value-123456",
+      CHANNEL_ID: "@chan_name",
+      ASSISTANT_ID: "asst_abc123",
+    });
+    assert.equal(await assistants.exited, 1);
+    assert.match(assistants.output(), /ASSISTANT_ID: OpenAI shut the Assistants API down/);
+
+    const wrongToken = spawnBot({
+      TELEGRAM_BOT_TOKEN: "999999:WRONG-token_abcdefghijklmnopqrstuvwxyz",
+      TELEGRAM_API_ROOT: telegram.apiRoot,
+      OPENAI_API_KEY: "sk-secret-value-123456",
+      CHANNEL_ID: "@chan_name",
+      KV_PATH: `${dataDir}/bot.kv`,
+    });
+    assert.equal(await wrongToken.exited, 1);
+    assert.match(wrongToken.output(), /Telegram rejected TELEGRAM_BOT_TOKEN/);
+    assert.ok(!wrongToken.output().includes("WRONG-token_abcdefghijklmnopqrstuvwxyz"));
+  } finally {
+    await telegram.close();
+    await Deno.remove(new URL(`../../${dataDir}`, import.meta.url), { recursive: true })
+      .catch(() => {});
+  }
+});

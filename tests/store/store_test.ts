@@ -1,0 +1,175 @@
+/**
+ * One contract for every Store: memory, Deno KV (in memory and on a file), Redis (a
+ * real server) and the Redis+memory fallback. Each step gets a fresh store.
+ */
+import assert from "node:assert/strict";
+import type { Store } from "../../src/store/store.ts";
+import { MemoryStore } from "../../src/store/memory.ts";
+import { KvStore } from "../../src/store/kv.ts";
+import { RedisStore } from "../../src/store/redis.ts";
+import { FallbackStore } from "../../src/store/fallback.ts";
+import { startRedis } from "../helpers/redis.ts";
+import { getLogger } from "@logtape/logtape";
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const sanitize = { sanitizeOps: true, sanitizeResources: true, sanitizeExit: true };
+
+interface Backend {
+  /** Makes a fresh store; called once per step. */
+  make(): Promise<Store>;
+  kind: string;
+  /** Whether calls reject after `close()` (memory has nothing to close). */
+  rejectsAfterClose: boolean;
+}
+
+/** Registers the contract as steps of one test. `key()` keeps steps apart on a shared backend. */
+async function contract(t: Deno.TestContext, backend: Backend): Promise<void> {
+  const key = (name: string) => `${name}:${crypto.randomUUID()}`;
+  const step = (name: string, fn: (store: Store) => Promise<void>) =>
+    t.step(name, async () => {
+      const store = await backend.make();
+      try {
+        await fn(store);
+      } finally {
+        await store.close();
+      }
+    });
+
+  await step("kind", (store) => {
+    assert.equal(store.kind, backend.kind);
+    return Promise.resolve();
+  });
+
+  await step("get/set/overwrite", async (store) => {
+    const k = key("thread_id");
+    assert.equal(await store.get(k), null);
+    await store.set(k, "conv_1");
+    assert.equal(await store.get(k), "conv_1");
+    await store.set(k, "conv_2");
+    assert.equal(await store.get(k), "conv_2");
+    await store.set(k, "");
+    assert.equal(await store.get(k), "", "an empty string is a value, not absence");
+  });
+
+  await step("ttl expiry; a set without ttl removes the expiry", async (store) => {
+    const a = key("subscription");
+    const b = key("subscription");
+    await store.set(a, "true", 0.2);
+    await store.set(b, "true", 0.2);
+    await store.set(b, "false");
+    assert.equal(await store.get(a), "true");
+    await sleep(350);
+    assert.equal(await store.get(a), null);
+    assert.equal(await store.get(b), "false");
+  });
+
+  await step("setIfAbsent: first wins, value kept, free again after expiry or delete", async (store) => {
+    const k = key("dedupe");
+    assert.equal(await store.setIfAbsent(k, "first", 0.2), true);
+    assert.equal(await store.setIfAbsent(k, "second", 0.2), false);
+    assert.equal(await store.get(k), "first");
+    await sleep(350);
+    assert.equal(await store.setIfAbsent(k, "third", 60), true);
+    assert.equal(await store.get(k), "third");
+    await store.delete(k);
+    assert.equal(await store.setIfAbsent(k, "fourth", 60), true);
+    const plain = key("plain");
+    await store.set(plain, "x");
+    assert.equal(await store.setIfAbsent(plain, "y", 60), false, "a key without TTL is present");
+  });
+
+  await step("setIfAbsent: 50 concurrent calls, exactly one wins", async (store) => {
+    const k = key("race");
+    const results = await Promise.all(
+      Array.from({ length: 50 }, (_, i) => store.setIfAbsent(k, `v${i}`, 60)),
+    );
+    assert.equal(results.filter(Boolean).length, 1);
+    assert.equal(await store.get(k), `v${results.indexOf(true)}`);
+  });
+
+  await step("delete: present and absent", async (store) => {
+    const k = key("del");
+    await store.set(k, "x");
+    await store.delete(k);
+    assert.equal(await store.get(k), null);
+    await store.delete(k);
+    await store.delete(key("never"));
+  });
+
+  await step("invalid TTLs reject with RangeError", async (store) => {
+    const k = key("ttl");
+    for (const ttl of [0, -1, NaN, Infinity]) {
+      await assert.rejects(store.set(k, "x", ttl), RangeError);
+      await assert.rejects(store.setIfAbsent(k, "x", ttl), RangeError);
+    }
+    assert.equal(await store.get(k), null);
+  });
+
+  await step("ping; close twice", async (store) => {
+    await store.ping();
+    await store.close();
+    await store.close();
+    if (backend.rejectsAfterClose) {
+      await assert.rejects(store.get(key("closed")));
+      await assert.rejects(store.ping());
+    }
+  });
+}
+
+Deno.test("contract: MemoryStore", sanitize, async (t) => {
+  await contract(t, {
+    kind: "memory",
+    rejectsAfterClose: false,
+    make: () => Promise.resolve(new MemoryStore()),
+  });
+});
+
+Deno.test("contract: KvStore :memory:", sanitize, async (t) => {
+  await contract(t, {
+    kind: "kv",
+    rejectsAfterClose: true,
+    make: () => KvStore.open(":memory:"),
+  });
+});
+
+Deno.test("contract: KvStore on a file", sanitize, async (t) => {
+  const dir = await Deno.makeTempDir();
+  try {
+    await contract(t, {
+      kind: "kv",
+      rejectsAfterClose: true,
+      make: () => KvStore.open(`${dir}/sub/bot.kv`),
+    });
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("contract: RedisStore", sanitize, async (t) => {
+  const redis = await startRedis();
+  const logger = getLogger(["test", "store"]);
+  try {
+    await contract(t, {
+      kind: "redis",
+      rejectsAfterClose: true,
+      make: () => Promise.resolve(new RedisStore({ url: redis.url }, logger)),
+    });
+  } finally {
+    await redis.stop();
+  }
+});
+
+Deno.test("contract: FallbackStore over Redis", sanitize, async (t) => {
+  const redis = await startRedis();
+  const logger = getLogger(["test", "store"]);
+  try {
+    await contract(t, {
+      kind: "redis",
+      // ping is the primary's; reads after close fall back to (cleared) memory.
+      rejectsAfterClose: false,
+      make: () => Promise.resolve(new FallbackStore(new RedisStore({ url: redis.url }, logger))),
+    });
+  } finally {
+    await redis.stop();
+  }
+});
