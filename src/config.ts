@@ -244,9 +244,7 @@ export function parseConfig(env: Env): Config {
   );
   const redis = parseRedis(env);
   const webhook = parseWebhook(env);
-  const secrets = [token, apiKey, redis?.password, webhook?.secret].filter((s): s is string =>
-    !!s
-  );
+  const secrets = [token, apiKey, redis?.password, webhook?.secret].filter((s): s is string => !!s);
   if (redis?.url) {
     const password = new URL(redis.url).password;
     if (password) secrets.push(decodeURIComponent(password));

@@ -38,9 +38,31 @@ export function secretPatterns(secrets: string[]): RedactionPattern[] {
   ];
 }
 
+/**
+ * Renders a property on one line: strings as they are, errors as `Name: message`
+ * followed by their causes (no stack: a log line per event), anything else inspected.
+ */
+export function formatValue(value: unknown): string {
+  if (typeof value === "string") return value;
+  if (value instanceof Error) {
+    let text = `${value.name}: ${value.message}`;
+    for (let cause = value.cause, depth = 0; cause && depth < 3; depth++) {
+      text += cause instanceof Error
+        ? ` (cause: ${cause.name}: ${cause.message})`
+        : ` (cause: ${formatValue(cause)})`;
+      cause = cause instanceof Error ? cause.cause : undefined;
+    }
+    return text;
+  }
+  return Deno.inspect(value, { compact: true, breakLength: Infinity, colors: false });
+}
+
 /** A text formatter that renders like LogTape's default and then redacts secrets. */
 export function redactingFormatter(secrets: string[]): TextFormatter {
-  return redactByPattern(getTextFormatter({ timestamp: "date-time-tz" }), secretPatterns(secrets));
+  return redactByPattern(
+    getTextFormatter({ timestamp: "date-time-tz", value: formatValue }),
+    secretPatterns(secrets),
+  );
 }
 
 /**

@@ -54,8 +54,10 @@ export function createAssistantsAssistant(options: AssistantsAssistantOptions): 
     if (!runId) return false;
     try {
       await threads.runs.cancel(runId, { thread_id: threadId });
+      // A cancelled run passes through "cancelling"; wait until it has really ended.
+      await threads.runs.poll(runId, { thread_id: threadId }, { pollIntervalMs: 250 });
     } catch {
-      // Already finished between the two calls: the retry will tell.
+      // Already finished between the calls: the retry will tell.
     }
     return true;
   }

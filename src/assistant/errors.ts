@@ -40,9 +40,13 @@ export function toAssistantError(error: unknown, action: string): AssistantError
   }
   if (error instanceof APIError) {
     const kind = error.status !== undefined && error.status >= 500 ? "unavailable" : "failed";
-    return new AssistantError(kind, `${action}: OpenAI answered ${error.status}: ${error.message}`, {
-      cause: error,
-    });
+    return new AssistantError(
+      kind,
+      `${action}: OpenAI answered ${error.status}: ${error.message}`,
+      {
+        cause: error,
+      },
+    );
   }
   return new AssistantError("failed", `${action}: ${(error as Error)?.message ?? error}`, {
     cause: error,

@@ -62,10 +62,17 @@ export function createBot(options: BotOptions): Bot<BotContext> {
     await ctx.reply(ctx.texts.groupOnly(ctx.me.username));
   });
 
-  const gate = createGate({ access: options.access(bot.api), api: bot.api, channels: options.channels, log });
+  // Order matters: a chatType() composer runs where it is created, so the parts that
+  // need no subscription are installed before the private-chat chain with the gate.
+  const gate = createGate({
+    access: options.access(bot.api),
+    api: bot.api,
+    channels: options.channels,
+    log,
+  });
+  bot.use(gate.composer);
   const privateChats = bot.chatType("private");
   privateChats.command("help", (ctx) => ctx.reply(ctx.texts.help));
-  bot.use(gate.composer);
   privateChats.use(gate.protect);
   privateChats.use(createCommands({ assistant: options.assistant, log }));
   // An unknown command is not a question for the assistant.

@@ -4,7 +4,7 @@
  * channel and a "Check again" button. The button (callback `recheck`) and
  * /subscribe bypass the cache; on success the gate message turns into the welcome.
  */
-import { Composer, type Api, InlineKeyboard, type MiddlewareFn } from "grammy";
+import { type Api, Composer, InlineKeyboard, type MiddlewareFn } from "grammy";
 import type { Logger } from "@logtape/logtape";
 import type { AccessChecker } from "../access.ts";
 import type { BotContext } from "./context.ts";

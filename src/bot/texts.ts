@@ -63,8 +63,7 @@ const en: Texts = {
   unsupported: "For now I understand text messages only. Please write your question in words.",
   groupOnly: (username) =>
     `I answer in private chats only: open @${username} and write to me there.`,
-  rateLimited:
-    "The assistant is very busy right now. Please send your message again in a minute.",
+  rateLimited: "The assistant is very busy right now. Please send your message again in a minute.",
   unavailable:
     "The assistant is temporarily unavailable. Please send your message again a bit later.",
   failed: "Something went wrong while answering. Please send your message again.",
@@ -111,8 +110,7 @@ const ru: Texts = {
   groupOnly: (username) =>
     `Я отвечаю только в личных сообщениях: откройте @${username} и напишите мне там.`,
   rateLimited: "Ассистент сейчас перегружен. Пожалуйста, отправьте сообщение ещё раз через минуту.",
-  unavailable:
-    "Ассистент временно недоступен. Пожалуйста, отправьте сообщение ещё раз чуть позже.",
+  unavailable: "Ассистент временно недоступен. Пожалуйста, отправьте сообщение ещё раз чуть позже.",
   failed: "Что-то пошло не так при ответе. Пожалуйста, отправьте сообщение ещё раз.",
   emptyAnswer: "Ассистент вернул пустой ответ. Попробуйте переформулировать.",
   incomplete: "(ответ оборвался)",

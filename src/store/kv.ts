@@ -5,6 +5,10 @@
  * Deno KV's `expireIn` deletes an entry only "some time after" its deadline, so each
  * value is stored as `{ v, exp }` and an entry past `exp` reads as absent; `expireIn`
  * is still set so KV reclaims the space eventually.
+ *
+ * Several processes may share one file. SQLite then sometimes answers "database is
+ * locked" under contention (seen here with two handles and 50 concurrent writes);
+ * such a call did nothing, so it is retried with a short jittered backoff.
  */
 import type { Store } from "./store.ts";
 import { ttlMilliseconds } from "./memory.ts";
@@ -17,6 +21,21 @@ interface Entry {
 
 /** How often `setIfAbsent` re-reads after losing a race before giving up. */
 const MAX_ATTEMPTS = 10;
+
+/** Retries of a call that met a locked database: about 1 s in all. */
+const LOCKED_RETRIES = 20;
+
+async function retryLocked<T>(fn: () => Promise<T>): Promise<T> {
+  for (let attempt = 1;; attempt++) {
+    try {
+      return await fn();
+    } catch (err) {
+      const locked = err instanceof Error && /database is locked/i.test(err.message);
+      if (!locked || attempt > LOCKED_RETRIES) throw err;
+      await new Promise((r) => setTimeout(r, Math.min(5 * attempt, 50) * (0.5 + Math.random())));
+    }
+  }
+}
 
 function isLive(entry: Entry | null, now: number): entry is Entry {
   return entry !== null && (entry.exp === null || entry.exp > now);
@@ -55,18 +74,21 @@ export class KvStore implements Store {
   }
 
   async get(key: string): Promise<string | null> {
-    const entry = await this.#kv.get<Entry>(this.#key(key));
+    const k = this.#key(key);
+    const entry = await retryLocked(() => this.#kv.get<Entry>(k));
     return isLive(entry.value, Date.now()) ? entry.value.v : null;
   }
 
   async set(key: string, value: string, ttlSeconds?: number): Promise<void> {
     const k = this.#key(key);
     if (ttlSeconds === undefined) {
-      await this.#kv.set(k, { v: value, exp: null } satisfies Entry);
+      await retryLocked(() => this.#kv.set(k, { v: value, exp: null } satisfies Entry));
       return;
     }
     const ms = ttlMilliseconds(ttlSeconds);
-    await this.#kv.set(k, { v: value, exp: Date.now() + ms } satisfies Entry, { expireIn: ms });
+    await retryLocked(() =>
+      this.#kv.set(k, { v: value, exp: Date.now() + ms } satisfies Entry, { expireIn: ms })
+    );
   }
 
   /**
@@ -78,19 +100,22 @@ export class KvStore implements Store {
     const k = this.#key(key);
     const ms = ttlMilliseconds(ttlSeconds);
     for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
-      const current = await this.#kv.get<Entry>(k);
+      const current = await retryLocked(() => this.#kv.get<Entry>(k));
       if (isLive(current.value, Date.now())) return false;
-      const result = await this.#kv.atomic()
-        .check(current)
-        .set(k, { v: value, exp: Date.now() + ms } satisfies Entry, { expireIn: ms })
-        .commit();
+      const result = await retryLocked(() =>
+        this.#kv.atomic()
+          .check(current)
+          .set(k, { v: value, exp: Date.now() + ms } satisfies Entry, { expireIn: ms })
+          .commit()
+      );
       if (result.ok) return true;
     }
     throw new Error(`setIfAbsent(${key}): still contended after ${MAX_ATTEMPTS} attempts`);
   }
 
   async delete(key: string): Promise<void> {
-    await this.#kv.delete(this.#key(key));
+    const k = this.#key(key);
+    await retryLocked(() => this.#kv.delete(k));
   }
 
   /** A read of a key nobody writes: rejects once the database is closed. */

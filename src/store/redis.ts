@@ -89,6 +89,8 @@ export class RedisStore implements Store {
   /** `starting` until the first connect succeeds or fails. */
   #state: "starting" | "up" | "down" = "starting";
   #lastError: Error | undefined;
+  /** Why the last connection (attempt) ended, for rejections while down. */
+  #downCause = "not connected yet";
   /** Shared by the commands sent before the first connection settles. */
   #firstConnect: Promise<void> | undefined;
   #closing: Promise<void> | undefined;
@@ -134,15 +136,11 @@ export class RedisStore implements Store {
     this.#client.on("ready", () => this.#onReady());
   }
 
-  #cause(): string {
-    let cause = this.#lastError?.message ?? "connection closed";
-    if (this.#password) cause = cause.replaceAll(this.#password, "[REDACTED]");
-    return cause;
-  }
-
   #onClose(): void {
     if (this.#closing) return;
-    const cause = this.#cause();
+    let cause = this.#lastError?.message ?? "connection closed";
+    if (this.#password) cause = cause.replaceAll(this.#password, "[REDACTED]");
+    this.#downCause = cause;
     this.#lastError = undefined;
     if (this.#state === "up") {
       this.#log.warn("Redis connection to {address} lost ({cause}); reconnecting in background", {
@@ -159,6 +157,7 @@ export class RedisStore implements Store {
   }
 
   #onReady(): void {
+    if (this.#closing) return;
     this.#lastError = undefined;
     if (this.#state === "down") {
       this.#log.info("Redis connection to {address} is back", { address: this.#address });
@@ -177,7 +176,7 @@ export class RedisStore implements Store {
       await this.#firstConnect;
     }
     if (client.status !== "ready") {
-      throw new Error(`Redis at ${this.#address} is unreachable (${this.#cause()})`);
+      throw new Error(`Redis at ${this.#address} is unreachable (${this.#downCause})`);
     }
     return client;
   }

@@ -50,10 +50,16 @@ Deno.test("commands: /start, /help, /history, /export, /export md, /reset", asyn
     await telegram.waitForCall("sendMessage", (c) => /\/export/.test(String(c.params.text)));
 
     telegram.sendText(user, "/history");
-    await telegram.waitForCall("sendMessage", (c) => /Сообщений пока нет/.test(String(c.params.text)));
+    await telegram.waitForCall(
+      "sendMessage",
+      (c) => /Сообщений пока нет/.test(String(c.params.text)),
+    );
 
     telegram.sendText(user, "first question");
-    await telegram.waitForCall("sendMessage", (c) => /Echo: first question/.test(String(c.params.text)));
+    await telegram.waitForCall(
+      "sendMessage",
+      (c) => /Echo: first question/.test(String(c.params.text)),
+    );
 
     telegram.sendText(user, "/history");
     const history = await telegram.waitForCall(
@@ -114,15 +120,26 @@ Deno.test("a non-subscriber is turned away with buttons; Check again lets them i
 
     // Still not subscribed: an alert, no welcome.
     const gateMessage = telegram.chatMessages(user.id).at(-1)!;
-    telegram.pressButton(user, { message_id: gateMessage.message_id, chat: { id: user.id } }, recheck.callback_data!);
+    telegram.pressButton(
+      user,
+      { message_id: gateMessage.message_id, chat: { id: user.id } },
+      recheck.callback_data!,
+    );
     const alert = await telegram.waitForCall("answerCallbackQuery");
     assert.match(String(alert.params.text), /Still not subscribed/);
 
     // Joins; the negative cache does not delay them.
     telegram.setMember(`@${CHANNEL.username}`, user.id, "member");
     telegram.setMember(CHANNEL.id, user.id, "member");
-    telegram.pressButton(user, { message_id: gateMessage.message_id, chat: { id: user.id } }, recheck.callback_data!);
-    await telegram.waitForCall("editMessageText", (c) => /AI assistant/.test(String(c.params.text)));
+    telegram.pressButton(
+      user,
+      { message_id: gateMessage.message_id, chat: { id: user.id } },
+      recheck.callback_data!,
+    );
+    await telegram.waitForCall(
+      "editMessageText",
+      (c) => /AI assistant/.test(String(c.params.text)),
+    );
     telegram.sendText(user, "now?");
     await telegram.waitForCall("sendMessage", (c) => /Echo: now\?/.test(String(c.params.text)));
   } finally {
@@ -147,7 +164,11 @@ Deno.test("restricted members count only with is_member; left and kicked do not"
     }
     for (const c of cases) {
       const call = await telegram.waitForCall("sendMessage", sentTo(c.id));
-      assert.equal(/Echo: hi/.test(String(call.params.text)), c.allowed, `user ${c.id} (${c.status})`);
+      assert.equal(
+        /Echo: hi/.test(String(call.params.text)),
+        c.allowed,
+        `user ${c.id} (${c.status})`,
+      );
     }
   } finally {
     await stack.stop();
@@ -180,7 +201,10 @@ Deno.test("subscription checks are cached: one getChatMember for several message
     const user = stack.subscriber();
     for (const text of ["one", "two", "three"]) {
       telegram.sendText(user, text);
-      await telegram.waitForCall("sendMessage", (c) => String(c.params.text).includes(`Echo: ${text}`));
+      await telegram.waitForCall(
+        "sendMessage",
+        (c) => String(c.params.text).includes(`Echo: ${text}`),
+      );
     }
     const checks = telegram.callsTo("getChatMember").filter((c) => c.params.user_id === user.id);
     assert.equal(checks.length, 1);
@@ -204,7 +228,9 @@ Deno.test("a burst from one user is answered in order, one turn at a time", asyn
     );
     assert.deepEqual(answers.map((c) => c.params.text), texts.map((t) => `Echo: ${t}`));
     // Each answer replies to its own message.
-    const ids = answers.map((c) => (c.params.reply_parameters as { message_id: number }).message_id);
+    const ids = answers.map((c) =>
+      (c.params.reply_parameters as { message_id: number }).message_id
+    );
     assert.deepEqual(ids, [...ids].sort((a, b) => a - b));
     // No "conversation busy" error reached OpenAI or the user.
     assert.equal(openai.requests.filter((r) => r.path === "/v1/responses").length, 5);
@@ -223,7 +249,10 @@ Deno.test("group chats: commands are pointed to the private chat, chatter costs 
     telegram.sendText(user, "just chatting", group);
     telegram.sendText(user, `/start@${telegram.botUsername}`, group);
     const call = await telegram.waitForCall("sendMessage", sentTo(group.id));
-    assert.match(String(call.params.text), new RegExp(`private chats only: open @${telegram.botUsername}`));
+    assert.match(
+      String(call.params.text),
+      new RegExp(`private chats only: open @${telegram.botUsername}`),
+    );
     assert.equal(telegram.callsTo("sendMessage").filter(sentTo(group.id)).length, 1);
     assert.equal(openai.requests.length, 0);
   } finally {

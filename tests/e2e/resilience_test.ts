@@ -116,8 +116,10 @@ Deno.test("a 20,000-character answer with code and a table arrives whole, in ord
       .join("\n");
     const table = "| a | b |\n|---|---|\n" +
       Array.from({ length: 40 }, (_, i) => `| ${i} | ${i * i} |`).join("\n");
-    const paragraphs = Array.from({ length: 30 }, (_, i) =>
-      `Paragraph ${i}: ` + "lorem ipsum dolor sit amet ".repeat(12)).join("\n\n");
+    const paragraphs = Array.from(
+      { length: 30 },
+      (_, i) => `Paragraph ${i}: ` + "lorem ipsum dolor sit amet ".repeat(12),
+    ).join("\n\n");
     const answer = `# Title\n\n${paragraphs}\n\n\`\`\`ts\n${code}\n\`\`\`\n\n${table}\n\nThe end.`;
     assert.ok(answer.length > 15_000);
     openai.reply = () => answer;
@@ -127,7 +129,9 @@ Deno.test("a 20,000-character answer with code and a table arrives whole, in ord
     const parts = telegram.callsTo("sendMessage").filter((c) => sentTo(user.id)(c) && c.ok);
     assert.ok(parts.length >= 4);
     const delivered = telegram.chatMessages(user.id).map((m) => m.text).join("\n");
-    for (const marker of ["Paragraph 0:", "Paragraph 29:", "line0 =", "line149 =", "| 39 | 1521 |"]) {
+    for (
+      const marker of ["Paragraph 0:", "Paragraph 29:", "line0 =", "line149 =", "39 | 1521"]
+    ) {
       assert.ok(delivered.includes(marker), `missing ${marker}`);
     }
     assert.ok(delivered.indexOf("Paragraph 29:") < delivered.indexOf("line0 ="));
@@ -144,7 +148,7 @@ Deno.test("formatting Telegram refuses is re-sent as plain text", async () => {
     const user = stack.subscriber();
     telegram.failNext("sendMessage", {
       error_code: 400,
-      description: "Bad Request: can't parse entities: Unsupported start tag \"i\" at byte offset 5",
+      description: 'Bad Request: can\'t parse entities: Unsupported start tag "i" at byte offset 5',
     });
     telegram.sendText(user, "format");
     const plain = await telegram.waitForCall("sendMessage", (c) => c.ok && says(/emphasis/)(c));
@@ -177,7 +181,10 @@ Deno.test("start-up errors: one line naming the variable, exit 1, no secret prin
   const telegram = await FakeTelegram.start();
   const dataDir = `data/e2e-${crypto.randomUUID()}`;
   try {
-    const missing = spawnBot({ OPENAI_API_KEY: "sk-secret-value-123456", CHANNEL_ID: "@chan_name" });
+    const missing = spawnBot({
+      OPENAI_API_KEY: "sk-secret-value-123456",
+      CHANNEL_ID: "@chan_name",
+    });
     assert.equal(await missing.exited, 1);
     assert.match(missing.output(), /TELEGRAM_BOT_TOKEN: is required/);
     assert.ok(!missing.output().includes("sk-secret-value-123456"));

@@ -4,14 +4,14 @@
  * environment pointing at the fakes. Every variable the bot reads is passed
  * explicitly (empty when unused) so a developer's `.env` cannot leak into a test.
  */
-import { fromFileUrl } from "node:path";
+import { fileURLToPath as fromFileUrl } from "node:url";
 
 const ROOT = fromFileUrl(new URL("../../", import.meta.url));
 
 /** Every variable in the permission set, so each test states all of them. */
-const VARIABLES: string[] = (JSON.parse(
+const VARIABLES: string[] = JSON.parse(
   Deno.readTextFileSync(`${ROOT}deno.json`),
-).permissions.default.env.allow as string[]);
+).permissions.default.env.allow as string[];
 
 export interface BotProcess {
   /** Everything the bot printed so far (stdout and stderr interleaved). */
@@ -69,7 +69,9 @@ export function spawnBot(env: Record<string, string>): BotProcess {
       return new Promise((resolve, reject) => {
         const check = () => {
           if (pattern.test(text)) finish(resolve);
-          else if (done) finish(() => reject(new Error(`bot exited; ${pattern} never printed:\n${text}`)));
+          else if (done) {
+            finish(() => reject(new Error(`bot exited; ${pattern} never printed:\n${text}`)));
+          }
         };
         const timer = setTimeout(
           () => finish(() => reject(new Error(`timeout waiting for ${pattern}; output:\n${text}`))),

@@ -120,7 +120,9 @@ export async function startRedis(): Promise<TestRedis> {
       await new Promise((r) => setTimeout(r, 20));
     }
     await halt("SIGKILL");
-    throw new Error(`redis-server on port ${port} did not answer PING within ${READY_TIMEOUT_MS} ms`);
+    throw new Error(
+      `redis-server on port ${port} did not answer PING within ${READY_TIMEOUT_MS} ms`,
+    );
   };
 
   await launch();

@@ -5,7 +5,7 @@
  * ever appeared in its output.
  */
 import assert from "node:assert/strict";
-import { fromFileUrl } from "node:path";
+import { fileURLToPath as fromFileUrl } from "node:url";
 import { FakeTelegram, type FakeTelegramOptions, type FakeUser } from "../fakes/telegram.ts";
 import { FakeOpenAI, type FakeOpenAIOptions } from "../fakes/openai.ts";
 import { type BotProcess, spawnBot } from "./bot_process.ts";

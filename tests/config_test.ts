@@ -1,0 +1,172 @@
+import assert from "node:assert/strict";
+import { ConfigError, parseChannels, parseConfig, parseDotEnv } from "../src/config.ts";
+
+const TOKEN = "123456:ABCdefGHIjklMNOpqrSTUvwxYZ0123456789";
+const KEY = "sk-proj-verysecretkey123";
+const base = { TELEGRAM_BOT_TOKEN: TOKEN, OPENAI_API_KEY: KEY, CHANNEL_ID: "@my_channel" };
+
+function configError(env: Record<string, string>): ConfigError {
+  try {
+    parseConfig(env);
+  } catch (error) {
+    assert.ok(error instanceof ConfigError, String(error));
+    return error;
+  }
+  throw new Error("expected a ConfigError");
+}
+
+Deno.test("config: defaults for a minimal environment", () => {
+  const config = parseConfig(base);
+  assert.equal(config.telegram.apiRoot, "https://api.telegram.org");
+  assert.deepEqual(config.channels, ["@my_channel"]);
+  assert.equal(config.subscriptionTtl, 600);
+  assert.equal(config.subscriptionNegativeTtl, 60);
+  assert.equal(config.redis, undefined);
+  assert.equal(config.kvPath, "data/bot.kv");
+  assert.equal(config.webhook, undefined);
+  assert.equal(config.log.level, "info");
+  assert.equal(config.shutdownTimeoutMs, 25_000);
+  assert.equal(config.openai.assistant.kind, "responses");
+  assert.deepEqual(config.secrets.sort(), [KEY, TOKEN].sort());
+});
+
+Deno.test("config: each required variable is named when missing", () => {
+  for (const name of Object.keys(base)) {
+    const env: Record<string, string> = { ...base };
+    delete env[name];
+    assert.equal(configError(env).variable, name);
+    env[name] = "   ";
+    assert.equal(configError(env).variable, name, "blank counts as missing");
+  }
+});
+
+Deno.test("config: a malformed token is refused without printing it", () => {
+  const error = configError({ ...base, TELEGRAM_BOT_TOKEN: "not-a-token-but-secret" });
+  assert.equal(error.variable, "TELEGRAM_BOT_TOKEN");
+  assert.ok(!error.message.includes("not-a-token-but-secret"));
+});
+
+Deno.test("config: channels, one or several, @name or numeric", () => {
+  assert.deepEqual(parseChannels("@one_chan, -1001234567890 ,@two_chan"), [
+    "@one_chan",
+    -1001234567890,
+    "@two_chan",
+  ]);
+  for (const bad of ["one_chan", "@ab", "https://t.me/x", "12345"]) {
+    assert.throws(() => parseChannels(bad), ConfigError, bad);
+  }
+});
+
+Deno.test("config: numbers are range-checked and named", () => {
+  assert.equal(
+    configError({ ...base, SUBSCRIPTION_CACHE_TTL: "ten" }).variable,
+    "SUBSCRIPTION_CACHE_TTL",
+  );
+  assert.equal(configError({ ...base, REDIS_PORT: "70000" }).variable, "REDIS_PORT");
+  assert.equal(configError({ ...base, SHUTDOWN_TIMEOUT: "0" }).variable, "SHUTDOWN_TIMEOUT");
+  assert.equal(parseConfig({ ...base, SUBSCRIPTION_CACHE_TTL: "30" }).subscriptionTtl, 30);
+});
+
+Deno.test("config: Redis from a URL or from host/port/db/password; password is a secret", () => {
+  const fromUrl = parseConfig({ ...base, REDIS_URL: "redis://:p%40ss@redis.local:6380/2" });
+  assert.equal(fromUrl.redis?.url, "redis://:p%40ss@redis.local:6380/2");
+  assert.ok(fromUrl.secrets.includes("p@ss"));
+  const parts = parseConfig({
+    ...base,
+    REDIS_HOST: "cache",
+    REDIS_DB: "3",
+    REDIS_PASSWORD: "pw123",
+  });
+  assert.deepEqual(parts.redis, { host: "cache", port: 6379, db: 3, password: "pw123" });
+  assert.ok(parts.secrets.includes("pw123"));
+  const error = configError({ ...base, REDIS_URL: "http://:hunter2@x" });
+  assert.equal(error.variable, "REDIS_URL");
+  assert.ok(!error.message.includes("hunter2"));
+});
+
+Deno.test("config: webhook mode needs https and a valid secret", () => {
+  const config = parseConfig({
+    ...base,
+    WEBHOOK_URL: "https://bot.example.com/tg/hook",
+    WEBHOOK_SECRET: "s3cret_value-1",
+    PORT: "8443",
+  });
+  assert.deepEqual(config.webhook, {
+    url: "https://bot.example.com/tg/hook",
+    path: "/tg/hook",
+    secret: "s3cret_value-1",
+    port: 8443,
+  });
+  assert.ok(config.secrets.includes("s3cret_value-1"));
+  assert.equal(
+    configError({ ...base, WEBHOOK_URL: "https://x.example.com/" }).variable,
+    "WEBHOOK_SECRET",
+  );
+  assert.equal(
+    configError({ ...base, WEBHOOK_URL: "https://x.example.com/", WEBHOOK_SECRET: "bad secret!" })
+      .variable,
+    "WEBHOOK_SECRET",
+  );
+  assert.equal(
+    configError({ ...base, WEBHOOK_URL: "http://x.example.com/", WEBHOOK_SECRET: "ok" }).variable,
+    "WEBHOOK_URL",
+  );
+});
+
+Deno.test("config: an asst_ id against OpenAI itself says what to set instead", () => {
+  const error = configError({ ...base, ASSISTANT_ID: "asst_abc123" });
+  assert.equal(error.variable, "ASSISTANT_ID");
+  assert.match(error.message, /shut the Assistants API down.*OPENAI_MODEL/);
+  const legacy = parseConfig({
+    ...base,
+    OPENAI_ASSISTANT_ID: "asst_abc123",
+    OPENAI_BASE_URL: "http://127.0.0.1:9999/v1",
+  });
+  assert.deepEqual(legacy.openai.assistant, { kind: "assistants", assistantId: "asst_abc123" });
+  assert.equal(
+    configError({ ...base, OPENAI_ASSISTANT_ID: "abc" }).variable,
+    "OPENAI_ASSISTANT_ID",
+  );
+});
+
+Deno.test("config: model and instructions for the Responses backend", () => {
+  const config = parseConfig({
+    ...base,
+    OPENAI_MODEL: "gpt-x",
+    OPENAI_INSTRUCTIONS: "Be brief.\\nAlways.",
+  });
+  assert.deepEqual(config.openai.assistant, {
+    kind: "responses",
+    model: "gpt-x",
+    instructions: "Be brief.\nAlways.",
+  });
+});
+
+Deno.test("config: admin ids and log level", () => {
+  const config = parseConfig({ ...base, ADMIN_USER_IDS: "1, 22,333", LOG_LEVEL: "WARN" });
+  assert.deepEqual(config.adminIds, [1, 22, 333]);
+  assert.equal(config.log.level, "warning");
+  assert.equal(configError({ ...base, ADMIN_USER_IDS: "1,bob" }).variable, "ADMIN_USER_IDS");
+  assert.equal(configError({ ...base, LOG_LEVEL: "loud" }).variable, "LOG_LEVEL");
+});
+
+Deno.test(".env parsing: comments, quotes, export, inline comments", () => {
+  const vars = parseDotEnv(
+    [
+      "# a comment",
+      "export A=1",
+      "B = two words # note",
+      'C="line\\nbreak # kept"',
+      "D='literal \\n'",
+      "not a line",
+      "E=",
+    ].join("\n"),
+  );
+  assert.deepEqual(vars, {
+    A: "1",
+    B: "two words",
+    C: "line\nbreak # kept",
+    D: "literal \\n",
+    E: "",
+  });
+});

@@ -1,0 +1,1811 @@
+/**
+ * A fake OpenAI server for end-to-end tests: the Responses, Conversations and legacy
+ * Assistants (threads and runs) APIs over real HTTP on 127.0.0.1, shaped on the
+ * `openai@7.57` SDK's type definitions and on OpenAI's observed behaviour, so that
+ * the bot's real `OpenAI` client talks to it unchanged (`baseURL`, `apiKey`).
+ *
+ * It is strict where OpenAI is strict: unknown body parameters, wrong types, bad id
+ * prefixes, missing headers, concurrent work on one conversation or thread and
+ * out-of-range pagination are rejected with OpenAI's status codes and error bodies.
+ *
+ * Choices where OpenAI's behaviour is not documented (each one says why):
+ * - A streamed response whose client disconnects is stopped, counted in `aborted`,
+ *   stored with status `cancelled`, and adds nothing to its conversation: neither the
+ *   input nor the partial output. Users of the real API report exactly that for a
+ *   conversation after an aborted stream (openai/openai-node#2571,
+ *   openai/openai-python#3561), which also means input and output items are appended
+ *   together when the response completes, never earlier.
+ * - A legacy run whose stream disconnects keeps running (a run is a server-side job
+ *   that the stream only watches) and still adds its message; it is counted in
+ *   `aborted`. `POST /threads/{id}/runs/{id}/cancel` stops it: the partial message
+ *   is kept with status `incomplete` and the run ends `cancelled`.
+ * - `assistantsApiGone`: after the 2026-08-26 shutdown OpenAI answers `/v1/assistants`
+ *   with 404 (reported in aallam/openai-kotlin#470); the body is not public, so every
+ *   `/v1/assistants*` and `/v1/threads*` path gets the same 404 as any removed route:
+ *   `{"error":{"message":"Invalid URL (GET /v1/assistants/asst_x)","type":
+ *   "invalid_request_error","param":null,"code":null}}`.
+ * - `conversation_locked` carries the message OpenAI sends ("... Please retry in a
+ *   few seconds.", param `conversation`), as seen in logs of the real API.
+ * - Unknown pagination cursors (`after`/`before`) get 404 naming the item.
+ * - Input items other than messages (tool calls, item references) are not modelled:
+ *   they get a 400 that says so, rather than being accepted silently.
+ * - Text deltas carry `obfuscation` padding, as OpenAI sends by default, unless
+ *   `stream_options.include_obfuscation` is false.
+ */
+import type OpenAI from "openai";
+
+/** Options of {@link FakeOpenAI.start}. */
+export interface FakeOpenAIOptions {
+  /** The only key accepted in `Authorization: Bearer …`; default "sk-test-fake-key-0123456789". */
+  apiKey?: string;
+  /** Delay between the opening events of a stream and its first text delta; default 0. */
+  timeToFirstTokenMs?: number;
+  /** Deltas per second after the first one; default 0 = no pacing. */
+  tokensPerSecond?: number;
+  /** `asst_…` ids served by the legacy Assistants API; default ["asst_test"]. */
+  assistants?: string[];
+  /** Answer every `/v1/assistants*` and `/v1/threads*` path like OpenAI after the shutdown (404). */
+  assistantsApiGone?: boolean;
+}
+
+/** One request as the fake received it. */
+export interface RecordedRequest {
+  method: string;
+  /** The URL path without the query, e.g. "/v1/responses". */
+  path: string;
+  /** The query string without "?", "" when none. */
+  query: string;
+  /** The parsed JSON body; the raw text when it is not JSON; undefined when empty. */
+  body: unknown;
+  /** `Date.now()` when it arrived. */
+  at: number;
+}
+
+/** A hold on streaming answers, from {@link FakeOpenAI.hold}. */
+export interface Hold {
+  /** Lets held streams go on; calling it again does nothing. */
+  release(): void;
+  /** Resolves once a stream is waiting on this hold (at once if one already is). */
+  readonly waiting: Promise<void>;
+}
+
+/** OpenAI's error body. */
+export interface OpenAIErrorBody {
+  message: string;
+  type: string;
+  param: string | null;
+  code: string | number | null;
+}
+
+type WireResponse =
+  & Omit<OpenAI.Responses.Response, "output_text" | "usage">
+  // OpenAI sends `usage: null` until completion, and `store`, which the SDK type lacks.
+  & { usage: OpenAI.Responses.ResponseUsage | null; store: boolean };
+type OutputMessage = OpenAI.Responses.ResponseOutputMessage;
+type OutputText = OpenAI.Responses.ResponseOutputText;
+type ConversationMessage = OpenAI.Conversations.Message;
+type ThreadMessage = OpenAI.Beta.Threads.Message;
+type Run = OpenAI.Beta.Threads.Run;
+type RunStep = OpenAI.Beta.Threads.Runs.RunStep;
+type Thread = OpenAI.Beta.Threads.Thread;
+type Assistant = OpenAI.Beta.Assistant;
+type Json = Record<string, unknown>;
+
+const DEFAULT_KEY = "sk-test-fake-key-0123456789";
+
+/** An error answer; thrown by handlers and turned into a response by the router. */
+class HttpError extends Error {
+  constructor(
+    readonly status: number,
+    readonly error: OpenAIErrorBody,
+    readonly headers: Record<string, string> = {},
+  ) {
+    super(error.message);
+  }
+}
+
+function invalid(
+  message: string,
+  param: string | null = null,
+  code: string | null = null,
+  status = 400,
+): HttpError {
+  return new HttpError(status, { message, type: "invalid_request_error", param, code });
+}
+
+function invalidUrl(method: string, path: string): HttpError {
+  return invalid(`Invalid URL (${method} ${path})`, null, null, 404);
+}
+
+/** OpenAI's error for a failure injected with `failNext`. */
+function injectedError(
+  status: number,
+  retryAfterSeconds: number,
+  override?: Partial<OpenAIErrorBody>,
+) {
+  const known: Record<number, OpenAIErrorBody> = {
+    400: { message: "Bad request.", type: "invalid_request_error", param: null, code: null },
+    401: {
+      message: "Incorrect API key provided. You can find your API key at " +
+        "https://platform.openai.com/account/api-keys.",
+      type: "invalid_request_error",
+      param: null,
+      code: "invalid_api_key",
+    },
+    403: {
+      message: "Country, region, or territory not supported",
+      type: "request_forbidden",
+      param: null,
+      code: "unsupported_country_region_territory",
+    },
+    404: { message: "Not found.", type: "invalid_request_error", param: null, code: null },
+    408: { message: "Request timed out.", type: "invalid_request_error", param: null, code: null },
+    409: { message: "Conflict.", type: "invalid_request_error", param: null, code: null },
+    429: {
+      message: "Rate limit reached for requests",
+      type: "requests",
+      param: null,
+      code: "rate_limit_exceeded",
+    },
+    500: {
+      message: "The server had an error while processing your request. Sorry about that!",
+      type: "server_error",
+      param: null,
+      code: null,
+    },
+    502: { message: "Bad gateway.", type: "cf_bad_gateway", param: null, code: 502 },
+    503: {
+      message: "The server is overloaded or not ready yet.",
+      type: "server_error",
+      param: null,
+      code: null,
+    },
+    504: { message: "Gateway timeout.", type: "cf_gateway_timeout", param: null, code: 504 },
+  };
+  const base = known[status] ?? {
+    message: `Injected failure (${status}).`,
+    type: status >= 500 ? "server_error" : "invalid_request_error",
+    param: null,
+    code: null,
+  };
+  const headers: Record<string, string> = status === 429
+    ? {
+      "retry-after": String(retryAfterSeconds),
+      "x-ratelimit-limit-requests": "500",
+      "x-ratelimit-remaining-requests": "0",
+      "x-ratelimit-reset-requests": `${retryAfterSeconds}s`,
+    }
+    : {};
+  return new HttpError(status, { ...base, ...override }, headers);
+}
+
+// ---------------------------------------------------------------------------
+// Small helpers
+
+const ALNUM = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+
+function randomAlnum(n: number): string {
+  const bytes = crypto.getRandomValues(new Uint8Array(n));
+  return Array.from(bytes, (b) => ALNUM[b % ALNUM.length]).join("");
+}
+
+function randomHex(n: number): string {
+  const bytes = crypto.getRandomValues(new Uint8Array(Math.ceil(n / 2)));
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("").slice(0, n);
+}
+
+/** Ids look like OpenAI's: 48 hex for Responses/Conversations, 24 base62 for Assistants. */
+const newId = {
+  conversation: () => `conv_${randomHex(48)}`,
+  response: () => `resp_${randomHex(48)}`,
+  item: () => `msg_${randomHex(48)}`,
+  thread: () => `thread_${randomAlnum(24)}`,
+  threadMessage: () => `msg_${randomAlnum(24)}`,
+  run: () => `run_${randomAlnum(24)}`,
+  step: () => `step_${randomAlnum(24)}`,
+  request: () => `req_${randomHex(32)}`,
+};
+
+const now = () => Math.floor(Date.now() / 1000);
+
+/** Roughly OpenAI's count: a token is about four characters. */
+function countTokens(text: string): number {
+  return text.length === 0 ? 0 : Math.ceil(text.length / 4);
+}
+
+/** Splits a reply into word-sized deltas that keep their leading whitespace, like a model's. */
+function toDeltas(reply: string | string[]): string[] {
+  if (Array.isArray(reply)) return reply.map(String);
+  return reply.match(/\s*\S+|\s+$/g) ?? [];
+}
+
+function isObject(value: unknown): value is Json {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}
+
+/** OpenAI's wording for a JSON value's type in "Invalid type" errors. */
+function typeName(value: unknown): string {
+  if (value === null) return "null";
+  if (Array.isArray(value)) return "an array";
+  if (typeof value === "number") return Number.isInteger(value) ? "an integer" : "a decimal";
+  if (typeof value === "string") return "a string";
+  if (typeof value === "boolean") return "a boolean";
+  return "an object";
+}
+
+function wrongType(param: string, expected: string, value: unknown): HttpError {
+  return invalid(
+    `Invalid type for '${param}': expected ${expected}, but got ${typeName(value)} instead.`,
+    param,
+    "invalid_type",
+  );
+}
+
+function rejectUnknown(body: Json, allowed: readonly string[]): void {
+  for (const key of Object.keys(body)) {
+    if (!allowed.includes(key)) {
+      throw invalid(`Unknown parameter: '${key}'.`, key, "unknown_parameter");
+    }
+  }
+}
+
+function optionalString(body: Json, key: string): string | undefined {
+  const value = body[key];
+  if (value === undefined || value === null) return undefined;
+  if (typeof value !== "string") throw wrongType(key, "a string", value);
+  return value;
+}
+
+function optionalNumber(body: Json, key: string): number | null {
+  const value = body[key];
+  if (value === undefined || value === null) return null;
+  if (typeof value !== "number") throw wrongType(key, "a number", value);
+  return value;
+}
+
+function requireString(body: Json, key: string): string {
+  const value = body[key];
+  if (value === undefined) {
+    throw invalid(`Missing required parameter: '${key}'.`, key, "missing_required_parameter");
+  }
+  if (typeof value !== "string") throw wrongType(key, "a string", value);
+  return value;
+}
+
+function optionalBoolean(body: Json, key: string): boolean | undefined {
+  const value = body[key];
+  if (value === undefined || value === null) return undefined;
+  if (typeof value !== "boolean") throw wrongType(key, "a boolean", value);
+  return value;
+}
+
+/** Metadata as OpenAI checks it: at most 16 string values, keys ≤ 64, values ≤ 512 chars. */
+function readMetadata(body: Json, key = "metadata"): Record<string, string> | undefined {
+  const value = body[key];
+  if (value === undefined || value === null) return undefined;
+  if (!isObject(value)) throw wrongType(key, "an object", value);
+  const entries = Object.entries(value);
+  if (entries.length > 16) {
+    throw invalid(
+      `Invalid '${key}': too many properties. Expected an object with at most 16 properties, ` +
+        `but got an object with ${entries.length} properties instead.`,
+      key,
+      "object_above_max_properties",
+    );
+  }
+  for (const [k, v] of entries) {
+    if (k.length > 64) {
+      throw invalid(
+        `Invalid '${key}': string too long. Expected a string with maximum length 64, ` +
+          `but got a string with length ${k.length} instead.`,
+        key,
+        "string_above_max_length",
+      );
+    }
+    if (typeof v !== "string") throw wrongType(`${key}.${k}`, "a string", v);
+    if (v.length > 512) {
+      throw invalid(
+        `Invalid '${key}.${k}': string too long. Expected a string with maximum length 512, ` +
+          `but got a string with length ${v.length} instead.`,
+        `${key}.${k}`,
+        "string_above_max_length",
+      );
+    }
+  }
+  return Object.fromEntries(entries) as Record<string, string>;
+}
+
+function checkPrefix(id: string, prefix: string, param: string): void {
+  if (!id.startsWith(`${prefix}_`)) {
+    throw invalid(
+      `Invalid '${param}': '${id}'. Expected an ID that begins with '${prefix}'.`,
+      param,
+      "invalid_value",
+    );
+  }
+}
+
+/** `limit`, `order`, `after`, `before` of a list endpoint, checked like OpenAI does. */
+interface ListQuery {
+  limit: number;
+  order: "asc" | "desc";
+  after?: string;
+  before?: string;
+}
+
+function readListQuery(query: URLSearchParams, allowBefore: boolean): ListQuery {
+  const rawLimit = query.get("limit");
+  let limit = 20;
+  if (rawLimit !== null) {
+    if (!/^-?\d+$/.test(rawLimit)) {
+      throw invalid(
+        `Invalid type for 'limit': expected an integer, but got a string instead.`,
+        "limit",
+        "invalid_type",
+      );
+    }
+    limit = Number(rawLimit);
+    if (limit < 1) {
+      throw invalid(
+        `Invalid 'limit': integer below minimum value. Expected a value >= 1, but got ${limit} ` +
+          `instead.`,
+        "limit",
+        "integer_below_min_value",
+      );
+    }
+    if (limit > 100) {
+      throw invalid(
+        `Invalid 'limit': integer above maximum value. Expected a value <= 100, but got ${limit} ` +
+          `instead.`,
+        "limit",
+        "integer_above_max_value",
+      );
+    }
+  }
+  const order = query.get("order") ?? "desc";
+  if (order !== "asc" && order !== "desc") {
+    throw invalid(
+      `Invalid value: '${order}'. Supported values are: 'asc' and 'desc'.`,
+      "order",
+      "invalid_value",
+    );
+  }
+  const before = query.get("before") ?? undefined;
+  if (before !== undefined && !allowBefore) {
+    throw invalid(`Unknown parameter: 'before'.`, "before", "unknown_parameter");
+  }
+  return { limit, order, after: query.get("after") ?? undefined, before };
+}
+
+/** One page of `all` (oldest first) in OpenAI's list shape. */
+function paginate<T extends { id: string }>(
+  all: readonly T[],
+  q: ListQuery,
+  notFound: (id: string) => HttpError,
+) {
+  const ordered = q.order === "asc" ? [...all] : [...all].reverse();
+  let page: T[];
+  let hasMore: boolean;
+  if (q.after !== undefined) {
+    const at = ordered.findIndex((x) => x.id === q.after);
+    if (at < 0) throw notFound(q.after);
+    const rest = ordered.slice(at + 1);
+    page = rest.slice(0, q.limit);
+    hasMore = rest.length > q.limit;
+  } else if (q.before !== undefined) {
+    const at = ordered.findIndex((x) => x.id === q.before);
+    if (at < 0) throw notFound(q.before);
+    const rest = ordered.slice(0, at);
+    page = rest.slice(-q.limit);
+    hasMore = rest.length > q.limit;
+  } else {
+    page = ordered.slice(0, q.limit);
+    hasMore = ordered.length > q.limit;
+  }
+  return {
+    object: "list" as const,
+    data: structuredClone(page),
+    first_id: page[0]?.id ?? null,
+    last_id: page.at(-1)?.id ?? null,
+    has_more: hasMore,
+  };
+}
+
+/** Waits `ms`, or rejects as soon as `signal` aborts. */
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  if (signal.aborted) return Promise.reject(signal.reason);
+  if (ms <= 0) return Promise.resolve();
+  return new Promise((resolve, reject) => {
+    const onAbort = () => {
+      clearTimeout(timer);
+      reject(signal.reason);
+    };
+    const timer = setTimeout(() => {
+      signal.removeEventListener("abort", onAbort);
+      resolve();
+    }, ms);
+    signal.addEventListener("abort", onAbort, { once: true });
+  });
+}
+
+const encoder = new TextEncoder();
+
+/**
+ * The body of one SSE answer. `disconnected` aborts when the client goes away before
+ * `close()` (Deno cancels the body stream at once, also when nothing is being written;
+ * a closed stream is never cancelled).
+ */
+class SseSink {
+  readonly body: ReadableStream<Uint8Array>;
+  readonly disconnected: AbortSignal;
+  #controller!: ReadableStreamDefaultController<Uint8Array>;
+  #open = true;
+  #sequence = 0;
+
+  constructor(onDisconnect: () => void) {
+    const gone = new AbortController();
+    this.disconnected = gone.signal;
+    this.body = new ReadableStream<Uint8Array>({
+      start: (controller) => {
+        this.#controller = controller;
+      },
+      cancel: () => {
+        this.#open = false;
+        onDisconnect();
+        gone.abort(new Error("client disconnected"));
+      },
+    });
+  }
+
+  /** The next `sequence_number` of the Responses API's events. */
+  nextSequence(): number {
+    return this.#sequence++;
+  }
+
+  send(event: string, data: unknown): void {
+    this.#write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
+  }
+
+  /** The Assistants API's terminator: `event: done` / `data: [DONE]`. */
+  done(): void {
+    this.#write("event: done\ndata: [DONE]\n\n");
+  }
+
+  close(): void {
+    if (!this.#open) return;
+    this.#open = false;
+    this.#controller.close();
+  }
+
+  #write(text: string): void {
+    if (this.#open) this.#controller.enqueue(encoder.encode(text));
+  }
+}
+
+// ---------------------------------------------------------------------------
+// State
+
+interface ConversationState {
+  conversation: OpenAI.Conversations.Conversation;
+  items: ConversationMessage[];
+  /** The response currently operating on it. */
+  lockedBy?: string;
+}
+
+interface RunState {
+  run: Run;
+  /** Aborted by `runs.cancel`. */
+  cancel: AbortController;
+}
+
+interface ThreadState {
+  thread: Thread;
+  messages: ThreadMessage[];
+  runs: RunState[];
+}
+
+const ACTIVE_RUN = new Set<Run["status"]>([
+  "queued",
+  "in_progress",
+  "requires_action",
+  "cancelling",
+]);
+
+const RESPONSE_PARAMS = [
+  "access_programs",
+  "background",
+  "context_management",
+  "conversation",
+  "image",
+  "include",
+  "input",
+  "instructions",
+  "max_output_tokens",
+  "max_tool_calls",
+  "metadata",
+  "model",
+  "moderation",
+  "parallel_tool_calls",
+  "previous_response_id",
+  "prompt",
+  "prompt_cache_key",
+  "prompt_cache_options",
+  "prompt_cache_retention",
+  "reasoning",
+  "safety_identifier",
+  "service_tier",
+  "store",
+  "stream",
+  "stream_options",
+  "temperature",
+  "text",
+  "tool_choice",
+  "tools",
+  "top_logprobs",
+  "top_p",
+  "truncation",
+  "user",
+] as const;
+
+const RUN_PARAMS = [
+  "assistant_id",
+  "additional_instructions",
+  "additional_messages",
+  "instructions",
+  "max_completion_tokens",
+  "max_prompt_tokens",
+  "metadata",
+  "model",
+  "parallel_tool_calls",
+  "reasoning_effort",
+  "response_format",
+  "stream",
+  "temperature",
+  "tool_choice",
+  "tools",
+  "top_p",
+  "truncation_strategy",
+] as const;
+
+interface Context {
+  method: string;
+  path: string;
+  query: URLSearchParams;
+  body: Json;
+  headers: Headers;
+  match: string[];
+}
+
+type Handler = (ctx: Context) => Promise<Response> | Response;
+
+// ---------------------------------------------------------------------------
+// The server
+
+/** The fake server; see the module comment for what it models. */
+export class FakeOpenAI {
+  /** "http://127.0.0.1:PORT/v1", for `new OpenAI({ baseURL })`. */
+  readonly baseURL: string;
+  readonly apiKey: string;
+  /** How an answer is produced from the user's text; a string is split into word deltas. */
+  reply: (input: string) => string | string[] = (input) => `Echo: ${input}`;
+  /** Every request received, in order, including rejected ones. */
+  readonly requests: RecordedRequest[] = [];
+
+  #server: Deno.HttpServer<Deno.NetAddr>;
+  #options: Required<FakeOpenAIOptions>;
+  #closing = new AbortController();
+  #tasks = new Set<Promise<unknown>>();
+  #aborted = 0;
+  #failures: {
+    path: string | RegExp;
+    status: number;
+    times: number;
+    retryAfterSeconds: number;
+    error?: Partial<OpenAIErrorBody>;
+  }[] = [];
+  #holds = new Set<{ reached: () => void }>();
+  #holdWaiters = new Set<() => void>();
+  #conversations = new Map<string, ConversationState>();
+  #responses = new Map<string, WireResponse>();
+  #threads = new Map<string, ThreadState>();
+  #assistants = new Map<string, Assistant>();
+  #routes: [string, RegExp, Handler][];
+
+  private constructor(options: FakeOpenAIOptions, server: Deno.HttpServer<Deno.NetAddr>) {
+    this.#server = server;
+    this.baseURL = `http://127.0.0.1:${server.addr.port}/v1`;
+    this.#options = {
+      apiKey: options.apiKey ?? DEFAULT_KEY,
+      timeToFirstTokenMs: options.timeToFirstTokenMs ?? 0,
+      tokensPerSecond: options.tokensPerSecond ?? 0,
+      assistants: options.assistants ?? ["asst_test"],
+      assistantsApiGone: options.assistantsApiGone ?? false,
+    };
+    this.apiKey = this.#options.apiKey;
+    for (const id of this.#options.assistants) {
+      this.#assistants.set(id, {
+        id,
+        object: "assistant",
+        created_at: now(),
+        name: "Test assistant",
+        description: null,
+        model: "gpt-4o",
+        instructions: "You are a helpful assistant.",
+        tools: [],
+        top_p: 1,
+        temperature: 1,
+        tool_resources: {},
+        metadata: {},
+        response_format: "auto",
+      });
+    }
+    const id = "([^/]+)";
+    this.#routes = [
+      ["POST", /^\/v1\/responses$/, (c) => this.#createResponse(c)],
+      ["GET", new RegExp(`^/v1/responses/${id}$`), (c) => this.#getResponse(c)],
+      ["DELETE", new RegExp(`^/v1/responses/${id}$`), (c) => this.#deleteResponse(c)],
+      ["POST", /^\/v1\/conversations$/, (c) => this.#createConversation(c)],
+      ["GET", new RegExp(`^/v1/conversations/${id}$`), (c) => this.#getConversation(c)],
+      ["POST", new RegExp(`^/v1/conversations/${id}$`), (c) => this.#updateConversation(c)],
+      ["DELETE", new RegExp(`^/v1/conversations/${id}$`), (c) => this.#deleteConversation(c)],
+      ["GET", new RegExp(`^/v1/conversations/${id}/items$`), (c) => this.#listItems(c)],
+      ["POST", new RegExp(`^/v1/conversations/${id}/items$`), (c) => this.#createItems(c)],
+      ["GET", new RegExp(`^/v1/conversations/${id}/items/${id}$`), (c) => this.#getItem(c)],
+      ["DELETE", new RegExp(`^/v1/conversations/${id}/items/${id}$`), (c) => this.#deleteItem(c)],
+      ["GET", /^\/v1\/assistants$/, (c) => this.#listAssistants(c)],
+      ["GET", new RegExp(`^/v1/assistants/${id}$`), (c) => this.#getAssistant(c)],
+      ["POST", /^\/v1\/threads$/, (c) => this.#createThread(c)],
+      ["GET", new RegExp(`^/v1/threads/${id}$`), (c) => this.#getThread(c)],
+      ["DELETE", new RegExp(`^/v1/threads/${id}$`), (c) => this.#deleteThread(c)],
+      ["POST", new RegExp(`^/v1/threads/${id}/messages$`), (c) => this.#createMessage(c)],
+      ["GET", new RegExp(`^/v1/threads/${id}/messages$`), (c) => this.#listMessages(c)],
+      ["GET", new RegExp(`^/v1/threads/${id}/messages/${id}$`), (c) => this.#getMessage(c)],
+      ["POST", new RegExp(`^/v1/threads/${id}/runs$`), (c) => this.#createRun(c)],
+      ["GET", new RegExp(`^/v1/threads/${id}/runs$`), (c) => this.#listRuns(c)],
+      ["GET", new RegExp(`^/v1/threads/${id}/runs/${id}$`), (c) => this.#getRun(c)],
+      ["POST", new RegExp(`^/v1/threads/${id}/runs/${id}/cancel$`), (c) => this.#cancelRun(c)],
+    ];
+  }
+
+  /** Starts a server on 127.0.0.1 with a free port. */
+  static start(options: FakeOpenAIOptions = {}): Promise<FakeOpenAI> {
+    const ready = Promise.withResolvers<FakeOpenAI>();
+    const server = Deno.serve(
+      { hostname: "127.0.0.1", port: 0, onListen: () => {} },
+      async (request) => (await ready.promise).#handle(request),
+    );
+    const fake = new FakeOpenAI(options, server);
+    ready.resolve(fake);
+    return Promise.resolve(fake);
+  }
+
+  /** Streamed answers whose client disconnected before the end. */
+  get aborted(): number {
+    return this.#aborted;
+  }
+
+  /**
+   * The next `times` requests whose path matches (a string: the exact path, e.g.
+   * "/v1/responses"; a RegExp: tested on the path) fail with `status` and OpenAI's
+   * body for it. Checked after authentication, before anything else.
+   */
+  failNext(
+    path: string | RegExp,
+    status: number,
+    times = 1,
+    opts: { retryAfterSeconds?: number; error?: Partial<OpenAIErrorBody> } = {},
+  ): void {
+    this.#failures.push({
+      path,
+      status,
+      times,
+      retryAfterSeconds: opts.retryAfterSeconds ?? 1,
+      error: opts.error,
+    });
+  }
+
+  /**
+   * While any hold is unreleased, streamed responses and all runs pause before their
+   * next text delta: a new stream sends its opening events (through
+   * `response.content_part.added` / `thread.message.in_progress`) and waits.
+   * Non-streamed responses are not held.
+   */
+  hold(): Hold {
+    let reached!: () => void;
+    const waiting = new Promise<void>((resolve) => (reached = resolve));
+    const entry = { reached };
+    this.#holds.add(entry);
+    if (this.#holdWaiters.size > 0) reached();
+    return {
+      waiting,
+      release: () => {
+        if (!this.#holds.delete(entry)) return;
+        if (this.#holds.size === 0) {
+          for (const wake of this.#holdWaiters) wake();
+          this.#holdWaiters.clear();
+        }
+      },
+    };
+  }
+
+  /** The items of a conversation, oldest first (copies); [] when unknown. */
+  conversationItems(id: string): unknown[] {
+    return structuredClone(this.#conversations.get(id)?.items ?? []);
+  }
+
+  /** The messages of a legacy thread, oldest first (copies); [] when unknown. */
+  threadMessages(id: string): unknown[] {
+    return structuredClone(this.#threads.get(id)?.messages ?? []);
+  }
+
+  /** Ends held and paced streams, waits for them, and stops the server. */
+  async close(): Promise<void> {
+    this.#closing.abort(new Error("fake server closed"));
+    for (const wake of this.#holdWaiters) wake();
+    this.#holdWaiters.clear();
+    await Promise.allSettled([...this.#tasks]);
+    await this.#server.shutdown();
+  }
+
+  // -------------------------------------------------------------------------
+  // Plumbing
+
+  async #handle(request: Request): Promise<Response> {
+    const url = new URL(request.url);
+    const path = url.pathname;
+    const text = await request.text();
+    let parsed: unknown = undefined;
+    let parseFailed = false;
+    if (text.length > 0) {
+      try {
+        parsed = JSON.parse(text);
+      } catch {
+        parsed = text;
+        parseFailed = true;
+      }
+    }
+    this.requests.push({
+      method: request.method,
+      path,
+      query: url.search.slice(1),
+      body: parsed,
+      at: Date.now(),
+    });
+    try {
+      this.#authenticate(request.headers);
+      this.#injectFailure(path);
+      const route = this.#route(request.method, path);
+      if (!route) throw invalidUrl(request.method, path);
+      const [handler, match] = route;
+      if (/^\/v1\/(assistants|threads)(\/|$)/.test(path)) this.#checkBeta(request.headers);
+      if (parseFailed) {
+        throw invalid(
+          "We could not parse the JSON body of your request. (HINT: This likely means you aren't " +
+            "using your HTTP library correctly. The OpenAI API expects a JSON payload, but what " +
+            "was sent was not valid JSON. If you have trouble figuring out how to fix this, " +
+            "please contact us through our help center at help.openai.com.)",
+        );
+      }
+      if (parsed !== undefined && !isObject(parsed)) throw wrongType("body", "an object", parsed);
+      return await handler({
+        method: request.method,
+        path,
+        query: url.searchParams,
+        body: (parsed as Json | undefined) ?? {},
+        headers: request.headers,
+        match,
+      });
+    } catch (error) {
+      if (error instanceof HttpError) return errorResponse(error);
+      console.error("FakeOpenAI: handler failed", error);
+      return errorResponse(injectedError(500, 0));
+    }
+  }
+
+  #route(method: string, path: string): [Handler, string[]] | undefined {
+    if (this.#options.assistantsApiGone && /^\/v1\/(assistants|threads)(\/|$)/.test(path)) {
+      return undefined;
+    }
+    for (const [m, pattern, handler] of this.#routes) {
+      const match = pattern.exec(path);
+      if (match && m === method) return [handler, match.slice(1).map(decodeURIComponent)];
+    }
+    return undefined;
+  }
+
+  #authenticate(headers: Headers): void {
+    const auth = headers.get("authorization");
+    const key = auth?.match(/^Bearer\s+(.*)$/i)?.[1]?.trim();
+    if (!key) {
+      throw new HttpError(401, {
+        message: "You didn't provide an API key. You need to provide your API key in an " +
+          "Authorization header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY), or as " +
+          "the password field (with blank username) if you're accessing the API from your " +
+          "browser and are prompted for a username. You can obtain an API key from " +
+          "https://platform.openai.com/account/api-keys.",
+        type: "invalid_request_error",
+        param: null,
+        code: null,
+      });
+    }
+    if (key !== this.apiKey) {
+      const masked = key.length > 10
+        ? `${key.slice(0, 6)}${"*".repeat(key.length - 10)}${key.slice(-4)}`
+        : "*".repeat(key.length);
+      throw new HttpError(401, {
+        message: `Incorrect API key provided: ${masked}. You can find your API key at ` +
+          "https://platform.openai.com/account/api-keys.",
+        type: "invalid_request_error",
+        param: null,
+        code: "invalid_api_key",
+      });
+    }
+  }
+
+  #injectFailure(path: string): void {
+    const failure = this.#failures.find((f) =>
+      typeof f.path === "string" ? f.path === path : f.path.test(path)
+    );
+    if (!failure) return;
+    failure.times--;
+    if (failure.times <= 0) this.#failures.splice(this.#failures.indexOf(failure), 1);
+    throw injectedError(failure.status, failure.retryAfterSeconds, failure.error);
+  }
+
+  #checkBeta(headers: Headers): void {
+    const beta = headers.get("openai-beta") ?? "";
+    if (/assistants=v2/.test(beta)) return;
+    if (/assistants=v1/.test(beta)) {
+      throw invalid(
+        "The v1 Assistants API has been deprecated. Please try again by setting the header " +
+          "'OpenAI-Beta: assistants=v2'. See the migration guide for more information: " +
+          "https://platform.openai.com/docs/assistants/migration.",
+        null,
+        "invalid_beta",
+      );
+    }
+    throw invalid(
+      "You must provide the 'OpenAI-Beta' header to access the Assistants API. Please try " +
+        "again by setting the header 'OpenAI-Beta: assistants=v2'.",
+      null,
+      "invalid_beta",
+    );
+  }
+
+  /** Runs `work` in the background; `close()` waits for it. */
+  #track(work: Promise<unknown>): void {
+    const task = work.catch((error) => console.error("FakeOpenAI: task failed", error));
+    this.#tasks.add(task);
+    task.finally(() => this.#tasks.delete(task));
+  }
+
+  /** Waits while a hold is active; rejects when `signal` aborts. */
+  #waitForHolds(signal: AbortSignal): Promise<void> {
+    if (this.#holds.size === 0) return Promise.resolve();
+    if (signal.aborted) return Promise.reject(signal.reason);
+    for (const hold of this.#holds) hold.reached();
+    return new Promise((resolve, reject) => {
+      const wake = () => {
+        signal.removeEventListener("abort", onAbort);
+        if (signal.aborted) reject(signal.reason);
+        else resolve();
+      };
+      const onAbort = () => {
+        this.#holdWaiters.delete(wake);
+        reject(signal.reason);
+      };
+      this.#holdWaiters.add(wake);
+      signal.addEventListener("abort", onAbort, { once: true });
+    });
+  }
+
+  /** Before delta `index`: waits for holds, then the time to first token or the token interval. */
+  async #pace(index: number, signal: AbortSignal): Promise<void> {
+    await this.#waitForHolds(signal);
+    const { timeToFirstTokenMs, tokensPerSecond } = this.#options;
+    const ms = index === 0 ? timeToFirstTokenMs : tokensPerSecond > 0 ? 1000 / tokensPerSecond : 0;
+    await sleep(ms, signal);
+    if (signal.aborted) throw signal.reason;
+  }
+
+  #produce(input: string): string[] {
+    return toDeltas(this.reply(input));
+  }
+
+  // -------------------------------------------------------------------------
+  // Conversations API
+
+  #conversationState(id: string, param = "conversation_id"): ConversationState {
+    checkPrefix(id, "conv", param);
+    const state = this.#conversations.get(id);
+    if (!state) {
+      throw invalid(
+        `Conversation with id '${id}' not found.`,
+        param === "conversation" ? param : null,
+        null,
+        404,
+      );
+    }
+    return state;
+  }
+
+  #checkUnlocked(state: ConversationState): void {
+    if (state.lockedBy) {
+      throw invalid(
+        "Another process is currently operating on this conversation. Please retry in a few " +
+          "seconds.",
+        "conversation",
+        "conversation_locked",
+      );
+    }
+  }
+
+  #createConversation({ body }: Context): Response {
+    rejectUnknown(body, ["items", "metadata"]);
+    const metadata = readMetadata(body) ?? {};
+    const items = body.items === undefined || body.items === null
+      ? []
+      : toConversationItems(body.items, "items");
+    const conversation = {
+      id: newId.conversation(),
+      object: "conversation" as const,
+      created_at: now(),
+      metadata,
+    };
+    this.#conversations.set(conversation.id, { conversation, items });
+    return json(conversation);
+  }
+
+  #getConversation({ match }: Context): Response {
+    return json(this.#conversationState(match[0]).conversation);
+  }
+
+  #updateConversation({ match, body }: Context): Response {
+    const state = this.#conversationState(match[0]);
+    rejectUnknown(body, ["metadata"]);
+    if (!("metadata" in body)) {
+      throw invalid(
+        "Missing required parameter: 'metadata'.",
+        "metadata",
+        "missing_required_parameter",
+      );
+    }
+    state.conversation.metadata = readMetadata(body) ?? {};
+    return json(state.conversation);
+  }
+
+  #deleteConversation({ match }: Context): Response {
+    const state = this.#conversationState(match[0]);
+    this.#conversations.delete(state.conversation.id);
+    return json({ id: state.conversation.id, object: "conversation.deleted", deleted: true });
+  }
+
+  #listItems({ match, query }: Context): Response {
+    const state = this.#conversationState(match[0]);
+    const q = readListQuery(query, false);
+    return json(
+      paginate(
+        state.items,
+        q,
+        (id) => invalid(`Item with id '${id}' not found.`, "after", null, 404),
+      ),
+    );
+  }
+
+  #createItems({ match, body }: Context): Response {
+    const state = this.#conversationState(match[0]);
+    rejectUnknown(body, ["items"]);
+    if (body.items === undefined) {
+      throw invalid("Missing required parameter: 'items'.", "items", "missing_required_parameter");
+    }
+    this.#checkUnlocked(state);
+    const items = toConversationItems(body.items, "items");
+    state.items.push(...items);
+    return json({
+      object: "list",
+      data: structuredClone(items),
+      first_id: items[0]?.id ?? null,
+      last_id: items.at(-1)?.id ?? null,
+      has_more: false,
+    });
+  }
+
+  #findItem(state: ConversationState, itemId: string): ConversationMessage {
+    const item = state.items.find((i) => i.id === itemId);
+    if (!item) throw invalid(`Item with id '${itemId}' not found.`, null, null, 404);
+    return item;
+  }
+
+  #getItem({ match }: Context): Response {
+    return json(this.#findItem(this.#conversationState(match[0]), match[1]));
+  }
+
+  #deleteItem({ match }: Context): Response {
+    const state = this.#conversationState(match[0]);
+    this.#checkUnlocked(state);
+    const item = this.#findItem(state, match[1]);
+    state.items.splice(state.items.indexOf(item), 1);
+    return json(state.conversation);
+  }
+
+  // -------------------------------------------------------------------------
+  // Responses API
+
+  async #createResponse({ body }: Context): Promise<Response> {
+    rejectUnknown(body, RESPONSE_PARAMS);
+    const model = requireString(body, "model");
+    const instructions = optionalString(body, "instructions") ?? null;
+    const stream = optionalBoolean(body, "stream") ?? false;
+    const store = optionalBoolean(body, "store") ?? true;
+    const metadata = readMetadata(body) ?? {};
+    const previousId = optionalString(body, "previous_response_id");
+    const includeObfuscation = !(isObject(body.stream_options) &&
+      body.stream_options.include_obfuscation === false);
+
+    let conversationId: string | undefined;
+    const rawConversation = body.conversation;
+    if (rawConversation !== undefined && rawConversation !== null) {
+      if (typeof rawConversation === "string") conversationId = rawConversation;
+      else if (isObject(rawConversation) && typeof rawConversation.id === "string") {
+        conversationId = rawConversation.id;
+      } else throw wrongType("conversation", "a string or an object with an 'id'", rawConversation);
+    }
+    if (conversationId !== undefined && previousId !== undefined) {
+      throw invalid(
+        "Mutually exclusive parameters: Ensure you are only providing one of: " +
+          "'previous_response_id' or 'conversation'.",
+        null,
+        "mutually_exclusive_parameters",
+      );
+    }
+    if (body.input === undefined && conversationId === undefined && previousId === undefined) {
+      throw invalid("Missing required parameter: 'input'.", "input", "missing_required_parameter");
+    }
+    const inputItems = body.input === undefined ? [] : toConversationItems(body.input, "input");
+    const conversation = conversationId === undefined
+      ? undefined
+      : this.#conversationState(conversationId, "conversation");
+
+    let context = "";
+    if (previousId !== undefined) {
+      checkPrefix(previousId, "resp", "previous_response_id");
+      let previous = this.#responses.get(previousId);
+      if (!previous) {
+        throw invalid(
+          `Previous response with id '${previousId}' not found.`,
+          "previous_response_id",
+          "previous_response_not_found",
+          404,
+        );
+      }
+      while (previous) {
+        context += previous.output.map(itemText).join("") + (previous.instructions ?? "");
+        previous = previous.previous_response_id
+          ? this.#responses.get(previous.previous_response_id)
+          : undefined;
+      }
+    }
+    if (conversation) {
+      this.#checkUnlocked(conversation);
+      context += conversation.items.map(itemText).join("");
+    }
+
+    const userText = inputItems.filter((i) => i.role === "user").map(itemText).join("\n");
+    const inputTokens = countTokens(
+      context + (instructions ?? "") + inputItems.map(itemText).join(""),
+    );
+    let deltas: string[];
+    try {
+      deltas = this.#produce(userText);
+    } catch (error) {
+      console.error("FakeOpenAI: reply() threw", error);
+      throw injectedError(500, 0);
+    }
+
+    const response: WireResponse = {
+      id: newId.response(),
+      object: "response",
+      created_at: now(),
+      status: "in_progress",
+      background: false,
+      completed_at: null,
+      conversation: conversation ? { id: conversation.conversation.id } : null,
+      error: null,
+      incomplete_details: null,
+      instructions,
+      max_output_tokens: optionalNumber(body, "max_output_tokens"),
+      max_tool_calls: null,
+      model,
+      output: [],
+      parallel_tool_calls: true,
+      previous_response_id: previousId ?? null,
+      prompt_cache_key: null,
+      reasoning: { effort: null, summary: null },
+      safety_identifier: null,
+      service_tier: "auto",
+      store,
+      temperature: optionalNumber(body, "temperature") ?? 1,
+      text: { format: { type: "text" }, verbosity: "medium" },
+      tool_choice: "auto",
+      tools: [],
+      top_logprobs: 0,
+      top_p: optionalNumber(body, "top_p") ?? 1,
+      truncation: "disabled",
+      usage: null,
+      metadata,
+      access_programs: null,
+    };
+    if (conversation) conversation.lockedBy = response.id;
+    if (store) this.#responses.set(response.id, response);
+
+    const finish = (text: string, itemId: string) => {
+      const item: OutputMessage = {
+        id: itemId,
+        type: "message",
+        status: "completed",
+        content: [outputText(text)],
+        role: "assistant",
+      };
+      response.output = [item];
+      response.status = "completed";
+      response.completed_at = now();
+      response.service_tier = "default";
+      const outputTokens = countTokens(text);
+      response.usage = {
+        input_tokens: inputTokens,
+        input_tokens_details: { cached_tokens: 0, cache_write_tokens: 0 },
+        output_tokens: outputTokens,
+        output_tokens_details: { reasoning_tokens: 0 },
+        total_tokens: inputTokens + outputTokens,
+      };
+      if (conversation && this.#conversations.has(conversation.conversation.id)) {
+        conversation.items.push(...inputItems, structuredClone(item));
+      }
+    };
+    const unlock = () => {
+      if (conversation?.lockedBy === response.id) conversation.lockedBy = undefined;
+    };
+
+    if (!stream) {
+      try {
+        const { timeToFirstTokenMs, tokensPerSecond } = this.#options;
+        const ms = timeToFirstTokenMs +
+          (tokensPerSecond > 0 ? (1000 * Math.max(0, deltas.length - 1)) / tokensPerSecond : 0);
+        await sleep(ms, this.#closing.signal);
+        finish(deltas.join(""), newId.item());
+      } catch {
+        response.status = "cancelled";
+        throw injectedError(500, 0);
+      } finally {
+        unlock();
+      }
+      return json(response);
+    }
+
+    const sink = new SseSink(() => this.#aborted++);
+    const signal = AbortSignal.any([sink.disconnected, this.#closing.signal]);
+    const emit = (type: string, fields: Json) =>
+      sink.send(type, { type, sequence_number: sink.nextSequence(), ...fields });
+    const snapshot = () => structuredClone(response);
+
+    this.#track((async () => {
+      const itemId = newId.item();
+      let text = "";
+      try {
+        emit("response.created", { response: snapshot() });
+        emit("response.in_progress", { response: snapshot() });
+        const item: OutputMessage = {
+          id: itemId,
+          type: "message",
+          status: "in_progress",
+          content: [],
+          role: "assistant",
+        };
+        emit("response.output_item.added", { output_index: 0, item });
+        const where = { item_id: itemId, output_index: 0, content_index: 0 };
+        emit("response.content_part.added", { ...where, part: outputText("") });
+        for (const [index, delta] of deltas.entries()) {
+          await this.#pace(index, signal);
+          text += delta;
+          emit("response.output_text.delta", {
+            ...where,
+            delta,
+            logprobs: [],
+            ...(includeObfuscation
+              ? { obfuscation: randomAlnum(Math.max(1, 16 - delta.length)) }
+              : {}),
+          });
+        }
+        if (signal.aborted) throw signal.reason;
+        emit("response.output_text.done", { ...where, text, logprobs: [] });
+        emit("response.content_part.done", { ...where, part: outputText(text) });
+        finish(text, itemId);
+        emit("response.output_item.done", { output_index: 0, item: response.output[0] });
+        emit("response.completed", { response: snapshot() });
+        sink.close();
+      } catch {
+        if (response.status !== "completed") response.status = "cancelled";
+        sink.close();
+      } finally {
+        unlock();
+      }
+    })());
+    return sse(sink);
+  }
+
+  #getResponse({ match }: Context): Response {
+    checkPrefix(match[0], "resp", "response_id");
+    const response = this.#responses.get(match[0]);
+    if (!response) throw invalid(`Response with id '${match[0]}' not found.`, null, null, 404);
+    return json(response);
+  }
+
+  #deleteResponse({ match }: Context): Response {
+    checkPrefix(match[0], "resp", "response_id");
+    if (!this.#responses.delete(match[0])) {
+      throw invalid(`Response with id '${match[0]}' not found.`, null, null, 404);
+    }
+    return json({ id: match[0], object: "response.deleted", deleted: true });
+  }
+
+  // -------------------------------------------------------------------------
+  // Legacy Assistants API
+
+  #assistant(id: string): Assistant {
+    checkPrefix(id, "asst", "assistant_id");
+    const assistant = this.#assistants.get(id);
+    if (!assistant) throw invalid(`No assistant found with id '${id}'.`, null, null, 404);
+    return assistant;
+  }
+
+  #listAssistants({ query }: Context): Response {
+    const all = [...this.#assistants.values()];
+    return json(
+      paginate(
+        all,
+        readListQuery(query, true),
+        (id) => invalid(`No assistant found with id '${id}'.`, null, null, 404),
+      ),
+    );
+  }
+
+  #getAssistant({ match }: Context): Response {
+    return json(this.#assistant(match[0]));
+  }
+
+  #threadState(id: string): ThreadState {
+    checkPrefix(id, "thread", "thread_id");
+    const state = this.#threads.get(id);
+    if (!state) throw invalid(`No thread found with id '${id}'.`, null, null, 404);
+    return state;
+  }
+
+  #activeRun(state: ThreadState): RunState | undefined {
+    return state.runs.find((r) => ACTIVE_RUN.has(r.run.status));
+  }
+
+  #createThread({ body }: Context): Response {
+    rejectUnknown(body, ["messages", "metadata", "tool_resources"]);
+    const thread: Thread = {
+      id: newId.thread(),
+      object: "thread",
+      created_at: now(),
+      metadata: readMetadata(body) ?? {},
+      tool_resources: {},
+    };
+    const state: ThreadState = { thread, messages: [], runs: [] };
+    if (body.messages !== undefined && body.messages !== null) {
+      if (!Array.isArray(body.messages)) throw wrongType("messages", "an array", body.messages);
+      const messages = body.messages.map((m, i) => threadMessageParam(m, `messages[${i}]`));
+      for (const m of messages) {
+        state.messages.push(newThreadMessage(thread.id, m.role, m.text, m.metadata));
+      }
+    }
+    this.#threads.set(thread.id, state);
+    return json(thread);
+  }
+
+  #getThread({ match }: Context): Response {
+    return json(this.#threadState(match[0]).thread);
+  }
+
+  #deleteThread({ match }: Context): Response {
+    const state = this.#threadState(match[0]);
+    for (const r of state.runs) r.cancel.abort(new Error("thread deleted"));
+    this.#threads.delete(state.thread.id);
+    return json({ id: state.thread.id, object: "thread.deleted", deleted: true });
+  }
+
+  #createMessage({ match, body }: Context): Response {
+    const state = this.#threadState(match[0]);
+    const param = threadMessageParam(body, null);
+    const active = this.#activeRun(state);
+    if (active) {
+      throw invalid(
+        `Can't add messages to ${state.thread.id} while a run ${active.run.id} is active.`,
+      );
+    }
+    const message = newThreadMessage(state.thread.id, param.role, param.text, param.metadata);
+    state.messages.push(message);
+    return json(message);
+  }
+
+  #listMessages({ match, query }: Context): Response {
+    const state = this.#threadState(match[0]);
+    const q = readListQuery(query, true);
+    const runId = query.get("run_id");
+    const all = runId === null ? state.messages : state.messages.filter((m) => m.run_id === runId);
+    return json(
+      paginate(all, q, (id) => invalid(`No message found with id '${id}'.`, null, null, 404)),
+    );
+  }
+
+  #getMessage({ match }: Context): Response {
+    const state = this.#threadState(match[0]);
+    const message = state.messages.find((m) => m.id === match[1]);
+    if (!message) throw invalid(`No message found with id '${match[1]}'.`, null, null, 404);
+    return json(message);
+  }
+
+  #runState(state: ThreadState, runId: string): RunState {
+    checkPrefix(runId, "run", "run_id");
+    const run = state.runs.find((r) => r.run.id === runId);
+    if (!run) throw invalid(`No run found with id '${runId}'.`, null, null, 404);
+    return run;
+  }
+
+  #listRuns({ match, query }: Context): Response {
+    const state = this.#threadState(match[0]);
+    const runs = state.runs.map((r) => r.run);
+    return json(
+      paginate(
+        runs,
+        readListQuery(query, true),
+        (id) => invalid(`No run found with id '${id}'.`, null, null, 404),
+      ),
+    );
+  }
+
+  #getRun({ match }: Context): Response {
+    return json(this.#runState(this.#threadState(match[0]), match[1]).run);
+  }
+
+  #cancelRun({ match }: Context): Response {
+    const runState = this.#runState(this.#threadState(match[0]), match[1]);
+    const { run } = runState;
+    if (!ACTIVE_RUN.has(run.status) || run.status === "cancelling") {
+      throw invalid(`Cannot cancel run with status '${run.status}'.`);
+    }
+    run.status = "cancelling";
+    const answer = json(run);
+    runState.cancel.abort(new Error("run cancelled"));
+    return answer;
+  }
+
+  #createRun({ match, body }: Context): Response {
+    const state = this.#threadState(match[0]);
+    rejectUnknown(body, RUN_PARAMS);
+    const assistantId = requireString(body, "assistant_id");
+    const assistant = this.#assistant(assistantId);
+    const stream = optionalBoolean(body, "stream") ?? false;
+    const metadata = readMetadata(body) ?? {};
+    const instructions = (optionalString(body, "instructions") ?? assistant.instructions ?? "") +
+      (optionalString(body, "additional_instructions") ?? "");
+    const model = optionalString(body, "model") ?? assistant.model;
+    let additional: ReturnType<typeof threadMessageParam>[] = [];
+    if (body.additional_messages !== undefined && body.additional_messages !== null) {
+      if (!Array.isArray(body.additional_messages)) {
+        throw wrongType("additional_messages", "an array", body.additional_messages);
+      }
+      additional = body.additional_messages.map((m, i) =>
+        threadMessageParam(m, `additional_messages[${i}]`)
+      );
+    }
+    const active = this.#activeRun(state);
+    if (active) {
+      throw invalid(`Thread ${state.thread.id} already has an active run ${active.run.id}.`);
+    }
+    for (const m of additional) {
+      state.messages.push(newThreadMessage(state.thread.id, m.role, m.text, m.metadata));
+    }
+    const createdAt = now();
+    const run: Run = {
+      id: newId.run(),
+      object: "thread.run",
+      created_at: createdAt,
+      assistant_id: assistant.id,
+      thread_id: state.thread.id,
+      status: "queued",
+      started_at: null,
+      expires_at: createdAt + 600,
+      cancelled_at: null,
+      failed_at: null,
+      completed_at: null,
+      required_action: null,
+      last_error: null,
+      model,
+      instructions,
+      tools: [],
+      metadata,
+      temperature: optionalNumber(body, "temperature") ?? 1,
+      top_p: optionalNumber(body, "top_p") ?? 1,
+      max_completion_tokens: optionalNumber(body, "max_completion_tokens"),
+      max_prompt_tokens: optionalNumber(body, "max_prompt_tokens"),
+      truncation_strategy: { type: "auto", last_messages: null },
+      incomplete_details: null,
+      usage: null,
+      response_format: "auto",
+      tool_choice: "auto",
+      parallel_tool_calls: true,
+    };
+    const runState: RunState = { run, cancel: new AbortController() };
+    state.runs.push(runState);
+    const sink = stream ? new SseSink(() => this.#aborted++) : undefined;
+    const answer = stream ? undefined : json(run);
+    this.#track(this.#executeRun(state, runState, sink));
+    return sink ? sse(sink) : answer!;
+  }
+
+  /** Plays one run to its end, streaming its events to `sink` while the client listens. */
+  async #executeRun(state: ThreadState, runState: RunState, sink?: SseSink): Promise<void> {
+    const { run } = runState;
+    const signal = AbortSignal.any([runState.cancel.signal, this.#closing.signal]);
+    const emit = (event: string, data: unknown) => sink?.send(event, structuredClone(data));
+    const prompt = [...state.messages].reverse().find((m) => m.role === "user");
+    const promptText = prompt ? threadMessageText(prompt) : "";
+    const inputTokens = countTokens(
+      run.instructions + state.messages.map(threadMessageText).join(""),
+    );
+    let step: RunStep | undefined;
+    let message: ThreadMessage | undefined;
+    try {
+      emit("thread.run.created", run);
+      emit("thread.run.queued", run);
+      let deltas: string[];
+      try {
+        deltas = this.#produce(promptText);
+      } catch (error) {
+        console.error("FakeOpenAI: reply() threw", error);
+        run.status = "failed";
+        run.failed_at = now();
+        run.last_error = {
+          code: "server_error",
+          message: "Sorry, something went wrong.",
+        };
+        emit("thread.run.failed", run);
+        sink?.done();
+        sink?.close();
+        return;
+      }
+      run.status = "in_progress";
+      run.started_at = now();
+      emit("thread.run.in_progress", run);
+      message = {
+        ...newThreadMessage(state.thread.id, "assistant", "", {}),
+        assistant_id: run.assistant_id,
+        run_id: run.id,
+        status: "in_progress",
+        content: [],
+      };
+      step = {
+        id: newId.step(),
+        object: "thread.run.step",
+        created_at: now(),
+        run_id: run.id,
+        assistant_id: run.assistant_id,
+        thread_id: state.thread.id,
+        type: "message_creation",
+        status: "in_progress",
+        cancelled_at: null,
+        completed_at: null,
+        expired_at: null,
+        failed_at: null,
+        last_error: null,
+        step_details: { type: "message_creation", message_creation: { message_id: message.id } },
+        usage: null,
+        metadata: null,
+      };
+      emit("thread.run.step.created", step);
+      emit("thread.run.step.in_progress", step);
+      state.messages.push(message);
+      emit("thread.message.created", message);
+      emit("thread.message.in_progress", message);
+      let text = "";
+      for (const [index, delta] of deltas.entries()) {
+        await this.#pace(index, signal);
+        text += delta;
+        message.content = [textBlock(text)];
+        emit("thread.message.delta", {
+          id: message.id,
+          object: "thread.message.delta",
+          delta: { content: [{ index: 0, type: "text", text: { value: delta, annotations: [] } }] },
+        });
+      }
+      if (signal.aborted) throw signal.reason;
+      const at = now();
+      message.content = [textBlock(text)];
+      message.status = "completed";
+      message.completed_at = at;
+      emit("thread.message.completed", message);
+      const outputTokens = countTokens(text);
+      const usage = {
+        prompt_tokens: inputTokens,
+        completion_tokens: outputTokens,
+        total_tokens: inputTokens + outputTokens,
+      };
+      step.status = "completed";
+      step.completed_at = at;
+      step.usage = usage;
+      emit("thread.run.step.completed", step);
+      run.status = "completed";
+      run.completed_at = at;
+      run.usage = usage;
+      emit("thread.run.completed", run);
+    } catch {
+      const at = now();
+      if (runState.cancel.signal.aborted) {
+        if (message && message.status === "in_progress") {
+          message.status = "incomplete";
+          message.incomplete_at = at;
+          message.incomplete_details = { reason: "run_cancelled" };
+          emit("thread.message.incomplete", message);
+        }
+        if (step && step.status === "in_progress") {
+          step.status = "cancelled";
+          step.cancelled_at = at;
+          emit("thread.run.step.cancelled", step);
+        }
+        run.status = "cancelled";
+        run.cancelled_at = at;
+        emit("thread.run.cancelled", run);
+      } else {
+        // The server is closing: leave the run as it is and end the stream without `done`.
+        sink?.close();
+        return;
+      }
+    }
+    sink?.done();
+    sink?.close();
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Shapes
+
+function outputText(text: string): OutputText {
+  return { type: "output_text", annotations: [], logprobs: [], text };
+}
+
+function textBlock(value: string): OpenAI.Beta.Threads.TextContentBlock {
+  return { type: "text", text: { value, annotations: [] } };
+}
+
+/** The text of a conversation item (input and output text parts). */
+function itemText(item: { type: string; content?: unknown }): string {
+  if (item.type !== "message" || !Array.isArray(item.content)) return "";
+  return item.content
+    .map((part) => isObject(part) && typeof part.text === "string" ? part.text : "")
+    .join("");
+}
+
+function threadMessageText(message: ThreadMessage): string {
+  return message.content.map((c) => c.type === "text" ? c.text.value : "").join("");
+}
+
+const INPUT_PARTS = ["input_text", "input_image", "input_file"];
+const OUTPUT_PARTS = ["output_text", "refusal"];
+const ROLES = ["user", "assistant", "system", "developer"];
+
+function supported(values: string[]): string {
+  const quoted = values.map((v) => `'${v}'`);
+  return quoted.length === 2
+    ? `${quoted[0]} and ${quoted[1]}`
+    : `${quoted.slice(0, -1).join(", ")}, and ${quoted.at(-1)}`;
+}
+
+/** Input items (`input` of a response, `items` of a conversation) as stored message items. */
+function toConversationItems(input: unknown, param: string): ConversationMessage[] {
+  if (typeof input === "string") {
+    return [{
+      type: "message",
+      id: newId.item(),
+      status: "completed",
+      role: "user",
+      content: [{ type: "input_text", text: input }],
+    }];
+  }
+  if (!Array.isArray(input)) throw wrongType(param, "a string or an array", input);
+  if (param === "items" && input.length > 20) {
+    throw invalid(
+      `Invalid 'items': array too long. Expected an array with maximum length 20, but got an ` +
+        `array with length ${input.length} instead.`,
+      "items",
+      "array_above_max_length",
+    );
+  }
+  return input.map((raw, i) => {
+    const where = `${param}[${i}]`;
+    if (!isObject(raw)) throw wrongType(where, "an object", raw);
+    const type = raw.type ?? "message";
+    if (type !== "message") {
+      throw invalid(
+        `FakeOpenAI does not model input items of type '${String(type)}' (${where}.type).`,
+        `${where}.type`,
+        "invalid_value",
+      );
+    }
+    const role = raw.role;
+    if (role === undefined) {
+      throw invalid(
+        `Missing required parameter: '${where}.role'.`,
+        `${where}.role`,
+        "missing_required_parameter",
+      );
+    }
+    if (typeof role !== "string" || !ROLES.includes(role)) {
+      throw invalid(
+        `Invalid value: '${String(role)}'. Supported values are: ${supported(ROLES)}.`,
+        `${where}.role`,
+        "invalid_value",
+      );
+    }
+    const allowed = role === "assistant" ? OUTPUT_PARTS : INPUT_PARTS;
+    let content: ConversationMessage["content"];
+    if (typeof raw.content === "string") {
+      content = [
+        role === "assistant" ? outputText(raw.content) : { type: "input_text", text: raw.content },
+      ];
+    } else if (Array.isArray(raw.content)) {
+      content = raw.content.map((part, j) => {
+        const at = `${where}.content[${j}]`;
+        if (!isObject(part)) throw wrongType(at, "an object", part);
+        if (typeof part.type !== "string" || !allowed.includes(part.type)) {
+          throw invalid(
+            `Invalid value: '${String(part.type)}'. Supported values are: ${supported(allowed)}.`,
+            `${at}.type`,
+            "invalid_value",
+          );
+        }
+        if (
+          (part.type === "input_text" || part.type === "output_text") &&
+          typeof part.text !== "string"
+        ) {
+          throw wrongType(`${at}.text`, "a string", part.text);
+        }
+        if (part.type === "output_text") return outputText(part.text as string);
+        return structuredClone(part) as unknown as ConversationMessage["content"][number];
+      });
+    } else if (raw.content === undefined) {
+      throw invalid(
+        `Missing required parameter: '${where}.content'.`,
+        `${where}.content`,
+        "missing_required_parameter",
+      );
+    } else {
+      throw wrongType(`${where}.content`, "a string or an array", raw.content);
+    }
+    return {
+      type: "message",
+      id: newId.item(),
+      status: "completed",
+      role: role as ConversationMessage["role"],
+      content,
+    };
+  });
+}
+
+/** A message parameter of the Assistants API (`messages.create`, `additional_messages`). */
+function threadMessageParam(raw: unknown, at: string | null) {
+  const p = (name: string) => at === null ? name : `${at}.${name}`;
+  if (!isObject(raw)) throw wrongType(at ?? "body", "an object", raw);
+  for (const key of Object.keys(raw)) {
+    if (!["role", "content", "attachments", "metadata"].includes(key)) {
+      throw invalid(`Unknown parameter: '${p(key)}'.`, p(key), "unknown_parameter");
+    }
+  }
+  const role = raw.role;
+  if (role === undefined) {
+    throw invalid(
+      `Missing required parameter: '${p("role")}'.`,
+      p("role"),
+      "missing_required_parameter",
+    );
+  }
+  if (role !== "user" && role !== "assistant") {
+    throw invalid(
+      `Invalid value: '${String(role)}'. Supported values are: 'user' and 'assistant'.`,
+      p("role"),
+      "invalid_value",
+    );
+  }
+  const content = raw.content;
+  let text: string;
+  if (content === undefined) {
+    throw invalid(
+      `Missing required parameter: '${p("content")}'.`,
+      p("content"),
+      "missing_required_parameter",
+    );
+  } else if (typeof content === "string") {
+    if (content.length === 0) {
+      throw invalid(
+        `Invalid '${p("content")}': string too short. Expected a string with minimum length 1, ` +
+          `but got an empty string instead.`,
+        p("content"),
+        "string_below_min_length",
+      );
+    }
+    text = content;
+  } else if (Array.isArray(content)) {
+    text = content.map((part, j) => {
+      if (!isObject(part) || part.type !== "text" || typeof part.text !== "string") {
+        throw invalid(
+          `FakeOpenAI models only text parts in '${p("content")}[${j}]'.`,
+          `${p("content")}[${j}]`,
+          "invalid_value",
+        );
+      }
+      return part.text;
+    }).join("");
+  } else {
+    throw wrongType(p("content"), "a string or an array", content);
+  }
+  const metadata = readMetadata(raw) ?? {};
+  return { role: role as "user" | "assistant", text, metadata };
+}
+
+function newThreadMessage(
+  threadId: string,
+  role: "user" | "assistant",
+  text: string,
+  metadata: Record<string, string>,
+): ThreadMessage {
+  return {
+    id: newId.threadMessage(),
+    object: "thread.message",
+    created_at: now(),
+    assistant_id: null,
+    thread_id: threadId,
+    run_id: null,
+    role,
+    content: [textBlock(text)],
+    attachments: [],
+    metadata,
+    status: "completed",
+    completed_at: null,
+    incomplete_at: null,
+    incomplete_details: null,
+  };
+}
+
+// ---------------------------------------------------------------------------
+// HTTP answers
+
+function baseHeaders(): Record<string, string> {
+  return {
+    "x-request-id": newId.request(),
+    "openai-version": "2020-10-01",
+    "openai-processing-ms": "1",
+  };
+}
+
+function json(body: unknown, status = 200, headers: Record<string, string> = {}): Response {
+  return new Response(JSON.stringify(body), {
+    status,
+    headers: { ...baseHeaders(), "content-type": "application/json", ...headers },
+  });
+}
+
+function errorResponse(error: HttpError): Response {
+  return json({ error: error.error }, error.status, error.headers);
+}
+
+function sse(sink: SseSink): Response {
+  return new Response(sink.body, {
+    headers: {
+      ...baseHeaders(),
+      "content-type": "text/event-stream; charset=utf-8",
+      "cache-control": "no-cache",
+    },
+  });
+}

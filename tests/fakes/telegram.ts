@@ -1,0 +1,2005 @@
+/**
+ * A fake Telegram Bot API server for end-to-end tests: the real bot talks to it over
+ * HTTP on 127.0.0.1 (`new Bot(token, { client: { apiRoot } })`). It validates like
+ * telegram-bot-api does and answers with its exact error texts, so a bug that Telegram
+ * would reject fails the test too. Behaviour follows Bot API 10.3 and the sources of
+ * tdlib/telegram-bot-api (Client.cpp) and TDLib where the documentation is silent.
+ *
+ * Scope: the methods the bot uses (getMe, getUpdates, webhooks, commands, sendMessage,
+ * editMessageText, editMessageReplyMarkup, deleteMessage, sendChatAction, sendDocument,
+ * answerCallbackQuery, getChatMember, getChat, sendMessageDraft); any other method is
+ * 404 "Not Found". Users, chats and channels exist only when a test declares them
+ * (sendText, addChannel, setMember, ...).
+ */
+import {
+  checkLink,
+  type Entity,
+  FormatError,
+  type FormattedText,
+  formatText,
+} from "./telegram_html.ts";
+
+/** One request the fake answered, in the order the outcomes were decided. */
+export interface RecordedCall {
+  method: string;
+  params: Record<string, unknown>;
+  /** Arrival time, ms since the epoch. */
+  at: number;
+  ok: boolean;
+  result?: unknown;
+  error?: { error_code: number; description: string };
+}
+
+export interface FakeTelegramOptions {
+  /** Bot token, `<digits>:<35ish chars>`; the digits are the bot's id. */
+  token?: string;
+  /** Delay before every answer (for benchmarks). */
+  latencyMs?: number;
+  botUsername?: string;
+  /** Methods answered with 404 Not Found, like an older local Bot API server. */
+  missingMethods?: string[];
+  /** Wait before a failed webhook delivery is retried; default 100 ms (Telegram waits longer). */
+  webhookRetryMs?: number;
+}
+
+export interface FakeUser {
+  id: number;
+  first_name?: string;
+  language_code?: string;
+  username?: string;
+}
+
+/** A file the bot sent, with its bytes. */
+export interface FakeDocument {
+  file_name: string;
+  content: Uint8Array;
+  mime_type?: string;
+}
+
+/** A message the bot has in a chat, after edits and deletes. */
+export interface FakeMessage {
+  message_id: number;
+  date: number;
+  edit_date?: number;
+  text?: string;
+  entities?: Entity[];
+  caption?: string;
+  caption_entities?: Entity[];
+  reply_markup?: Record<string, unknown>;
+  reply_to_message_id?: number;
+  document?: FakeDocument;
+}
+
+/** One sendMessageDraft the bot made. */
+export interface FakeDraft {
+  draft_id: number;
+  text: string;
+  entities?: Entity[];
+  at: number;
+}
+
+/** An error as the Bot API reports it. */
+export interface FakeApiError {
+  error_code: number;
+  description: string;
+  parameters?: Record<string, unknown>;
+}
+
+type Params = Record<string, unknown>;
+type Timer = ReturnType<typeof setTimeout>;
+type Json = Record<string, unknown>;
+
+interface UploadedFile {
+  name: string;
+  content: Uint8Array;
+  type?: string;
+}
+
+interface Ctx {
+  files: Map<string, UploadedFile>;
+}
+
+type Handler = (p: Params, ctx: Ctx) => unknown;
+
+interface ChatInfo {
+  id: number;
+  type: "private" | "group" | "supergroup" | "channel";
+  title?: string;
+  username?: string;
+  botIsAdmin?: boolean;
+}
+
+interface StoredMessage {
+  message: Json;
+  fromBot: boolean;
+  document?: FakeDocument;
+}
+
+interface Member {
+  status: string;
+  isMember: boolean;
+}
+
+interface Waiter {
+  check(): boolean;
+  fail(error: Error): void;
+  timer: Timer;
+}
+
+interface HeldPoll {
+  wake(reason: "update" | "timeout" | "other" | "webhook" | "closed"): void;
+}
+
+interface Webhook {
+  url: string;
+  secret: string;
+  maxConnections: number;
+  ipAddress: string;
+  lastErrorDate?: number;
+  lastErrorMessage?: string;
+  abort: AbortController;
+}
+
+/** An answer the Bot API gives instead of a result. */
+class ApiError extends Error {
+  constructor(
+    readonly code: number,
+    readonly description: string,
+    readonly parameters?: Record<string, unknown>,
+  ) {
+    super(description);
+  }
+}
+
+/** A result that comes with a `description`, like setWebhook's "Webhook was set". */
+class Described {
+  constructor(readonly result: unknown, readonly description: string) {}
+}
+
+const bad = (message: string) => new ApiError(400, `Bad Request: ${message}`);
+const forbidden = (message: string) => new ApiError(403, `Forbidden: ${message}`);
+const conflict = (message: string) => new ApiError(409, message);
+
+const DEFAULT_TOKEN = "123456:TEST-token_abcdefghijklmnopqrstuvwxyz";
+const TOKEN_RE = /^\d+:[A-Za-z0-9_-]+$/;
+const NOT_MODIFIED = "message is not modified: specified new message content and reply markup " +
+  "are exactly the same as a current content and reply markup of the message";
+const GETUPDATES_CONFLICT =
+  "Conflict: terminated by other getUpdates request; make sure that only one bot instance is running";
+const WEBHOOK_ACTIVE =
+  "Conflict: can't use getUpdates method while webhook is active; use deleteWebhook to delete the webhook first";
+
+const UPDATE_TYPES = new Set([
+  "message",
+  "edited_message",
+  "channel_post",
+  "edited_channel_post",
+  "business_connection",
+  "business_message",
+  "edited_business_message",
+  "deleted_business_messages",
+  "guest_message",
+  "stopped_message_generation",
+  "message_reaction",
+  "message_reaction_count",
+  "inline_query",
+  "chosen_inline_result",
+  "callback_query",
+  "shipping_query",
+  "pre_checkout_query",
+  "purchased_paid_media",
+  "poll",
+  "poll_answer",
+  "my_chat_member",
+  "chat_member",
+  "chat_join_request",
+  "chat_boost",
+  "removed_chat_boost",
+  "managed_bot",
+  "subscription",
+]);
+/** Types Telegram sends only when named in allowed_updates. */
+const OPT_IN_UPDATES = new Set(["chat_member", "message_reaction", "message_reaction_count"]);
+
+const CHAT_ACTIONS = new Set([
+  "cancel",
+  "typing",
+  "record_video",
+  "upload_video",
+  "record_audio",
+  "record_voice",
+  "upload_audio",
+  "upload_voice",
+  "upload_photo",
+  "upload_document",
+  "choose_sticker",
+  "pick_up_location",
+  "find_location",
+  "record_video_note",
+  "upload_video_note",
+]);
+
+const MEMBER_STATUSES = new Set([
+  "creator",
+  "administrator",
+  "member",
+  "restricted",
+  "left",
+  "kicked",
+]);
+
+/** Parameters that are integers, JSON or booleans when they arrive as form text. */
+const INT_FIELDS = new Set([
+  "chat_id",
+  "message_id",
+  "offset",
+  "limit",
+  "timeout",
+  "user_id",
+  "draft_id",
+  "cache_time",
+  "max_connections",
+  "message_thread_id",
+  "reply_to_message_id",
+  "from_chat_id",
+  "until_date",
+]);
+const BOOL_FIELDS = new Set([
+  "disable_notification",
+  "protect_content",
+  "show_alert",
+  "drop_pending_updates",
+  "allow_sending_without_reply",
+  "disable_web_page_preview",
+  "disable_content_type_detection",
+  "can_stop",
+  "keep_on_stop",
+  "allow_paid_broadcast",
+]);
+const JSON_FIELDS = new Set([
+  "reply_markup",
+  "entities",
+  "caption_entities",
+  "allowed_updates",
+  "commands",
+  "scope",
+  "link_preview_options",
+  "reply_parameters",
+  "rich_message",
+  "media",
+  "permissions",
+]);
+
+const MIME_TYPES: Record<string, string> = {
+  txt: "text/plain",
+  md: "text/markdown",
+  markdown: "text/markdown",
+  html: "text/html",
+  htm: "text/html",
+  csv: "text/csv",
+  json: "application/json",
+  xml: "application/xml",
+  pdf: "application/pdf",
+  zip: "application/zip",
+  png: "image/png",
+  jpg: "image/jpeg",
+  jpeg: "image/jpeg",
+  gif: "image/gif",
+  ogg: "audio/ogg",
+  mp3: "audio/mpeg",
+  mp4: "video/mp4",
+};
+
+const isObject = (v: unknown): v is Json =>
+  typeof v === "object" && v !== null && !Array.isArray(v);
+const unixNow = () => Math.floor(Date.now() / 1000);
+
+/** A parameter as the Bot API sees it: everything is text, objects are JSON. */
+function argString(v: unknown): string {
+  if (v === undefined || v === null) return "";
+  if (typeof v === "string") return v;
+  if (typeof v === "number" || typeof v === "boolean" || typeof v === "bigint") return String(v);
+  return JSON.stringify(v);
+}
+
+/** td::to_integer: the leading integer of the text, 0 when there is none. */
+function argInt(v: unknown, fallback = 0, min = -Infinity, max = Infinity): number {
+  const s = argString(v);
+  if (s === "") return fallback;
+  const m = /^\s*([+-]?\d+)/.exec(s);
+  const n = m ? Number(m[1]) : 0;
+  return Math.min(Math.max(n, min), max);
+}
+
+/** The Bot API's to_bool: "true" in any case, or "1". */
+function argBool(v: unknown): boolean {
+  const s = argString(v).toLowerCase();
+  return s === "true" || s === "1";
+}
+
+/** A JSON parameter: objects pass, text is decoded; `undefined` when absent. */
+function argJson(v: unknown, error: string): unknown {
+  if (v === undefined || v === null || v === "") return undefined;
+  if (typeof v !== "string") return v;
+  try {
+    return JSON.parse(v);
+  } catch {
+    throw bad(error);
+  }
+}
+
+/** Typed copy of a form value, so recorded params look like grammY's JSON ones. */
+function normalize(name: string, value: string): unknown {
+  if (INT_FIELDS.has(name) && /^-?\d+$/.test(value) && Number.isSafeInteger(Number(value))) {
+    return Number(value);
+  }
+  if (BOOL_FIELDS.has(name) && (value === "true" || value === "false")) return value === "true";
+  if (JSON_FIELDS.has(name) && /^\s*[[{]/.test(value)) {
+    try {
+      return JSON.parse(value);
+    } catch {
+      return value;
+    }
+  }
+  return value;
+}
+
+function indexOfBytes(hay: Uint8Array, needle: Uint8Array, from: number): number {
+  outer: for (let i = from; i <= hay.length - needle.length; i++) {
+    for (let j = 0; j < needle.length; j++) if (hay[i + j] !== needle[j]) continue outer;
+    return i;
+  }
+  return -1;
+}
+
+/**
+ * multipart/form-data as grammY writes it (`content-disposition:form-data;name="x"`,
+ * unquoted filenames) and as browsers and Deno's FormData write it.
+ */
+function parseMultipart(
+  body: Uint8Array,
+  boundary: string,
+): { fields: [string, string][]; files: Map<string, UploadedFile> } {
+  const enc = new TextEncoder();
+  const dec = new TextDecoder();
+  const delimiter = enc.encode(`--${boundary}`);
+  const next = enc.encode(`\r\n--${boundary}`);
+  const fields: [string, string][] = [];
+  const files = new Map<string, UploadedFile>();
+  let pos = indexOfBytes(body, delimiter, 0);
+  if (pos < 0) throw bad("can't parse multipart/form-data request");
+  pos += delimiter.length;
+  while (pos < body.length) {
+    if (body[pos] === 45 && body[pos + 1] === 45) break; // "--": the end
+    if (body[pos] === 13 && body[pos + 1] === 10) pos += 2;
+    const headerEnd = indexOfBytes(body, enc.encode("\r\n\r\n"), pos);
+    if (headerEnd < 0) throw bad("can't parse multipart/form-data request");
+    const headers = dec.decode(body.subarray(pos, headerEnd)).split("\r\n");
+    const end = indexOfBytes(body, next, headerEnd + 4);
+    if (end < 0) throw bad("can't parse multipart/form-data request");
+    const content = body.slice(headerEnd + 4, end);
+    let name: string | undefined;
+    let filename: string | undefined;
+    let type: string | undefined;
+    for (const line of headers) {
+      const colon = line.indexOf(":");
+      if (colon < 0) continue;
+      const key = line.slice(0, colon).trim().toLowerCase();
+      const value = line.slice(colon + 1).trim();
+      if (key === "content-type") type = value;
+      if (key !== "content-disposition") continue;
+      for (const m of value.matchAll(/;\s*([a-zA-Z*]+)\s*=\s*("((?:[^"\\]|\\.)*)"|[^;]*)/g)) {
+        const v = m[3] !== undefined ? m[3].replace(/\\(.)/g, "$1") : m[2].trim();
+        if (m[1].toLowerCase() === "name") name = v;
+        if (m[1].toLowerCase() === "filename") filename = v;
+      }
+    }
+    if (name !== undefined) {
+      if (filename !== undefined) files.set(name, { name: filename, content, type });
+      else fields.push([name, dec.decode(content)]);
+    }
+    pos = end + next.length;
+  }
+  return { fields, files };
+}
+
+/** The Bot API's body for an error. */
+function errorBody(e: ApiError): Json {
+  return {
+    ok: false,
+    error_code: e.code,
+    description: e.description,
+    ...(e.parameters ? { parameters: e.parameters } : {}),
+  };
+}
+
+/** Fake Telegram Bot API server; see the module comment. */
+export class FakeTelegram {
+  readonly apiRoot: string;
+  readonly token: string;
+  readonly botId: number;
+  readonly botUsername: string;
+  /** Every call, in the order its outcome was decided (a held getUpdates when it answers). */
+  readonly calls: RecordedCall[] = [];
+  /** Delay before every answer; may be changed while running. */
+  latencyMs: number;
+
+  #server: Deno.HttpServer;
+  #closed = false;
+  #missing: Set<string>;
+  #webhookRetryMs: number;
+  #methods = new Map<string, { name: string; handler: Handler }>();
+  #failures = new Map<string, { error: FakeApiError; times: number }>();
+  #waiters = new Set<Waiter>();
+  #sleeps = new Set<{ timer: Timer; resolve: () => void }>();
+  #revoked = false;
+
+  #users = new Map<number, FakeUser>();
+  #chats = new Map<number, ChatInfo>();
+  #blocked = new Set<number>();
+  #members = new Map<number, Map<number, Member>>();
+  #messages = new Map<number, StoredMessage[]>();
+  #nextMessageId = new Map<number, number>();
+  #drafts = new Map<number, FakeDraft[]>();
+  #files = new Map<string, FakeDocument>();
+  #fileCounter = 0;
+  #queries = new Map<string, { answered: boolean }>();
+  #queryCounter = 0;
+  #commands = new Map<string, Json[]>();
+
+  #pending: Json[] = [];
+  #lastUpdateId = 100000;
+  #allowedUpdates: Set<string> | undefined;
+  #poll: HeldPoll | undefined;
+  #webhook: Webhook | undefined;
+  #lastSetWebhook = 0;
+  #inFlight = new Set<number>();
+  #notBefore = new Map<number, number>();
+  #retryTimer: Timer | undefined;
+  #deliveries = new Set<Promise<void>>();
+
+  private constructor(opts: FakeTelegramOptions) {
+    this.token = opts.token ?? DEFAULT_TOKEN;
+    if (!TOKEN_RE.test(this.token)) throw new Error(`FakeTelegram: malformed token ${this.token}`);
+    this.botId = Number(this.token.split(":")[0]);
+    this.botUsername = opts.botUsername ?? "fake_test_bot";
+    this.latencyMs = opts.latencyMs ?? 0;
+    this.#webhookRetryMs = opts.webhookRetryMs ?? 100;
+    this.#missing = new Set((opts.missingMethods ?? []).map((m) => m.toLowerCase()));
+    const handlers: Record<string, Handler> = {
+      getMe: () => this.#getMe(),
+      getUpdates: (p) => this.#getUpdates(p),
+      setWebhook: (p) => this.#setWebhook(p),
+      deleteWebhook: (p) => this.#deleteWebhook(p),
+      getWebhookInfo: () => this.#getWebhookInfo(),
+      setMyCommands: (p) => this.#setMyCommands(p),
+      getMyCommands: (p) => this.#getMyCommands(p),
+      deleteMyCommands: (p) => this.#deleteMyCommands(p),
+      sendMessage: (p) => this.#sendMessage(p),
+      editMessageText: (p) => this.#editMessageText(p),
+      editMessageReplyMarkup: (p) => this.#editMessageReplyMarkup(p),
+      deleteMessage: (p) => this.#deleteMessage(p),
+      sendChatAction: (p) => this.#sendChatAction(p),
+      sendDocument: (p, ctx) => this.#sendDocument(p, ctx),
+      answerCallbackQuery: (p) => this.#answerCallbackQuery(p),
+      getChatMember: (p) => this.#getChatMember(p),
+      getChat: (p) => this.#getChat(p),
+      sendMessageDraft: (p) => this.#sendMessageDraft(p),
+    };
+    for (const [name, handler] of Object.entries(handlers)) {
+      this.#methods.set(name.toLowerCase(), { name, handler });
+    }
+    this.#server = Deno.serve(
+      { hostname: "127.0.0.1", port: 0, onListen: () => {} },
+      (req) => this.#handle(req),
+    );
+    this.apiRoot = `http://127.0.0.1:${(this.#server.addr as Deno.NetAddr).port}`;
+  }
+
+  /** Starts a server on 127.0.0.1 on a free port. */
+  static start(opts: FakeTelegramOptions = {}): Promise<FakeTelegram> {
+    return Promise.resolve(new FakeTelegram(opts));
+  }
+
+  /** Recorded calls of one method (case-insensitive, like the Bot API). */
+  callsTo(method: string): RecordedCall[] {
+    const m = method.toLowerCase();
+    return this.calls.filter((c) => c.method.toLowerCase() === m);
+  }
+
+  /**
+   * Queues an update for getUpdates or the webhook and returns its update_id (assigned
+   * when missing). Like Telegram, an update of a type the bot did not ask for in
+   * allowed_updates is never generated: the id is returned but nothing is queued.
+   */
+  pushUpdate(update: Record<string, unknown>): number {
+    const { update_id, ...rest } = update;
+    const id = typeof update_id === "number" ? update_id : this.#lastUpdateId + 1;
+    this.#lastUpdateId = Math.max(this.#lastUpdateId, id);
+    const type = Object.keys(rest)[0];
+    this.#learn(rest);
+    if (type !== undefined && !this.#isAllowed(type)) return id;
+    this.#pending.push({ update_id: id, ...structuredClone(rest) });
+    this.#poll?.wake("update");
+    this.#pumpWebhook();
+    return id;
+  }
+
+  /**
+   * A text message from `user`, in their private chat (which then counts as started) or
+   * in the given group. Text starting with /command (or /command@bot) gets its
+   * bot_command entity.
+   */
+  sendText(
+    user: FakeUser,
+    text: string,
+    chat?: { id: number; type: "group" | "supergroup"; title?: string },
+  ): { update_id: number; message: Record<string, unknown> } {
+    const target = chat ? this.#ensureGroup(chat, user) : this.#startPrivate(user);
+    const fields: Json = { text };
+    const command = /^\/[a-zA-Z0-9_]{1,64}(?:@[a-zA-Z0-9_]{3,32})?(?![a-zA-Z0-9_])/.exec(text);
+    if (command) fields.entities = [{ offset: 0, length: command[0].length, type: "bot_command" }];
+    const message = this.#newMessage(target, user, fields);
+    this.#store(target.id, { message, fromBot: false });
+    return { update_id: this.pushUpdate({ message }), message: structuredClone(message) };
+  }
+
+  /** A sticker, photo, voice note or document from `user` in their private chat. */
+  sendOther(user: FakeUser, kind: "sticker" | "photo" | "voice" | "document"): number {
+    const chat = this.#startPrivate(user);
+    const n = ++this.#fileCounter;
+    const file = (prefix: string) => ({
+      file_id: `${prefix}${n}_user_file`,
+      file_unique_id: `U${n}`,
+    });
+    const content: Json = kind === "sticker"
+      ? {
+        sticker: {
+          ...file("CAACAgI"),
+          type: "regular",
+          width: 512,
+          height: 512,
+          is_animated: false,
+          is_video: false,
+          emoji: "👍",
+          file_size: 20480,
+        },
+      }
+      : kind === "photo"
+      ? {
+        photo: [
+          { ...file("AgACAgIs"), width: 90, height: 90, file_size: 1200 },
+          { ...file("AgACAgIm"), width: 800, height: 800, file_size: 64000 },
+        ],
+      }
+      : kind === "voice"
+      ? { voice: { ...file("AwACAgI"), duration: 3, mime_type: "audio/ogg", file_size: 9000 } }
+      : {
+        document: {
+          ...file("BQACAgI"),
+          file_name: "file.pdf",
+          mime_type: "application/pdf",
+          file_size: 12345,
+        },
+      };
+    const message = this.#newMessage(chat, user, content);
+    this.#store(chat.id, { message, fromBot: false });
+    return this.pushUpdate({ message });
+  }
+
+  /**
+   * `user` presses the inline button with this callback_data on a message the bot sent;
+   * throws if the bot has no such message or button (Telegram would show none). The
+   * query id can be answered once with answerCallbackQuery. Returns the update id.
+   */
+  pressButton(
+    user: FakeUser,
+    message: { message_id: number; chat: { id: number } },
+    data: string,
+  ): number {
+    const stored = this.#findMessage(message.chat.id, message.message_id);
+    if (!stored?.fromBot) {
+      throw new Error(
+        `pressButton: the bot has no message ${message.message_id} in chat ${message.chat.id}`,
+      );
+    }
+    const keyboard = (stored.message.reply_markup as Json | undefined)?.inline_keyboard;
+    const buttons = Array.isArray(keyboard) ? (keyboard as Json[][]).flat() : [];
+    if (!buttons.some((b) => b.callback_data === data)) {
+      throw new Error(
+        `pressButton: message ${message.message_id} has no button with callback_data ${
+          JSON.stringify(data)
+        }`,
+      );
+    }
+    this.#rememberUser(user);
+    if (message.chat.id === user.id) this.#startPrivate(user);
+    const id = `${BigInt(user.id) * 1000000n + BigInt(++this.#queryCounter)}`;
+    this.#queries.set(id, { answered: false });
+    return this.pushUpdate({
+      callback_query: {
+        id,
+        from: this.#userJson(user.id),
+        message: structuredClone(stored.message),
+        chat_instance: `${BigInt(message.chat.id) * 7919n + BigInt(this.botId)}`,
+        data,
+      },
+    });
+  }
+
+  /**
+   * Declares a channel (or updates it). getChatMember works there only when the bot is
+   * an admin; otherwise "member list is inaccessible". Unknown chats are "chat not found".
+   */
+  addChannel(ch: { id: number; username?: string; title: string; botIsAdmin?: boolean }): void {
+    this.#chats.set(ch.id, {
+      id: ch.id,
+      type: "channel",
+      title: ch.title,
+      username: ch.username,
+      botIsAdmin: ch.botIsAdmin ?? false,
+    });
+  }
+
+  /**
+   * Sets a user's status in a declared chat (by id or @username): creator,
+   * administrator, member, restricted (pass isMember, default true), left or kicked.
+   * Users never set are "left".
+   */
+  setMember(channel: number | string, userId: number, status: string, isMember?: boolean): void {
+    if (!MEMBER_STATUSES.has(status)) throw new Error(`setMember: unknown status ${status}`);
+    const chat = typeof channel === "number"
+      ? this.#chats.get(channel)
+      : this.#chatByUsername(channel.replace(/^@/, ""));
+    if (!chat) throw new Error(`setMember: declare ${channel} with addChannel first`);
+    if (!this.#users.has(userId)) this.#users.set(userId, { id: userId });
+    let members = this.#members.get(chat.id);
+    if (!members) this.#members.set(chat.id, members = new Map());
+    members.set(userId, {
+      status,
+      isMember: isMember ?? (status !== "left" && status !== "kicked"),
+    });
+  }
+
+  /** The user blocks the bot (or unblocks it): sending then fails with 403. */
+  blockBot(userId: number, blocked = true): void {
+    if (blocked) this.#blocked.add(userId);
+    else this.#blocked.delete(userId);
+  }
+
+  /** Revokes the token: every later call answers 401 Unauthorized. */
+  revokeToken(): void {
+    this.#revoked = true;
+  }
+
+  /**
+   * The next `times` calls of `method` fail with this error. A 429 without parameters
+   * gets `retry_after` from its "retry after N" description.
+   */
+  failNext(method: string, error: FakeApiError, times = 1): void {
+    const parameters = error.parameters ??
+      (error.error_code === 429
+        ? { retry_after: Number(/retry after (\d+)/.exec(error.description)?.[1] ?? 1) }
+        : undefined);
+    this.#failures.set(method.toLowerCase(), { error: { ...error, parameters }, times });
+  }
+
+  /**
+   * The first call of `method` (recorded at index `since` or later, default 0) that
+   * matches `predicate`, already recorded or yet to come. Rejects after `timeoutMs`
+   * (default 5000) listing the methods seen, or when the fake closes.
+   */
+  async waitForCall(
+    method: string,
+    predicate?: (c: RecordedCall) => boolean,
+    opts?: { timeoutMs?: number; since?: number },
+  ): Promise<RecordedCall> {
+    return (await this.waitForCalls(method, 1, predicate, opts))[0];
+  }
+
+  /** The first `count` calls of `method` matching `predicate`; see waitForCall. */
+  waitForCalls(
+    method: string,
+    count: number,
+    predicate?: (c: RecordedCall) => boolean,
+    opts: { timeoutMs?: number; since?: number } = {},
+  ): Promise<RecordedCall[]> {
+    const since = opts.since ?? 0;
+    const timeoutMs = opts.timeoutMs ?? 5000;
+    const m = method.toLowerCase();
+    const found = () =>
+      this.calls.slice(since).filter((c) =>
+        c.method.toLowerCase() === m && (predicate ? predicate(c) : true)
+      );
+    const now = found();
+    if (now.length >= count) return Promise.resolve(now.slice(0, count));
+    if (this.#closed) return Promise.reject(new Error("FakeTelegram is closed"));
+    return new Promise((resolve, reject) => {
+      const waiter: Waiter = {
+        check: () => {
+          const calls = found();
+          if (calls.length < count) return false;
+          resolve(calls.slice(0, count));
+          return true;
+        },
+        fail: reject,
+        timer: setTimeout(() => {
+          this.#waiters.delete(waiter);
+          const seen = this.calls.slice(since).map((c) => `${c.method}${c.ok ? "" : "!"}`);
+          reject(
+            new Error(
+              `waitFor ${count} × ${method} timed out after ${timeoutMs} ms; ${found().length} matched; calls seen since #${since}: ${
+                seen.join(", ") || "none"
+              }`,
+            ),
+          );
+        }, timeoutMs),
+      };
+      this.#waiters.add(waiter);
+    });
+  }
+
+  /** Messages the bot has in a chat now, in order, after edits and deletes. */
+  chatMessages(chatId: number): FakeMessage[] {
+    return (this.#messages.get(chatId) ?? []).filter((s) => s.fromBot).map((s) => {
+      const m = s.message;
+      const out: FakeMessage = { message_id: m.message_id as number, date: m.date as number };
+      if (m.edit_date !== undefined) out.edit_date = m.edit_date as number;
+      if (m.text !== undefined) out.text = m.text as string;
+      if (m.entities !== undefined) out.entities = structuredClone(m.entities as Entity[]);
+      if (m.caption !== undefined) out.caption = m.caption as string;
+      if (m.caption_entities !== undefined) {
+        out.caption_entities = structuredClone(m.caption_entities as Entity[]);
+      }
+      if (m.reply_markup !== undefined) out.reply_markup = structuredClone(m.reply_markup as Json);
+      const reply = m.reply_to_message as Json | undefined;
+      if (reply) out.reply_to_message_id = reply.message_id as number;
+      if (s.document) out.document = { ...s.document, content: s.document.content.slice() };
+      return out;
+    });
+  }
+
+  /** Every sendMessageDraft that succeeded in a chat, in order. */
+  chatDrafts(chatId: number): FakeDraft[] {
+    return structuredClone(this.#drafts.get(chatId) ?? []);
+  }
+
+  /** Stops the server; a held getUpdates answers at once, pending waits reject. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#poll?.wake("closed");
+    this.#webhook?.abort.abort();
+    clearTimeout(this.#retryTimer);
+    for (const s of this.#sleeps) {
+      clearTimeout(s.timer);
+      s.resolve();
+    }
+    this.#sleeps.clear();
+    for (const w of this.#waiters) {
+      clearTimeout(w.timer);
+      w.fail(new Error("FakeTelegram closed while waiting"));
+    }
+    this.#waiters.clear();
+    await Promise.all([...this.#deliveries]);
+    await this.#server.shutdown();
+  }
+
+  // === HTTP
+
+  async #handle(req: Request): Promise<Response> {
+    const at = Date.now();
+    const url = new URL(req.url);
+    const route = /^\/bot([^/]*)\/([^/]*)$/.exec(url.pathname);
+    let params: Params = {};
+    let files = new Map<string, UploadedFile>();
+    let bodyError: ApiError | undefined;
+    try {
+      ({ params, files } = await this.#readParams(req, url));
+    } catch (e) {
+      if (!(e instanceof ApiError)) throw e;
+      bodyError = e;
+    }
+    if (!route) {
+      return await this.#answer(new ApiError(404, "Not Found"));
+    }
+    const token = decodeURIComponent(route[1]);
+    const methodName = decodeURIComponent(route[2]);
+    const entry = this.#methods.get(methodName.toLowerCase());
+    const method = entry?.name ?? methodName;
+    let outcome: unknown;
+    let error: ApiError | undefined;
+    try {
+      if (token !== this.token) {
+        throw TOKEN_RE.test(token)
+          ? new ApiError(401, "Unauthorized")
+          : new ApiError(404, "Not Found");
+      }
+      if (this.#revoked) throw new ApiError(401, "Unauthorized");
+      if (!entry || this.#missing.has(method.toLowerCase())) throw new ApiError(404, "Not Found");
+      if (bodyError) throw bodyError;
+      const failure = this.#failures.get(method.toLowerCase());
+      if (failure) {
+        if (--failure.times <= 0) this.#failures.delete(method.toLowerCase());
+        throw new ApiError(
+          failure.error.error_code,
+          failure.error.description,
+          failure.error.parameters,
+        );
+      }
+      outcome = await entry.handler(params, { files });
+    } catch (e) {
+      if (e instanceof ApiError) error = e;
+      else {
+        error = new ApiError(500, `Internal Server Error: ${e instanceof Error ? e.message : e}`);
+        console.error("FakeTelegram:", e);
+      }
+    }
+    const result = outcome instanceof Described ? outcome.result : outcome;
+    this.#record({
+      method,
+      params,
+      at,
+      ok: !error,
+      ...(error
+        ? { error: { error_code: error.code, description: error.description } }
+        : { result: structuredClone(result) }),
+    });
+    if (error) return await this.#answer(error);
+    return await this.#answer({
+      ok: true,
+      result,
+      ...(outcome instanceof Described ? { description: outcome.description } : {}),
+    });
+  }
+
+  async #answer(body: Json | ApiError): Promise<Response> {
+    await this.#sleep(this.latencyMs);
+    const payload = body instanceof ApiError ? errorBody(body) : body;
+    const status = body instanceof ApiError ? body.code : 200;
+    return new Response(JSON.stringify(payload), {
+      status,
+      headers: { "content-type": "application/json" },
+    });
+  }
+
+  async #readParams(
+    req: Request,
+    url: URL,
+  ): Promise<{ params: Params; files: Map<string, UploadedFile> }> {
+    const params: Params = {};
+    let files = new Map<string, UploadedFile>();
+    for (const [k, v] of url.searchParams) params[k] = normalize(k, v);
+    if (req.method === "GET" || req.method === "HEAD" || !req.body) return { params, files };
+    const body = new Uint8Array(await req.arrayBuffer());
+    if (body.length === 0) return { params, files };
+    const type = (req.headers.get("content-type") ?? "").toLowerCase();
+    if (type.startsWith("application/json")) {
+      let value: unknown;
+      try {
+        value = JSON.parse(new TextDecoder().decode(body));
+      } catch {
+        throw bad("can't parse JSON encoded request");
+      }
+      if (isObject(value)) {
+        for (const [k, v] of Object.entries(value)) {
+          if (v !== null) params[k] = typeof v === "string" ? normalize(k, v) : v;
+        }
+      }
+    } else if (type.startsWith("application/x-www-form-urlencoded")) {
+      for (const [k, v] of new URLSearchParams(new TextDecoder().decode(body))) {
+        params[k] = normalize(k, v);
+      }
+    } else if (type.startsWith("multipart/form-data")) {
+      const boundary = /boundary=(?:"([^"]+)"|([^;]+))/i.exec(
+        req.headers.get("content-type") ?? "",
+      );
+      if (!boundary) throw bad("can't parse multipart/form-data request");
+      const parsed = parseMultipart(body, (boundary[1] ?? boundary[2]).trim());
+      for (const [k, v] of parsed.fields) params[k] = normalize(k, v);
+      files = parsed.files;
+    }
+    return { params, files };
+  }
+
+  #record(call: RecordedCall): void {
+    this.calls.push(call);
+    for (const w of [...this.#waiters]) {
+      if (w.check()) {
+        clearTimeout(w.timer);
+        this.#waiters.delete(w);
+      }
+    }
+  }
+
+  #sleep(ms: number): Promise<void> {
+    if (ms <= 0 || this.#closed) return Promise.resolve();
+    return new Promise((resolve) => {
+      const entry = {
+        resolve,
+        timer: setTimeout(() => {
+          this.#sleeps.delete(entry);
+          resolve();
+        }, ms),
+      };
+      this.#sleeps.add(entry);
+    });
+  }
+
+  // === Users, chats, messages
+
+  #rememberUser(user: FakeUser): void {
+    const known: FakeUser = { ...this.#users.get(user.id), id: user.id };
+    for (const [k, v] of Object.entries(user)) {
+      if (v !== undefined) (known as unknown as Record<string, unknown>)[k] = v;
+    }
+    this.#users.set(user.id, known);
+  }
+
+  #startPrivate(user: FakeUser): ChatInfo {
+    this.#rememberUser(user);
+    this.#blocked.delete(user.id);
+    let chat = this.#chats.get(user.id);
+    if (!chat) this.#chats.set(user.id, chat = { id: user.id, type: "private" });
+    return chat;
+  }
+
+  #ensureGroup(
+    group: { id: number; type: "group" | "supergroup"; title?: string },
+    user: FakeUser,
+  ): ChatInfo {
+    this.#rememberUser(user);
+    let chat = this.#chats.get(group.id);
+    if (!chat) {
+      chat = { id: group.id, type: group.type, title: group.title ?? `Group ${group.id}` };
+      this.#chats.set(group.id, chat);
+    }
+    let members = this.#members.get(group.id);
+    if (!members) this.#members.set(group.id, members = new Map());
+    if (!members.has(user.id)) members.set(user.id, { status: "member", isMember: true });
+    return chat;
+  }
+
+  /** What a message in an update tells Telegram: the sender exists, the chat is open. */
+  #learn(update: Json): void {
+    const message = (update.message ?? update.edited_message) as Json | undefined;
+    const chat = message?.chat as Json | undefined;
+    const from = message?.from as Json | undefined;
+    if (!chat || typeof chat.id !== "number" || !from || typeof from.id !== "number") return;
+    const user: FakeUser = {
+      id: from.id,
+      first_name: from.first_name as string | undefined,
+      username: from.username as string | undefined,
+      language_code: from.language_code as string | undefined,
+    };
+    if (chat.type === "private") this.#startPrivate(user);
+    else if (chat.type === "group" || chat.type === "supergroup") {
+      this.#ensureGroup({ id: chat.id, type: chat.type, title: chat.title as string }, user);
+    }
+  }
+
+  #chatByUsername(username: string): ChatInfo | undefined {
+    const u = username.toLowerCase();
+    for (const chat of this.#chats.values()) {
+      if (chat.type !== "private" && chat.username?.toLowerCase() === u) return chat;
+    }
+    return undefined;
+  }
+
+  #botJson(full = false): Json {
+    return {
+      id: this.botId,
+      is_bot: true,
+      first_name: "Fake Test Bot",
+      username: this.botUsername,
+      ...(full
+        ? {
+          can_join_groups: true,
+          can_read_all_group_messages: false,
+          supports_inline_queries: false,
+          can_connect_to_business: false,
+          has_main_web_app: false,
+          has_topics_enabled: false,
+          allows_users_to_create_topics: false,
+          can_manage_bots: false,
+          supports_join_request_queries: false,
+        }
+        : {}),
+    };
+  }
+
+  #userJson(id: number): Json {
+    if (id === this.botId) return this.#botJson();
+    const u = this.#users.get(id);
+    return {
+      id,
+      is_bot: false,
+      first_name: u?.first_name ?? `User${id}`,
+      ...(u?.username ? { username: u.username } : {}),
+      ...(u?.language_code ? { language_code: u.language_code } : {}),
+    };
+  }
+
+  #chatJson(chat: ChatInfo): Json {
+    if (chat.type === "private") {
+      const u = this.#userJson(chat.id);
+      return {
+        id: chat.id,
+        first_name: u.first_name,
+        ...(u.username ? { username: u.username } : {}),
+        type: "private",
+      };
+    }
+    return {
+      id: chat.id,
+      title: chat.title,
+      ...(chat.username ? { username: chat.username } : {}),
+      type: chat.type,
+    };
+  }
+
+  /** A new message in `chat`, from the bot when `from` is undefined. */
+  #newMessage(chat: ChatInfo, from: FakeUser | undefined, fields: Json): Json {
+    const message_id = (this.#nextMessageId.get(chat.id) ?? 0) + 1;
+    this.#nextMessageId.set(chat.id, message_id);
+    const message: Json = { message_id };
+    if (chat.type === "channel") message.sender_chat = this.#chatJson(chat);
+    else message.from = from ? this.#userJson(from.id) : this.#botJson();
+    message.chat = this.#chatJson(chat);
+    message.date = unixNow();
+    return Object.assign(message, fields);
+  }
+
+  #store(chatId: number, stored: StoredMessage): void {
+    let list = this.#messages.get(chatId);
+    if (!list) this.#messages.set(chatId, list = []);
+    list.push(stored);
+  }
+
+  #findMessage(chatId: number, messageId: number): StoredMessage | undefined {
+    return this.#messages.get(chatId)?.find((s) => s.message.message_id === messageId);
+  }
+
+  /** chat_id as telegram-bot-api resolves it. */
+  #chatArg(p: Params): ChatInfo {
+    const raw = argString(p.chat_id).trim();
+    if (raw === "") throw bad("chat_id is empty");
+    let chat: ChatInfo | undefined;
+    if (/^-?\d+$/.test(raw)) chat = this.#chats.get(Number(raw));
+    else if (raw.startsWith("@")) chat = this.#chatByUsername(raw.slice(1));
+    if (!chat) {
+      if (/^\d+$/.test(raw) && Number(raw) > 0 && Number(raw) !== this.botId) {
+        throw forbidden("bot can't initiate conversation with a user");
+      }
+      throw bad("chat not found");
+    }
+    return chat;
+  }
+
+  /** A chat the bot may post in. */
+  #writableChat(p: Params): ChatInfo {
+    const chat = this.#chatArg(p);
+    if (chat.type === "private" && this.#blocked.has(chat.id)) {
+      throw forbidden("bot was blocked by the user");
+    }
+    if (chat.type === "channel" && !chat.botIsAdmin) {
+      throw forbidden("bot is not a member of the channel chat");
+    }
+    return chat;
+  }
+
+  #checkSendOptions(p: Params): void {
+    if (argString(p.business_connection_id) !== "") throw bad("business connection not found");
+    const options = argJson(p.link_preview_options, "can't parse link preview options JSON object");
+    if (options !== undefined) {
+      if (!isObject(options)) throw bad("object expected as link preview options");
+      for (
+        const f of ["is_disabled", "prefer_small_media", "prefer_large_media", "show_above_text"]
+      ) {
+        if (options[f] !== undefined && typeof options[f] !== "boolean") {
+          throw bad(`field "${f}" must be of type Boolean`);
+        }
+      }
+      if (
+        typeof options.url === "string" && options.url !== "" && "error" in checkLink(options.url)
+      ) {
+        throw bad("WEBPAGE_URL_INVALID");
+      }
+    }
+  }
+
+  #checkThread(p: Params): void {
+    if (argInt(p.message_thread_id) > 0) throw bad("message thread not found");
+  }
+
+  #format(text: string, parseMode: unknown, entities: unknown): FormattedText {
+    try {
+      return formatText(
+        text,
+        parseMode === undefined ? undefined : argString(parseMode),
+        entities,
+        {
+          resolveUser: (id) => (this.#users.has(id) ? this.#userJson(id) : undefined),
+        },
+      );
+    } catch (e) {
+      if (e instanceof FormatError) throw bad(e.message);
+      throw e;
+    }
+  }
+
+  /** Checks TDLib applies when the message is sent. */
+  #checkText(text: FormattedText, max: number, empty: string | undefined, tooLong: string): void {
+    if (empty !== undefined && text.text === "") throw bad(empty);
+    if (text.text.length > max) throw bad(tooLong);
+  }
+
+  #parseReply(p: Params): Json | undefined {
+    const value = argJson(p.reply_parameters, "can't parse reply parameters JSON object");
+    if (value !== undefined) {
+      if (!isObject(value)) throw bad("object expected as reply parameters");
+      if (Object.keys(value).length === 0) return undefined;
+      if (value.message_id === undefined) throw bad(`can't find field "message_id"`);
+      return value;
+    }
+    if (p.reply_to_message_id !== undefined) {
+      return {
+        message_id: argInt(p.reply_to_message_id),
+        allow_sending_without_reply: argBool(p.allow_sending_without_reply),
+      };
+    }
+    return undefined;
+  }
+
+  #resolveReply(reply: Json | undefined, chat: ChatInfo): Json | undefined {
+    if (!reply) return undefined;
+    const id = argInt(reply.message_id);
+    if (id <= 0) return undefined;
+    const target = reply.chat_id !== undefined ? this.#chatArg({ chat_id: reply.chat_id }) : chat;
+    const found = this.#findMessage(target.id, id);
+    if (!found) {
+      if (argBool(reply.allow_sending_without_reply)) return undefined;
+      throw bad("message to be replied not found");
+    }
+    const { reply_to_message: _nested, ...message } = structuredClone(found.message);
+    return message;
+  }
+
+  /** reply_markup as telegram-bot-api reads it: structure errors, normalized buttons. */
+  #parseMarkup(p: Params): Json | undefined {
+    const value = argJson(p.reply_markup, "can't parse reply keyboard markup JSON object");
+    if (value === undefined) return undefined;
+    if (!isObject(value)) throw bad("object expected as reply markup");
+    const rows = (field: string, parse: (b: unknown) => Json, arrayError: string): Json[][] => {
+      const v = value[field];
+      if (v === undefined || v === null) return [];
+      if (!Array.isArray(v)) throw bad(`field "${field}" must be of type Array`);
+      return v.map((row) => {
+        if (!Array.isArray(row)) throw bad(arrayError);
+        return row.map(parse);
+      });
+    };
+    const keyboard = rows(
+      "keyboard",
+      parseKeyboardButton,
+      'field "keyboard" must be an Array of Arrays',
+    );
+    const inline = rows(
+      "inline_keyboard",
+      parseInlineButton,
+      'field "inline_keyboard" of the InlineKeyboardMarkup must be an Array of Arrays',
+    );
+    const flags: Json = {};
+    for (
+      const f of [
+        "hide_keyboard",
+        "remove_keyboard",
+        "selective",
+        "force_reply",
+        "resize_keyboard",
+        "one_time_keyboard",
+        "is_persistent",
+      ]
+    ) {
+      if (value[f] === undefined) continue;
+      if (typeof value[f] !== "boolean") throw bad(`field "${f}" must be of type Boolean`);
+      flags[f] = value[f];
+    }
+    const placeholder = typeof value.input_field_placeholder === "string"
+      ? { input_field_placeholder: value.input_field_placeholder }
+      : {};
+    if (keyboard.some((r) => r.length > 0)) {
+      return { keyboard, ...flags, ...placeholder };
+    }
+    if (inline.some((r) => r.length > 0)) return { inline_keyboard: inline };
+    if (flags.remove_keyboard || flags.hide_keyboard) {
+      return { remove_keyboard: true, ...(flags.selective ? { selective: true } : {}) };
+    }
+    if (flags.force_reply) return { force_reply: true, ...placeholder };
+    return undefined;
+  }
+
+  /** Checks TDLib makes on a keyboard when sending. */
+  #checkMarkup(markup: Json | undefined): void {
+    if (!markup) return;
+    const inline = (markup.inline_keyboard ?? []) as Json[][];
+    const keyboard = (markup.keyboard ?? []) as Json[][];
+    if (inline.flat().length + keyboard.flat().length > 100) throw bad("reply markup is too long");
+    for (const b of inline.flat()) {
+      if (
+        typeof b.callback_data === "string" && new TextEncoder().encode(b.callback_data).length > 64
+      ) {
+        throw bad("BUTTON_DATA_INVALID");
+      }
+      if (typeof b.url === "string") {
+        const link = checkLink(b.url);
+        if ("error" in link) {
+          throw bad(`inline keyboard button URL '${b.url}' is invalid: ${link.error}`);
+        }
+        b.url = link.url;
+      }
+      const webApp = b.web_app as Json | undefined;
+      if (webApp && !/^https:\/\//i.test(String(webApp.url))) {
+        throw bad(
+          `inline keyboard button Web App URL '${webApp.url}' is invalid: Only HTTPS links are allowed`,
+        );
+      }
+      if (b.callback_game !== undefined || b.pay !== undefined) throw bad("BUTTON_TYPE_INVALID");
+      const copy = b.copy_text as Json | undefined;
+      if (copy && (String(copy.text ?? "") === "" || String(copy.text).length > 256)) {
+        throw bad("BUTTON_COPY_TEXT_INVALID");
+      }
+      const login = b.login_url as Json | undefined;
+      if (login) {
+        const name = String(login.bot_username ?? "").replace(/^@/, "");
+        if (name === "") throw bad("BOT_DOMAIN_INVALID");
+        if (name.toLowerCase() !== this.botUsername.toLowerCase()) {
+          throw bad(`bot "${name}" not found`);
+        }
+      }
+    }
+    for (const b of keyboard.flat()) {
+      const webApp = b.web_app as Json | undefined;
+      if (webApp && !/^https:\/\//i.test(String(webApp.url))) {
+        throw bad(
+          `keyboard button Web App URL '${webApp.url}' is invalid: Only HTTPS links are allowed`,
+        );
+      }
+    }
+  }
+
+  // === Methods
+
+  #getMe(): Json {
+    return this.#botJson(true);
+  }
+
+  #sendMessage(p: Params): Json {
+    this.#checkSendOptions(p);
+    const raw = argString(p.text);
+    if (raw === "") throw bad("message text is empty");
+    const text = this.#format(raw, p.parse_mode, p.entities);
+    const reply = this.#parseReply(p);
+    const markup = this.#parseMarkup(p);
+    const chat = this.#writableChat(p);
+    this.#checkThread(p);
+    const replyTo = this.#resolveReply(reply, chat);
+    this.#checkMarkup(markup);
+    this.#checkText(text, 4096, "text must be non-empty", "message is too long");
+    const message = this.#newMessage(chat, undefined, {
+      ...(replyTo ? { reply_to_message: replyTo } : {}),
+      text: text.text,
+      ...(text.entities.length ? { entities: text.entities } : {}),
+      ...(markup ? { reply_markup: markup } : {}),
+    });
+    this.#store(chat.id, { message, fromBot: true });
+    return structuredClone(message);
+  }
+
+  /** The message an edit refers to; inline messages are not modelled. */
+  #messageToEdit(p: Params): StoredMessage {
+    const messageId = argInt(p.message_id);
+    if (argString(p.chat_id) === "" && messageId <= 0) {
+      if (argString(p.inline_message_id) === "") throw bad("message identifier is not specified");
+      throw bad("MESSAGE_ID_INVALID");
+    }
+    const chat = this.#chatArg(p);
+    if (messageId <= 0) throw bad("message identifier is not specified");
+    const stored = this.#findMessage(chat.id, messageId);
+    if (!stored) throw bad("message to edit not found");
+    if (!stored.fromBot) throw bad("message can't be edited");
+    return stored;
+  }
+
+  #editMessageText(p: Params): Json {
+    const raw = argString(p.text);
+    if (raw === "") throw bad("message text is empty");
+    const text = this.#format(raw, p.parse_mode, p.entities);
+    const markup = this.#parseMarkup(p);
+    const stored = this.#messageToEdit(p);
+    if (stored.message.text === undefined) throw bad("there is no text in the message to edit");
+    this.#checkMarkup(markup);
+    this.#checkText(text, 4096, "text must be non-empty", "message is too long");
+    const m = stored.message;
+    if (
+      m.text === text.text &&
+      JSON.stringify(m.entities ?? []) === JSON.stringify(text.entities) &&
+      JSON.stringify(m.reply_markup) === JSON.stringify(markup)
+    ) {
+      throw bad(NOT_MODIFIED);
+    }
+    m.text = text.text;
+    if (text.entities.length) m.entities = text.entities;
+    else delete m.entities;
+    if (markup) m.reply_markup = markup;
+    else delete m.reply_markup;
+    m.edit_date = unixNow();
+    return structuredClone(m);
+  }
+
+  #editMessageReplyMarkup(p: Params): Json {
+    const markup = this.#parseMarkup(p);
+    const stored = this.#messageToEdit(p);
+    this.#checkMarkup(markup);
+    const m = stored.message;
+    if (JSON.stringify(m.reply_markup) === JSON.stringify(markup)) throw bad(NOT_MODIFIED);
+    if (markup) m.reply_markup = markup;
+    else delete m.reply_markup;
+    m.edit_date = unixNow();
+    return structuredClone(m);
+  }
+
+  #deleteMessage(p: Params): boolean {
+    if (argString(p.chat_id) === "") throw bad("chat identifier is not specified");
+    const messageId = argInt(p.message_id);
+    if (messageId <= 0) throw bad("message identifier is not specified");
+    const chat = this.#chatArg(p);
+    const list = this.#messages.get(chat.id) ?? [];
+    const index = list.findIndex((s) => s.message.message_id === messageId);
+    if (index < 0) throw bad("message to delete not found");
+    if (chat.type !== "private" && !list[index].fromBot && !chat.botIsAdmin) {
+      throw bad("message can't be deleted");
+    }
+    list.splice(index, 1);
+    return true;
+  }
+
+  #sendChatAction(p: Params): boolean {
+    if (!CHAT_ACTIONS.has(argString(p.action).toLowerCase())) {
+      throw bad("wrong parameter action in request");
+    }
+    if (argString(p.business_connection_id) !== "") throw bad("business connection not found");
+    this.#writableChat(p);
+    this.#checkThread(p);
+    return true;
+  }
+
+  #sendDocument(p: Params, ctx: Ctx): Json {
+    const input = argString(p.document);
+    let upload: UploadedFile | undefined;
+    let remote: FakeDocument | undefined;
+    if (input.startsWith("attach://")) upload = ctx.files.get(input.slice("attach://".length));
+    else if (input !== "") {
+      remote = this.#files.get(input);
+      if (!remote) {
+        throw bad(
+          /^https?:\/\//i.test(input)
+            ? "failed to get HTTP URL content"
+            : "wrong file identifier/HTTP URL specified",
+        );
+      }
+    } else upload = ctx.files.get("document");
+    if (!upload && !remote) throw bad("there is no document in the request");
+    this.#checkSendOptions(p);
+    const caption = this.#format(argString(p.caption), p.parse_mode, p.caption_entities);
+    const reply = this.#parseReply(p);
+    const markup = this.#parseMarkup(p);
+    const chat = this.#writableChat(p);
+    this.#checkThread(p);
+    const replyTo = this.#resolveReply(reply, chat);
+    this.#checkMarkup(markup);
+    this.#checkText(caption, 1024, undefined, "message caption is too long");
+    if (upload && upload.content.length === 0) throw bad("file must be non-empty");
+    let document: FakeDocument;
+    let fileId: string;
+    if (upload) {
+      const ext = /\.([a-zA-Z0-9]+)$/.exec(upload.name)?.[1]?.toLowerCase() ?? "";
+      const declared = upload.type && upload.type !== "application/octet-stream"
+        ? upload.type
+        : undefined;
+      document = {
+        file_name: upload.name,
+        content: upload.content,
+        mime_type: MIME_TYPES[ext] ?? declared ?? "application/octet-stream",
+      };
+      fileId = `BQACAgIAAxkDAAI${(++this.#fileCounter).toString().padStart(4, "0")}fake`;
+      this.#files.set(fileId, document);
+    } else {
+      document = remote!;
+      fileId = input;
+    }
+    const unique = `AgAD${[...this.#files.keys()].indexOf(fileId) + 1}`;
+    const message = this.#newMessage(chat, undefined, {
+      ...(replyTo ? { reply_to_message: replyTo } : {}),
+      document: {
+        file_name: document.file_name,
+        ...(document.mime_type ? { mime_type: document.mime_type } : {}),
+        file_id: fileId,
+        file_unique_id: unique,
+        file_size: document.content.length,
+      },
+      ...(caption.text ? { caption: caption.text } : {}),
+      ...(caption.text && caption.entities.length ? { caption_entities: caption.entities } : {}),
+      ...(markup ? { reply_markup: markup } : {}),
+    });
+    this.#store(chat.id, { message, fromBot: true, document: { ...document } });
+    return structuredClone(message);
+  }
+
+  #answerCallbackQuery(p: Params): boolean {
+    const query = this.#queries.get(argString(p.callback_query_id));
+    if (!query || query.answered) {
+      throw bad("query is too old and response timeout expired or query ID is invalid");
+    }
+    if (argString(p.text).length > 200) throw bad("MESSAGE_TOO_LONG");
+    query.answered = true;
+    return true;
+  }
+
+  #getChatMember(p: Params): Json {
+    const raw = argInt(p.user_id);
+    if (raw <= 0) throw bad("invalid user_id specified");
+    const chat = this.#chatArg(p);
+    if (chat.type === "channel" && !chat.botIsAdmin) throw bad("member list is inaccessible");
+    return this.#memberJson(chat, raw);
+  }
+
+  #memberJson(chat: ChatInfo, userId: number): Json {
+    const user = this.#userJson(userId);
+    if (chat.type === "private") {
+      return { user, status: userId === chat.id || userId === this.botId ? "member" : "left" };
+    }
+    if (userId === this.botId) {
+      if (chat.type === "channel" || chat.botIsAdmin) return this.#adminJson(user, chat, true);
+      return { user, status: "member" };
+    }
+    const member = this.#members.get(chat.id)?.get(userId) ?? { status: "left", isMember: false };
+    switch (member.status) {
+      case "creator":
+        return { user, status: "creator", is_anonymous: false };
+      case "administrator":
+        return this.#adminJson(user, chat, false);
+      case "member":
+        return { user, status: "member" };
+      case "restricted":
+        return {
+          user,
+          status: "restricted",
+          is_member: member.isMember,
+          can_send_messages: false,
+          can_send_audios: false,
+          can_send_documents: false,
+          can_send_photos: false,
+          can_send_videos: false,
+          can_send_video_notes: false,
+          can_send_voice_notes: false,
+          can_send_polls: false,
+          can_send_other_messages: false,
+          can_add_web_page_previews: false,
+          can_react_to_messages: true,
+          can_change_info: false,
+          can_invite_users: false,
+          can_edit_tag: false,
+          can_pin_messages: false,
+          can_manage_topics: false,
+          until_date: 0,
+        };
+      case "kicked":
+        return { user, status: "kicked", until_date: 0 };
+      default:
+        return { user, status: "left" };
+    }
+  }
+
+  #adminJson(user: Json, chat: ChatInfo, isBot: boolean): Json {
+    const channel = chat.type === "channel";
+    return {
+      user,
+      status: "administrator",
+      can_be_edited: false,
+      is_anonymous: false,
+      can_manage_chat: true,
+      can_change_info: !isBot,
+      ...(channel ? { can_post_messages: true, can_edit_messages: true } : {}),
+      can_delete_messages: true,
+      can_invite_users: true,
+      can_restrict_members: true,
+      ...(channel ? {} : { can_pin_messages: true }),
+      ...(chat.type === "supergroup" ? { can_manage_topics: false } : {}),
+      can_promote_members: false,
+      can_manage_video_chats: true,
+      can_post_stories: !isBot,
+      can_edit_stories: !isBot,
+      can_delete_stories: !isBot,
+      ...(channel ? { can_manage_direct_messages: false } : {}),
+      can_send_welcome_messages: false,
+    };
+  }
+
+  #getChat(p: Params): Json {
+    const chat = this.#chatArg(p);
+    if (chat.type === "channel" && !chat.botIsAdmin && !chat.username) throw bad("chat not found");
+    return {
+      ...this.#chatJson(chat),
+      accent_color_id: 0,
+      max_reaction_count: 11,
+      accepted_gift_types: {
+        unlimited_gifts: false,
+        limited_gifts: false,
+        unique_gifts: false,
+        premium_subscription: false,
+        gifts_from_channels: false,
+      },
+    };
+  }
+
+  #sendMessageDraft(p: Params): boolean {
+    const draft = argString(p.draft_id).trim();
+    if (!/^-?\d+$/.test(draft) || Number(draft) === 0) throw bad("draft_id must be non-zero");
+    const raw = argString(p.text);
+    const text = raw === ""
+      ? { text: "", entities: [] }
+      : this.#format(raw, p.parse_mode, p.entities);
+    const chatRaw = argString(p.chat_id).trim();
+    if (chatRaw === "") throw bad("chat_id is empty");
+    const known = this.#chats.get(Number(chatRaw));
+    if (!/^\d+$/.test(chatRaw) || (known && known.type !== "private")) {
+      throw bad("TEXTDRAFT_PEER_INVALID");
+    }
+    const chat = this.#writableChat(p);
+    this.#checkThread(p);
+    this.#checkText(text, 4096, undefined, "message is too long");
+    let list = this.#drafts.get(chat.id);
+    if (!list) this.#drafts.set(chat.id, list = []);
+    list.push({
+      draft_id: Number(draft),
+      text: text.text,
+      ...(text.entities.length ? { entities: text.entities } : {}),
+      at: Date.now(),
+    });
+    return true;
+  }
+
+  // === Commands
+
+  #scopeKey(p: Params): string {
+    const scope = argJson(p.scope, "can't parse BotCommandScope JSON object");
+    const language = argString(p.language_code);
+    if (language !== "" && !/^[a-z]{2}$/.test(language)) {
+      throw bad("invalid language code specified");
+    }
+    if (scope === undefined) return `default|${language}`;
+    if (!isObject(scope)) throw bad("object expected as BotCommandScope");
+    const type = argString(scope.type);
+    switch (type) {
+      case "default":
+      case "all_private_chats":
+      case "all_group_chats":
+      case "all_chat_administrators":
+        return `${type}|${language}`;
+      case "chat":
+      case "chat_administrators":
+      case "chat_member": {
+        const chat = this.#chatArg({ chat_id: scope.chat_id });
+        if (type !== "chat_member") return `${type}:${chat.id}|${language}`;
+        const userId = argInt(scope.user_id);
+        if (userId <= 0) throw bad("invalid user_id specified");
+        return `${type}:${chat.id}:${userId}|${language}`;
+      }
+      default:
+        throw bad("unsupported bot command scope type");
+    }
+  }
+
+  #setMyCommands(p: Params): boolean {
+    const value = argJson(p.commands, "can't parse commands JSON object");
+    if (value === undefined) throw bad(`parameter "commands" is required`);
+    if (!Array.isArray(value)) throw bad("expected an Array of BotCommand");
+    const commands: Json[] = value.map((c) => {
+      if (!isObject(c)) throw bad("can't parse BotCommand: expected an Object");
+      for (const f of ["command", "description"]) {
+        if (c[f] === undefined) throw bad(`can't parse BotCommand: Can't find field "${f}"`);
+        if (typeof c[f] !== "string") {
+          throw bad(`can't parse BotCommand: Field "${f}" must be of type String`);
+        }
+      }
+      return { command: c.command, description: c.description };
+    });
+    const key = this.#scopeKey(p);
+    if (commands.length > 100) throw bad("BOT_COMMANDS_TOO_MUCH");
+    const clean = commands.map((c) => {
+      const command = String(c.command).trim().replace(/^\//, "");
+      if (command === "") throw bad("command must be non-empty");
+      if (command.length > 32) throw bad("command is too long");
+      if (!/^[a-z0-9_]+$/.test(command)) throw bad("BOT_COMMAND_INVALID");
+      // TDLib strips the description and cuts it to 256 characters.
+      const description = [...String(c.description).trim()].slice(0, 256).join("");
+      if (description === "") throw bad("command description must be non-empty");
+      return { command, description };
+    });
+    if (clean.length === 0) this.#commands.delete(key);
+    else this.#commands.set(key, clean);
+    return true;
+  }
+
+  #getMyCommands(p: Params): Json[] {
+    return structuredClone(this.#commands.get(this.#scopeKey(p)) ?? []);
+  }
+
+  #deleteMyCommands(p: Params): boolean {
+    this.#commands.delete(this.#scopeKey(p));
+    return true;
+  }
+
+  // === Updates: long polling
+
+  #isAllowed(type: string): boolean {
+    return this.#allowedUpdates ? this.#allowedUpdates.has(type) : !OPT_IN_UPDATES.has(type);
+  }
+
+  /** allowed_updates as telegram-bot-api reads it: a bad value keeps the old setting. */
+  #updateAllowed(raw: unknown): void {
+    let value: unknown = raw;
+    if (typeof value === "string") {
+      if (value === "") return;
+      try {
+        value = JSON.parse(value);
+      } catch {
+        return;
+      }
+    }
+    if (!Array.isArray(value) || value.some((v) => typeof v !== "string")) return;
+    const set = new Set(
+      (value as string[]).map((v) => v.toLowerCase()).filter((v) => UPDATE_TYPES.has(v)),
+    );
+    this.#allowedUpdates = set.size === 0 ? undefined : set;
+  }
+
+  /** Drops the updates an offset confirms; returns the first `limit` still pending. */
+  #confirm(offset: number): void {
+    if (offset < 0) this.#pending = this.#pending.slice(offset);
+    else if (offset > 0 && offset <= this.#lastUpdateId + 1) {
+      this.#pending = this.#pending.filter((u) => (u.update_id as number) >= offset);
+    }
+  }
+
+  async #getUpdates(p: Params): Promise<Json[]> {
+    if (this.#webhook) throw conflict(WEBHOOK_ACTIVE);
+    const offset = argInt(p.offset);
+    const limit = argInt(p.limit, 100, 1, 100);
+    const timeout = argInt(p.timeout, 0, 0, 50);
+    this.#updateAllowed(p.allowed_updates);
+    this.#confirm(offset);
+    if (this.#pending.length > 0 || timeout === 0 || this.#closed) {
+      return structuredClone(this.#pending.slice(0, limit));
+    }
+    this.#poll?.wake("other");
+    const reason = await new Promise<string>((resolve) => {
+      const timer = setTimeout(() => poll.wake("timeout"), timeout * 1000);
+      const poll: HeldPoll = {
+        wake: (why) => {
+          clearTimeout(timer);
+          if (this.#poll === poll) this.#poll = undefined;
+          resolve(why);
+        },
+      };
+      this.#poll = poll;
+    });
+    if (reason === "other") throw conflict(GETUPDATES_CONFLICT);
+    if (reason === "webhook") throw conflict("Conflict: terminated by setWebhook request");
+    return structuredClone(this.#pending.slice(0, limit));
+  }
+
+  // === Updates: webhook
+
+  #setWebhook(p: Params): Described {
+    const url = argString(p.url);
+    if (url === "") return this.#deleteWebhook(p);
+    const now = Date.now();
+    if (now < this.#lastSetWebhook + 1000) {
+      throw new ApiError(429, "Too Many Requests: retry after 1", { retry_after: 1 });
+    }
+    this.#lastSetWebhook = now;
+    let parsed: URL;
+    try {
+      parsed = new URL(/^[a-z][a-z0-9+.-]*:\/\//i.test(url) ? url : `https://${url}`);
+    } catch {
+      throw bad("invalid webhook URL specified");
+    }
+    const secret = argString(p.secret_token);
+    if (secret.length > 256) throw bad("secret token is too long");
+    if (!/^[A-Za-z0-9_-]*$/.test(secret)) throw bad("secret token contains unallowed characters");
+    const loopback = ["127.0.0.1", "localhost", "[::1]"].includes(parsed.hostname);
+    if (parsed.protocol !== "https:" && !(loopback && parsed.protocol === "http:")) {
+      throw bad("bad webhook: An HTTPS URL must be provided for webhook");
+    }
+    const port = parsed.port === ""
+      ? (parsed.protocol === "https:" ? 443 : 80)
+      : Number(parsed.port);
+    if (!loopback && ![80, 88, 443, 8443].includes(port)) {
+      throw bad("bad webhook: Webhook can be set up only on ports 80, 88, 443 or 8443");
+    }
+    const maxConnections = argInt(p.max_connections, 40, 1, 100);
+    const ipAddress = argString(p.ip_address);
+    const old = this.#webhook;
+    if (argBool(p.drop_pending_updates)) this.#pending = [];
+    this.#updateAllowed(p.allowed_updates);
+    if (
+      old && old.url === url && old.secret === secret && old.maxConnections === maxConnections &&
+      old.ipAddress === ipAddress
+    ) {
+      return new Described(true, "Webhook is already set");
+    }
+    old?.abort.abort();
+    this.#poll?.wake("webhook");
+    this.#inFlight.clear();
+    this.#notBefore.clear();
+    this.#webhook = { url, secret, maxConnections, ipAddress, abort: new AbortController() };
+    this.#pumpWebhook();
+    return new Described(true, "Webhook was set");
+  }
+
+  #deleteWebhook(p: Params): Described {
+    if (argBool(p.drop_pending_updates)) this.#pending = [];
+    if (!this.#webhook) return new Described(true, "Webhook is already deleted");
+    this.#webhook.abort.abort();
+    this.#webhook = undefined;
+    this.#inFlight.clear();
+    this.#notBefore.clear();
+    return new Described(true, "Webhook was deleted");
+  }
+
+  #getWebhookInfo(): Json {
+    const w = this.#webhook;
+    return {
+      url: w?.url ?? "",
+      has_custom_certificate: false,
+      pending_update_count: this.#pending.length,
+      ...(w?.ipAddress ? { ip_address: w.ipAddress } : {}),
+      ...(w?.lastErrorDate ? { last_error_date: w.lastErrorDate } : {}),
+      ...(w?.lastErrorMessage ? { last_error_message: w.lastErrorMessage } : {}),
+      ...(w ? { max_connections: w.maxConnections } : {}),
+      ...(this.#allowedUpdates ? { allowed_updates: [...this.#allowedUpdates] } : {}),
+    };
+  }
+
+  /**
+   * Starts deliveries: like telegram-bot-api, updates of one chat (or one user's
+   * queries) go one at a time and in order, different chats in parallel up to
+   * max_connections; a failed one is retried after webhookRetryMs.
+   */
+  #pumpWebhook(): void {
+    const hook = this.#webhook;
+    if (!hook || this.#closed) return;
+    const busy = new Set<string>();
+    let wait = Infinity;
+    const now = Date.now();
+    for (const update of this.#pending) {
+      const key = queueKey(update);
+      if (busy.has(key)) continue;
+      busy.add(key);
+      const id = update.update_id as number;
+      if (this.#inFlight.has(id)) continue;
+      if (this.#inFlight.size >= hook.maxConnections) break;
+      const notBefore = this.#notBefore.get(id) ?? 0;
+      if (notBefore > now) {
+        wait = Math.min(wait, notBefore - now);
+        continue;
+      }
+      this.#inFlight.add(id);
+      const delivery = this.#deliver(hook, update)
+        .catch((e) => console.error("FakeTelegram: webhook delivery failed:", e))
+        .finally(() => this.#deliveries.delete(delivery));
+      this.#deliveries.add(delivery);
+    }
+    if (wait !== Infinity && this.#retryTimer === undefined) {
+      this.#retryTimer = setTimeout(() => {
+        this.#retryTimer = undefined;
+        this.#pumpWebhook();
+      }, wait);
+    }
+  }
+
+  async #deliver(hook: Webhook, update: Json): Promise<void> {
+    const id = update.update_id as number;
+    let failure: string | undefined;
+    try {
+      const res = await fetch(hook.url, {
+        method: "POST",
+        headers: {
+          "content-type": "application/json",
+          ...(hook.secret ? { "x-telegram-bot-api-secret-token": hook.secret } : {}),
+        },
+        body: JSON.stringify(update),
+        signal: hook.abort.signal,
+      });
+      const text = await res.text();
+      if (res.ok) {
+        this.#pending = this.#pending.filter((u) => u !== update);
+        this.#notBefore.delete(id);
+        await this.#webhookReply(text);
+      } else failure = `Wrong response from the webhook: ${res.status} ${res.statusText}`;
+    } catch (e) {
+      if (hook.abort.signal.aborted) return;
+      failure = `Connection refused: ${e instanceof Error ? e.message : e}`;
+    }
+    if (this.#webhook !== hook) return;
+    this.#inFlight.delete(id);
+    if (failure) {
+      hook.lastErrorDate = unixNow();
+      hook.lastErrorMessage = failure;
+      this.#notBefore.set(id, Date.now() + this.#webhookRetryMs);
+    }
+    this.#pumpWebhook();
+  }
+
+  /** A method call in the body of a webhook answer is executed, its result dropped. */
+  async #webhookReply(text: string): Promise<void> {
+    let body: unknown;
+    try {
+      body = JSON.parse(text);
+    } catch {
+      return;
+    }
+    if (!isObject(body) || typeof body.method !== "string") return;
+    const { method: name, ...params } = body;
+    const entry = this.#methods.get(name.toLowerCase());
+    if (!entry || entry.name === "getUpdates" || this.#missing.has(name.toLowerCase())) return;
+    const at = Date.now();
+    try {
+      const result = await entry.handler(params, { files: new Map() });
+      const value = result instanceof Described ? result.result : result;
+      this.#record({ method: entry.name, params, at, ok: true, result: structuredClone(value) });
+    } catch (e) {
+      if (!(e instanceof ApiError)) throw e;
+      this.#record({
+        method: entry.name,
+        params,
+        at,
+        ok: false,
+        error: { error_code: e.code, description: e.description },
+      });
+    }
+  }
+}
+
+/** The webhook queue an update belongs to: its chat, or the user who caused it. */
+function queueKey(update: Json): string {
+  const body = Object.entries(update).find(([k]) => k !== "update_id")?.[1] as Json | undefined;
+  const chat = (body?.chat ?? (body?.message as Json | undefined)?.chat) as Json | undefined;
+  if (chat && typeof chat.id === "number") return `chat:${chat.id}`;
+  const from = (body?.from ?? body?.user) as Json | undefined;
+  if (from && typeof from.id === "number") return `user:${from.id}`;
+  return `update:${update.update_id}`;
+}
+
+function buttonError(message: string): ApiError {
+  return bad(`can't parse inline keyboard button: ${message}`);
+}
+
+/** One InlineKeyboardButton, read like telegram-bot-api: the first action present wins. */
+function parseInlineButton(button: unknown): Json {
+  if (!isObject(button)) throw buttonError("InlineKeyboardButton must be an Object");
+  const text = requiredString(button, "text", buttonError);
+  const base: Json = { text };
+  if (typeof button.style === "string") base.style = button.style;
+  if (typeof button.icon_custom_emoji_id === "string") {
+    base.icon_custom_emoji_id = button.icon_custom_emoji_id;
+  }
+  const optional = (field: string) => {
+    const v = button[field];
+    if (v === undefined || v === null) return "";
+    if (typeof v === "string" || typeof v === "number") return String(v);
+    throw buttonError(`Field "${field}" must be of type String`);
+  };
+  const object = (field: string) => {
+    const v = button[field];
+    if (!isObject(v)) throw buttonError(`Field "${field}" must be of type Object`);
+    return v;
+  };
+  const bools = (obj: Json, fields: string[]) => {
+    for (const f of fields) {
+      if (obj[f] !== undefined && typeof obj[f] !== "boolean") {
+        throw buttonError(`Field "${f}" must be of type Boolean`);
+      }
+    }
+  };
+  const url = optional("url");
+  if (url) return { ...base, url };
+  const data = optional("callback_data");
+  if (data) return { ...base, callback_data: data };
+  if ("callback_game" in button) return { ...base, callback_game: {} };
+  if ("pay" in button) return { ...base, pay: true };
+  if ("switch_inline_query" in button) {
+    return {
+      ...base,
+      switch_inline_query: requiredString(button, "switch_inline_query", buttonError),
+    };
+  }
+  if ("switch_inline_query_chosen_chat" in button) {
+    const chosen = object("switch_inline_query_chosen_chat");
+    bools(chosen, [
+      "allow_user_chats",
+      "allow_bot_chats",
+      "allow_group_chats",
+      "allow_channel_chats",
+    ]);
+    return { ...base, switch_inline_query_chosen_chat: chosen };
+  }
+  if ("switch_inline_query_current_chat" in button) {
+    return {
+      ...base,
+      switch_inline_query_current_chat: requiredString(
+        button,
+        "switch_inline_query_current_chat",
+        buttonError,
+      ),
+    };
+  }
+  if ("login_url" in button) {
+    const login = object("login_url");
+    requiredString(login, "url", buttonError);
+    bools(login, ["request_write_access"]);
+    return { ...base, login_url: login };
+  }
+  if ("web_app" in button) {
+    const app = object("web_app");
+    return { ...base, web_app: { url: requiredString(app, "url", buttonError) } };
+  }
+  if ("copy_text" in button) {
+    const copy = object("copy_text");
+    return { ...base, copy_text: { text: requiredString(copy, "text", buttonError) } };
+  }
+  throw buttonError("Text buttons are unallowed in the inline keyboard");
+}
+
+function keyboardError(message: string): ApiError {
+  return bad(`can't parse keyboard button: ${message}`);
+}
+
+/** One KeyboardButton of a reply keyboard. */
+function parseKeyboardButton(button: unknown): Json {
+  if (typeof button === "string") return { text: button };
+  if (!isObject(button)) throw bad("KeyboardButton must be a String or an Object");
+  const text = requiredString(button, "text", keyboardError);
+  for (const f of ["request_contact", "request_location"]) {
+    if (button[f] !== undefined && typeof button[f] !== "boolean") {
+      throw keyboardError(`Field "${f}" must be of type Boolean`);
+    }
+  }
+  for (const f of ["request_users", "request_chat"]) {
+    const v = button[f];
+    if (v === undefined) continue;
+    if (!isObject(v)) throw keyboardError(`Field "${f}" must be of type Object`);
+    if (v.request_id === undefined) throw keyboardError(`Can't find field "request_id"`);
+    for (const b of ["chat_is_channel", "chat_is_forum", "user_is_bot", "user_is_premium"]) {
+      if (v[b] !== undefined && typeof v[b] !== "boolean") {
+        throw keyboardError(`Field "${b}" must be of type Boolean`);
+      }
+    }
+    if (f === "request_users" && v.max_quantity !== undefined) {
+      const q = Number(v.max_quantity);
+      if (!(q >= 1 && q <= 10)) throw bad("BUTTON_QUANTITY_MAX_INVALID");
+    }
+  }
+  return { ...button, text };
+}
+
+function requiredString(obj: Json, field: string, error: (m: string) => ApiError): string {
+  const v = obj[field];
+  if (v === undefined || v === null) throw error(`Can't find field "${field}"`);
+  if (typeof v !== "string" && typeof v !== "number") {
+    throw error(`Field "${field}" must be of type String`);
+  }
+  return String(v);
+}
