@@ -96,6 +96,9 @@ Deno.test("gate: a failing store only skips the cache", async () => {
     set: () => Promise.reject(new Error("down")),
     setIfAbsent: () => Promise.reject(new Error("down")),
     delete: () => Promise.reject(new Error("down")),
+    deleteIfEquals: () => Promise.reject(new Error("down")),
+    expireIfEquals: () => Promise.reject(new Error("down")),
+    increment: () => Promise.reject(new Error("down")),
     ping: () => Promise.reject(new Error("down")),
     close: () => Promise.resolve(),
   };

@@ -8,6 +8,9 @@
  * - `get` asks the primary; only when it rejects does memory answer.
  * - `setIfAbsent` asks the primary (memory then mirrors a win); only when it rejects
  *   does memory decide, so during an outage the guarantee is per process only.
+ * - `deleteIfEquals` / `expireIfEquals` apply to both and report the primary's
+ *   answer (memory's while the primary is down); `increment` counts in the primary,
+ *   in memory only while it is down.
  * - `ping`, `kind` are the primary's; `close` closes both.
  * - Memory holds at most `maxEntries` (default 10,000) keys, least recently used
  *   evicted first, so keys without a TTL cannot grow it without limit.
@@ -77,6 +80,33 @@ export class FallbackStore implements Store {
       await this.#primary.delete(key);
     } catch {
       // Gone from memory; the primary's copy shows again only if it comes back.
+    }
+  }
+
+  async deleteIfEquals(key: string, value: string): Promise<boolean> {
+    const inMemory = await this.#memory.deleteIfEquals(key, value);
+    try {
+      return await this.#primary.deleteIfEquals(key, value);
+    } catch {
+      return inMemory;
+    }
+  }
+
+  async expireIfEquals(key: string, value: string, ttlSeconds: number): Promise<boolean> {
+    const inMemory = await this.#memory.expireIfEquals(key, value, ttlSeconds);
+    try {
+      return await this.#primary.expireIfEquals(key, value, ttlSeconds);
+    } catch {
+      return inMemory;
+    }
+  }
+
+  /** The primary's counter; while it is down, a per-process count in memory. */
+  async increment(key: string, by: number, ttlSeconds?: number): Promise<number> {
+    try {
+      return await this.#primary.increment(key, by, ttlSeconds);
+    } catch {
+      return await this.#memory.increment(key, by, ttlSeconds);
     }
   }
 

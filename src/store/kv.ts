@@ -118,6 +118,54 @@ export class KvStore implements Store {
     await retryLocked(() => this.#kv.delete(k));
   }
 
+  /**
+   * Compare-and-swap on one entry: `update` maps the live entry (or `null`) to the
+   * new entry, `undefined` to leave it, or `"delete"`; retried when another writer
+   * got in between. Resolves with what `update` returned.
+   */
+  async #swap<T extends Entry | "delete" | undefined>(
+    key: string,
+    update: (current: Entry | null) => T,
+  ): Promise<T> {
+    const k = this.#key(key);
+    for (let attempt = 0; attempt < MAX_ATTEMPTS * 5; attempt++) {
+      const current = await retryLocked(() => this.#kv.get<Entry>(k));
+      const next = update(isLive(current.value, Date.now()) ? current.value : null);
+      if (next === undefined) return next;
+      const op = this.#kv.atomic().check(current);
+      if (next === "delete") op.delete(k);
+      else {
+        const expireIn = next.exp === null ? undefined : Math.max(1, next.exp - Date.now());
+        op.set(k, next, expireIn === undefined ? undefined : { expireIn });
+      }
+      if ((await retryLocked(() => op.commit())).ok) return next;
+    }
+    throw new Error(`${key}: still contended after ${MAX_ATTEMPTS * 5} attempts`);
+  }
+
+  async deleteIfEquals(key: string, value: string): Promise<boolean> {
+    const done = await this.#swap(key, (e) => e?.v === value ? "delete" as const : undefined);
+    return done === "delete";
+  }
+
+  async expireIfEquals(key: string, value: string, ttlSeconds: number): Promise<boolean> {
+    const ms = ttlMilliseconds(ttlSeconds);
+    const done = await this.#swap(
+      key,
+      (e) => e?.v === value ? { v: value, exp: Date.now() + ms } : undefined,
+    );
+    return done !== undefined;
+  }
+
+  async increment(key: string, by: number, ttlSeconds?: number): Promise<number> {
+    const ms = ttlSeconds === undefined ? undefined : ttlMilliseconds(ttlSeconds);
+    const next = await this.#swap(key, (e) => ({
+      v: String((e ? Number(e.v) || 0 : 0) + by),
+      exp: e?.exp ?? (ms === undefined ? null : Date.now() + ms),
+    }));
+    return Number(next.v);
+  }
+
   /** A read of a key nobody writes: rejects once the database is closed. */
   async ping(): Promise<void> {
     this.#open();

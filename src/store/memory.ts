@@ -117,6 +117,37 @@ export class MemoryStore implements Store {
     return Promise.resolve();
   }
 
+  deleteIfEquals(key: string, value: string): Promise<boolean> {
+    if (this.#live(key)?.value !== value) return Promise.resolve(false);
+    this.#map.delete(key);
+    return Promise.resolve(true);
+  }
+
+  expireIfEquals(key: string, value: string, ttlSeconds: number): Promise<boolean> {
+    try {
+      if (this.#live(key)?.value !== value) return Promise.resolve(false);
+      this.#put(key, value, ttlSeconds);
+      return Promise.resolve(true);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  increment(key: string, by: number, ttlSeconds?: number): Promise<number> {
+    try {
+      const entry = this.#live(key);
+      const next = (entry ? Number(entry.value) || 0 : 0) + by;
+      if (entry && entry.expiresAt !== Infinity) {
+        entry.value = String(next);
+      } else {
+        this.#put(key, String(next), ttlSeconds);
+      }
+      return Promise.resolve(next);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
   ping(): Promise<void> {
     return Promise.resolve();
   }

@@ -38,6 +38,16 @@ export interface RedisTuning {
 
 export type RedisStoreOptions = RedisConnection & RedisTuning;
 
+// Lua scripts run atomically in Redis: compare-and-delete / compare-and-expire for
+// locks, and an increment that sets the expiry only when the counter has none.
+const DELETE_IF_EQUALS =
+  `if redis.call("GET", KEYS[1]) == ARGV[1] then return redis.call("DEL", KEYS[1]) else return 0 end`;
+const EXPIRE_IF_EQUALS =
+  `if redis.call("GET", KEYS[1]) == ARGV[1] then return redis.call("PEXPIRE", KEYS[1], ARGV[2]) else return 0 end`;
+const INCREMENT = `local v = redis.call("INCRBY", KEYS[1], ARGV[1])
+if ARGV[2] ~= "" and redis.call("PTTL", KEYS[1]) == -1 then redis.call("PEXPIRE", KEYS[1], ARGV[2]) end
+return v`;
+
 /** How long ioredis waits for a closing socket before destroying it. */
 const DISCONNECT_GRACE_MS = 100;
 
@@ -209,6 +219,23 @@ export class RedisStore implements Store {
 
   async delete(key: string): Promise<void> {
     await (await this.#ready()).del(key);
+  }
+
+  async deleteIfEquals(key: string, value: string): Promise<boolean> {
+    const client = await this.#ready();
+    return await client.eval(DELETE_IF_EQUALS, 1, key, value) === 1;
+  }
+
+  async expireIfEquals(key: string, value: string, ttlSeconds: number): Promise<boolean> {
+    const ms = ttlMilliseconds(ttlSeconds);
+    const client = await this.#ready();
+    return await client.eval(EXPIRE_IF_EQUALS, 1, key, value, ms) === 1;
+  }
+
+  async increment(key: string, by: number, ttlSeconds?: number): Promise<number> {
+    const ms = ttlSeconds === undefined ? "" : String(ttlMilliseconds(ttlSeconds));
+    const client = await this.#ready();
+    return Number(await client.eval(INCREMENT, 1, key, by, ms));
   }
 
   async ping(): Promise<void> {

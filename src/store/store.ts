@@ -20,6 +20,16 @@ export interface Store {
   setIfAbsent(key: string, value: string, ttlSeconds: number): Promise<boolean>;
   /** Deletes a key; deleting an absent key is not an error. */
   delete(key: string): Promise<void>;
+  /** Deletes the key only while it holds `value` (atomic). Resolves `true` when deleted. */
+  deleteIfEquals(key: string, value: string): Promise<boolean>;
+  /** Sets a new TTL only while the key holds `value` (atomic). Resolves `true` when renewed. */
+  expireIfEquals(key: string, value: string, ttlSeconds: number): Promise<boolean>;
+  /**
+   * Adds `by` to an integer counter (an absent key counts as 0), atomically across
+   * processes sharing the backend. `ttlSeconds` sets the expiry when the counter has
+   * none yet (so a daily counter keeps its first deadline). Resolves with the new value.
+   */
+  increment(key: string, by: number, ttlSeconds?: number): Promise<number>;
   /** Resolves when the backend answers; rejects when it is unreachable. */
   ping(): Promise<void>;
   /** Releases connections and handles. Safe to call twice. */

@@ -36,6 +36,18 @@ class FlakyStore implements Store {
     await this.#gate();
     return this.inner.delete(key);
   }
+  async deleteIfEquals(key: string, value: string) {
+    await this.#gate();
+    return this.inner.deleteIfEquals(key, value);
+  }
+  async expireIfEquals(key: string, value: string, ttl: number) {
+    await this.#gate();
+    return this.inner.expireIfEquals(key, value, ttl);
+  }
+  async increment(key: string, by: number, ttl?: number) {
+    await this.#gate();
+    return this.inner.increment(key, by, ttl);
+  }
   ping() {
     return this.#gate();
   }

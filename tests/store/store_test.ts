@@ -99,6 +99,37 @@ async function contract(t: Deno.TestContext, backend: Backend): Promise<void> {
     await store.delete(key("never"));
   });
 
+  await step("deleteIfEquals / expireIfEquals act only on the expected value", async (store) => {
+    const k = key("turn");
+    await store.set(k, "owner-a", 0.3);
+    assert.equal(await store.deleteIfEquals(k, "owner-b"), false);
+    assert.equal(await store.expireIfEquals(k, "owner-b", 60), false);
+    assert.equal(await store.get(k), "owner-a");
+    assert.equal(await store.expireIfEquals(k, "owner-a", 60), true);
+    await sleep(450);
+    assert.equal(await store.get(k), "owner-a", "renewed past its first deadline");
+    assert.equal(await store.deleteIfEquals(k, "owner-a"), true);
+    assert.equal(await store.get(k), null);
+    assert.equal(await store.deleteIfEquals(k, "owner-a"), false, "absent: nothing to delete");
+    assert.equal(await store.expireIfEquals(k, "owner-a", 60), false);
+  });
+
+  await step("increment: atomic under concurrency, keeps its first expiry", async (store) => {
+    const k = key("count");
+    assert.equal(await store.increment(k, 5, 0.3), 5);
+    const results = await Promise.all(
+      Array.from({ length: 40 }, () => store.increment(k, 1, 60)),
+    );
+    assert.deepEqual(
+      [...results].sort((a, b) => a - b),
+      Array.from({ length: 40 }, (_, i) => 6 + i),
+    );
+    assert.equal(await store.get(k), "45");
+    await sleep(450);
+    assert.equal(await store.get(k), null, "the later calls' TTL did not extend the first");
+    assert.equal(await store.increment(k, 2), 2);
+  });
+
   await step("invalid TTLs reject with RangeError", async (store) => {
     const k = key("ttl");
     for (const ttl of [0, -1, NaN, Infinity]) {
