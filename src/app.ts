@@ -16,6 +16,7 @@ import type { Assistant } from "./assistant/assistant.ts";
 import { createResponsesAssistant } from "./assistant/responses.ts";
 import { createAssistantsAssistant } from "./assistant/assistants.ts";
 import { createBot } from "./bot/bot.ts";
+import { createTurnLock } from "./turns.ts";
 import type { BotContext } from "./bot/context.ts";
 
 export interface App {
@@ -77,6 +78,8 @@ export async function createApp(config: Config): Promise<App> {
         log: getLogger(["bot", "access"]),
       }),
     assistant,
+    store,
+    turnLock: createTurnLock({ store, log: getLogger(["bot", "turns"]) }),
     log: getLogger(["bot"]),
   });
   return { bot, store, assistant, close: () => store.close() };

@@ -214,3 +214,43 @@ Deno.test("start-up errors: one line naming the variable, exit 1, no secret prin
       .catch(() => {});
   }
 });
+
+Deno.test("the same update delivered twice is answered once", async () => {
+  const stack = await startStack();
+  try {
+    const { telegram, openai } = stack;
+    const user = stack.subscriber();
+    const { update_id, message } = telegram.sendText(user, "only once");
+    telegram.pushUpdate({ update_id, message });
+    telegram.sendText(user, "next");
+    await telegram.waitForCall("sendMessage", says(/Echo: next/));
+    const answers = telegram.callsTo("sendMessage").filter(says(/Echo: only once/));
+    assert.equal(answers.length, 1);
+    assert.equal(openai.requests.filter((r) => r.path === "/v1/responses").length, 2);
+    await stack.bot.waitForOutput(new RegExp(`Update ${update_id} was handled before; skipped`));
+  } finally {
+    await stack.stop();
+  }
+});
+
+Deno.test("Redis unreachable at start: the bot starts, answers, and warns once", async () => {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const deadPort = listener.addr.port;
+  listener.close();
+  const stack = await startStack({ env: { REDIS_URL: `redis://127.0.0.1:${deadPort}` } });
+  try {
+    const { telegram } = stack;
+    const user = stack.subscriber();
+    for (const text of ["first", "second"]) {
+      telegram.sendText(user, text);
+      await telegram.waitForCall("sendMessage", says(new RegExp(`Echo: ${text}`)));
+    }
+    // The conversation continues while Redis is down (kept in process memory).
+    const [one, two] = conversationsUsed(stack.openai.requests);
+    assert.equal(one, two);
+    const warnings = stack.bot.output().match(/WRN.*Redis/g) ?? [];
+    assert.equal(warnings.length, 1, stack.bot.output());
+  } finally {
+    await stack.stop();
+  }
+});

@@ -1,0 +1,98 @@
+/**
+ * One turn per user across every process sharing the store, and every update handled
+ * once. Both halves of "never lost, never twice" for several instances behind one
+ * Redis (or one Deno KV database on Deno Deploy):
+ *
+ * - **Turn lock** `turn:{user_id}`: `setIfAbsent` with a short TTL (30 s) and a random
+ *   token, renewed every 10 s while the turn runs and deleted by compare-and-delete
+ *   when it ends. A crashed holder stops renewing, so its lock lapses within the TTL.
+ *   Waiters retry with a jittered backoff capped at 250 ms.
+ * - **Done marks** `update:{update_id}` (24 h): checked inside the turn and written when
+ *   it ends, even when handling failed (a retry would risk a second answer). An
+ *   update that Telegram re-sends while the first delivery is still being answered
+ *   waits for the turn, then sees the mark and is skipped. An update whose handler
+ *   crashed never got a mark, so its re-delivery is answered.
+ *
+ * The store may fail: the lock then gives way (logged once) instead of blocking
+ * the bot; the FallbackStore in front of Redis makes that rare.
+ */
+import type { Logger } from "@logtape/logtape";
+import type { Store } from "./store/store.ts";
+
+export interface TurnLockOptions {
+  store: Store;
+  log: Logger;
+  /** Lock TTL in seconds; renewed at a third of it. Default 30. */
+  ttlSeconds?: number;
+}
+
+/** Releases a held turn. Never rejects. */
+export type Release = () => Promise<void>;
+
+export interface TurnLock {
+  /** Waits until the turn `key` is free and takes it. */
+  acquire(key: string): Promise<Release>;
+}
+
+const DONE_TTL_SECONDS = 24 * 60 * 60;
+const MAX_BACKOFF_MS = 250;
+
+/** Creates the lock over a store. */
+export function createTurnLock(options: TurnLockOptions): TurnLock {
+  const { store, log } = options;
+  const ttl = options.ttlSeconds ?? 30;
+  let warned = false;
+  const warnOnce = (error: unknown) => {
+    if (warned) return;
+    warned = true;
+    log.warning("Turn lock unavailable ({error}); turns are ordered per process only", {
+      error,
+    });
+  };
+
+  async function acquire(key: string): Promise<Release> {
+    const token = crypto.randomUUID();
+    let delay = 5;
+    try {
+      while (!(await store.setIfAbsent(key, token, ttl))) {
+        await new Promise((r) => setTimeout(r, delay * (0.5 + Math.random())));
+        delay = Math.min(delay * 2, MAX_BACKOFF_MS);
+      }
+    } catch (error) {
+      warnOnce(error);
+      return () => Promise.resolve();
+    }
+    const renew = setInterval(() => {
+      store.expireIfEquals(key, token, ttl).catch(warnOnce);
+    }, (ttl * 1000) / 3);
+    return async () => {
+      clearInterval(renew);
+      await store.deleteIfEquals(key, token).catch(warnOnce);
+    };
+  }
+
+  return { acquire };
+}
+
+/** Whether an update was already handled (its done mark exists). */
+export async function isDone(store: Store, updateId: number): Promise<boolean> {
+  try {
+    return (await store.get(`update:${updateId}`)) !== null;
+  } catch {
+    return false;
+  }
+}
+
+/** Marks an update handled for 24 h. Never rejects. */
+export async function markDone(store: Store, updateId: number): Promise<void> {
+  await store.set(`update:${updateId}`, "done", DONE_TTL_SECONDS).catch(() => {});
+}
+
+/** Claims an update that runs outside any turn; `false` when it was claimed before. */
+export async function claim(store: Store, updateId: number): Promise<boolean> {
+  try {
+    return await store.setIfAbsent(`update:${updateId}`, "done", DONE_TTL_SECONDS);
+  } catch {
+    return true;
+  }
+}
