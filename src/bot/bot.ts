@@ -18,6 +18,9 @@ import { createChat } from "./chat.ts";
 import { createCommands } from "./commands.ts";
 import { createGate } from "./gate.ts";
 import { allTexts, textsFor } from "./texts.ts";
+import { handleOnce } from "./once.ts";
+import type { Store } from "../store/store.ts";
+import type { TurnLock } from "../turns.ts";
 
 /** The update types the bot handles (also given to getUpdates / setWebhook). */
 export const ALLOWED_UPDATES = ["message", "callback_query"] as const;
@@ -29,6 +32,10 @@ export interface BotOptions {
   /** Builds the access checker on the bot's API (so getChatMember gets auto-retry). */
   access: (api: Api) => AccessChecker;
   assistant: Assistant;
+  /** For the done marks of handled updates. */
+  store: Store;
+  /** One turn per user across processes. */
+  turnLock: TurnLock;
   log: Logger;
   /** Skips getMe at start (tests, or a cached value). */
   botInfo?: UserFromGetMe;
@@ -50,6 +57,7 @@ export function createBot(options: BotOptions): Bot<BotContext> {
   bot.api.config.use(autoRetry({ maxRetryAttempts: 5, maxDelaySeconds: 300 }));
 
   bot.use(sequentialize(turnKey));
+  bot.use(handleOnce({ store: options.store, lock: options.turnLock, log, turnOf: turnKey }));
   bot.use((ctx, next) => {
     ctx.texts = textsFor(ctx.from?.language_code);
     return next();
