@@ -55,3 +55,24 @@ export class AssistantError extends Error {
     this.name = "AssistantError";
   }
 }
+
+/**
+ * Reads a newest-first listing until `limit` messages (all when omitted) and returns
+ * them oldest first. `toMessage` skips items that are not user or assistant text.
+ */
+export async function readBackwards<T>(
+  items: AsyncIterable<T>,
+  toMessage: (item: T) => HistoryMessage | undefined,
+  limit?: number,
+): Promise<HistoryMessage[]> {
+  const messages: HistoryMessage[] = [];
+  for await (const item of items) {
+    const message = toMessage(item);
+    if (message) messages.push(message);
+    if (limit !== undefined && messages.length >= limit) break;
+  }
+  return messages.reverse();
+}
+
+/** The page size for a newest-first listing of `limit` messages. */
+export const pageSize = (limit?: number) => Math.min(limit ?? 100, 100);

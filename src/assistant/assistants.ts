@@ -15,6 +15,8 @@ import {
   type Assistant,
   AssistantError,
   type HistoryMessage,
+  pageSize,
+  readBackwards,
   type Usage,
 } from "./assistant.ts";
 import { toAssistantError } from "./errors.ts";
@@ -23,6 +25,20 @@ export interface AssistantsAssistantOptions {
   client: OpenAI;
   store: Store;
   assistantId: string;
+}
+
+type ThreadMessage = Awaited<
+  ReturnType<OpenAI["beta"]["threads"]["messages"]["list"]>
+>["data"][number];
+
+/** A thread message as history, when it is user or assistant text. */
+export function messageToHistory(message: ThreadMessage): HistoryMessage | undefined {
+  if (message.role !== "user" && message.role !== "assistant") return undefined;
+  const text = message.content
+    .map((part) => part.type === "text" ? part.text.value : undefined)
+    .filter((t): t is string => t !== undefined)
+    .join("\n");
+  return { role: message.role, text, at: new Date(message.created_at * 1000) };
 }
 
 const ACTIVE_RUN = /(run_[A-Za-z0-9]+) is active|active run (run_[A-Za-z0-9]+)/;
@@ -88,6 +104,13 @@ export function createAssistantsAssistant(options: AssistantsAssistantOptions): 
     let answer = "";
     let usage: Usage | undefined;
     let status: Answer["status"] = "completed";
+    let run: { id: string; threadId: string } | undefined;
+    // A run keeps going at OpenAI after the stream is dropped: cancel it so the
+    // thread takes the next message at once.
+    const aborted = (): Answer => {
+      if (run) threads.runs.cancel(run.id, { thread_id: run.threadId }).catch(() => {});
+      return { text: answer, usage, status: "aborted" };
+    };
     try {
       const threadId = await addMessage(
         userId,
@@ -100,7 +123,12 @@ export function createAssistantsAssistant(options: AssistantsAssistantOptions): 
         { signal },
       );
       for await (const event of stream) {
+        // Deltas already buffered still arrive after an abort: stop reading them.
+        if (signal?.aborted) break;
         switch (event.event) {
+          case "thread.run.created":
+            run = { id: event.data.id, threadId };
+            break;
           case "thread.message.delta":
             for (const part of event.data.delta.content ?? []) {
               if (part.type === "text" && part.text?.value) {
@@ -139,38 +167,22 @@ export function createAssistantsAssistant(options: AssistantsAssistantOptions): 
         }
       }
     } catch (error) {
-      if (error instanceof APIUserAbortError || signal?.aborted) {
-        return { text: answer, usage, status: "aborted" };
-      }
+      if (error instanceof APIUserAbortError || signal?.aborted) return aborted();
       throw toAssistantError(error, "running the assistant");
     }
-    return { text: answer, usage, status };
+    return signal?.aborted ? aborted() : { text: answer, usage, status };
   }
 
   async function history(userId: number, limit?: number): Promise<HistoryMessage[]> {
     const threadId = await storedThread(userId);
     if (!threadId) return [];
-    const messages: HistoryMessage[] = [];
     try {
-      for await (
-        const message of threads.messages.list(threadId, {
-          order: "desc",
-          limit: Math.min(limit ?? 100, 100),
-        })
-      ) {
-        if (message.role !== "user" && message.role !== "assistant") continue;
-        const text = message.content
-          .map((part) => part.type === "text" ? part.text.value : undefined)
-          .filter((t): t is string => t !== undefined)
-          .join("\n");
-        messages.push({ role: message.role, text, at: new Date(message.created_at * 1000) });
-        if (limit !== undefined && messages.length >= limit) break;
-      }
+      const items = threads.messages.list(threadId, { order: "desc", limit: pageSize(limit) });
+      return await readBackwards(items, messageToHistory, limit);
     } catch (error) {
       if (error instanceof NotFoundError) return [];
       throw toAssistantError(error, "reading the thread");
     }
-    return messages.reverse();
   }
 
   async function reset(userId: number): Promise<void> {

@@ -15,6 +15,8 @@ import {
   type Assistant,
   AssistantError,
   type HistoryMessage,
+  pageSize,
+  readBackwards,
   type Usage,
 } from "./assistant.ts";
 import { toAssistantError } from "./errors.ts";
@@ -90,6 +92,8 @@ export function createResponsesAssistant(options: ResponsesAssistantOptions): As
         stream = await request(conversation);
       }
       for await (const event of stream) {
+        // Deltas already buffered still arrive after an abort: stop reading them.
+        if (signal?.aborted) break;
         switch (event.type) {
           case "response.output_text.delta":
             answer += event.delta;
@@ -120,30 +124,23 @@ export function createResponsesAssistant(options: ResponsesAssistantOptions): As
       }
       throw toAssistantError(error, "streaming a response");
     }
-    return { text: answer, usage, status };
+    return { text: answer, usage, status: signal?.aborted ? "aborted" : status };
   }
 
   async function history(userId: number, limit?: number): Promise<HistoryMessage[]> {
     const conversation = await storedConversation(userId);
     if (!conversation) return [];
-    const messages: HistoryMessage[] = [];
     try {
       // Newest first, so a short history reads only the last page.
-      for await (
-        const item of client.conversations.items.list(conversation, {
-          order: "desc",
-          limit: Math.min(limit ?? 100, 100),
-        })
-      ) {
-        const message = itemToMessage(item);
-        if (message) messages.push(message);
-        if (limit !== undefined && messages.length >= limit) break;
-      }
+      const items = client.conversations.items.list(conversation, {
+        order: "desc",
+        limit: pageSize(limit),
+      });
+      return await readBackwards(items, itemToMessage, limit);
     } catch (error) {
       if (error instanceof NotFoundError) return [];
       throw toAssistantError(error, "reading the conversation");
     }
-    return messages.reverse();
   }
 
   async function reset(userId: number): Promise<void> {
