@@ -1,0 +1,147 @@
+/**
+ * Usage limits: the operator's cost control. All optional except the message length:
+ * messages per minute per user (flood), answers per day per user, tokens per day per
+ * user (as OpenAI reports them), and a daily token budget for the whole bot.
+ *
+ * Counters live in the store (shared by every instance) and are exact under
+ * concurrency: each is one atomic `increment`, checked after it is taken. An answer
+ * that is refused or fails gives its count back. Tokens are only known after an
+ * answer, so a token limit refuses the next message once the total has reached it:
+ * one answer in flight can overshoot by its own size.
+ *
+ * Days end at `resetHourUtc` o'clock UTC (default midnight). Admins are exempt.
+ * Keys: `usage:{day}:{user}:answers|tokens`, `usage:{day}:all:tokens`,
+ * `flood:{minute}:{user}`.
+ */
+import type { Store } from "./store/store.ts";
+
+export interface LimitsConfig {
+  messagesPerMinute?: number;
+  answersPerDay?: number;
+  tokensPerDay?: number;
+  globalTokensPerDay?: number;
+  /** Longest message accepted, in characters. */
+  maxMessageChars: number;
+  /** Hour (UTC) at which daily counters reset. */
+  resetHourUtc: number;
+}
+
+/** Which limit refused a message, its value, and when it resets. */
+export interface Refusal {
+  limit: "length" | "flood" | "answers" | "tokens" | "global";
+  max: number;
+  resetsAt?: Date;
+}
+
+/** A user's counts against the limits, for /usage. */
+export interface UsageReport {
+  answersToday: number;
+  tokensToday: number;
+  resetsAt: Date;
+  limits: LimitsConfig;
+}
+
+export interface Usage {
+  /**
+   * Decides whether a message may go to the assistant, counting it when it may. A
+   * message that is let through holds one answer of the daily count until
+   * {@link Usage.finish} says whether it was answered.
+   */
+  admit(userId: number, text: string): Promise<Refusal | undefined>;
+  /** Records an admitted message's outcome: its tokens, or gives the answer back. */
+  finish(userId: number, outcome: { answered: boolean; tokens?: number }): Promise<void>;
+  report(userId: number): Promise<UsageReport>;
+}
+
+const DAY_MS = 24 * 60 * 60 * 1000;
+
+/** The day number and the moment it ends, for days that start at `hour` UTC. */
+export function dayOf(now: number, hour: number): { day: number; endsAt: Date } {
+  const shifted = now - hour * 3_600_000;
+  const day = Math.floor(shifted / DAY_MS);
+  return { day, endsAt: new Date((day + 1) * DAY_MS + hour * 3_600_000) };
+}
+
+export interface UsageOptions {
+  store: Store;
+  limits: LimitsConfig;
+  adminIds: number[];
+  now?: () => number;
+}
+
+/** Creates the usage counter and gate. */
+export function createUsage(options: UsageOptions): Usage {
+  const { store, limits } = options;
+  const now = options.now ?? Date.now;
+  const admins = new Set(options.adminIds);
+  // Counters outlive their day by a little, so a late read still sees them.
+  const dayTtl = (endsAt: Date) => Math.ceil((endsAt.getTime() - now()) / 1000) + 3600;
+
+  const keys = (userId: number) => {
+    const { day, endsAt } = dayOf(now(), limits.resetHourUtc);
+    return {
+      endsAt,
+      answers: `usage:${day}:${userId}:answers`,
+      tokens: `usage:${day}:${userId}:tokens`,
+      global: `usage:${day}:all:tokens`,
+    };
+  };
+  const read = async (key: string) => Number(await store.get(key) ?? 0) || 0;
+
+  async function admit(userId: number, text: string): Promise<Refusal | undefined> {
+    if ([...text].length > limits.maxMessageChars) {
+      return { limit: "length", max: limits.maxMessageChars };
+    }
+    // Admins are counted like everyone (for /usage and /stats) but never refused.
+    const limited = !admins.has(userId);
+    const k = keys(userId);
+    if (limited && limits.messagesPerMinute) {
+      const minute = Math.floor(now() / 60_000);
+      const count = await store.increment(`flood:${minute}:${userId}`, 1, 120);
+      if (count > limits.messagesPerMinute) {
+        return {
+          limit: "flood",
+          max: limits.messagesPerMinute,
+          resetsAt: new Date((minute + 1) * 60_000),
+        };
+      }
+    }
+    if (limited && limits.globalTokensPerDay && await read(k.global) >= limits.globalTokensPerDay) {
+      return { limit: "global", max: limits.globalTokensPerDay, resetsAt: k.endsAt };
+    }
+    if (limited && limits.tokensPerDay && await read(k.tokens) >= limits.tokensPerDay) {
+      return { limit: "tokens", max: limits.tokensPerDay, resetsAt: k.endsAt };
+    }
+    const answers = await store.increment(k.answers, 1, dayTtl(k.endsAt));
+    if (limited && limits.answersPerDay && answers > limits.answersPerDay) {
+      await store.increment(k.answers, -1);
+      return { limit: "answers", max: limits.answersPerDay, resetsAt: k.endsAt };
+    }
+    return undefined;
+  }
+
+  async function finish(
+    userId: number,
+    outcome: { answered: boolean; tokens?: number },
+  ): Promise<void> {
+    const k = keys(userId);
+    if (!outcome.answered) await store.increment(k.answers, -1);
+    if (outcome.tokens) {
+      const ttl = dayTtl(k.endsAt);
+      await store.increment(k.tokens, outcome.tokens, ttl);
+      await store.increment(k.global, outcome.tokens, ttl);
+    }
+  }
+
+  async function report(userId: number): Promise<UsageReport> {
+    const k = keys(userId);
+    return {
+      answersToday: await read(k.answers),
+      tokensToday: await read(k.tokens),
+      resetsAt: k.endsAt,
+      limits,
+    };
+  }
+
+  return { admit, finish, report };
+}
