@@ -22,6 +22,8 @@ export interface AccessOptions {
   getChatMember: (chat: string | number, userId: number) => Promise<ChatMember>;
   store: Store;
   channels: (string | number)[];
+  /** `all`: subscribed to every channel (default); `any`: to at least one. */
+  mode?: "all" | "any";
   ttlSeconds: number;
   negativeTtlSeconds: number;
   log: Logger;
@@ -34,6 +36,19 @@ export interface AccessChecker {
   check(userId: number, options?: { fresh?: boolean }): Promise<Verdict>;
   /** Drops the cached verdict. */
   forget(userId: number): Promise<void>;
+  /**
+   * Follows a `chat_member` update from a channel (the bot must be its admin): a
+   * leaver loses access at once, a joiner is let in without waiting for the TTL.
+   * Updates from other chats are ignored.
+   */
+  observe(chat: { id: number; username?: string }, member: ChatMember): Promise<void>;
+}
+
+/** Whether a configured channel (`@name` or id) is this chat. */
+export function isChannel(channel: string | number, chat: { id: number; username?: string }) {
+  return typeof channel === "number"
+    ? channel === chat.id
+    : chat.username !== undefined && channel.slice(1).toLowerCase() === chat.username.toLowerCase();
 }
 
 /** Whether a chat member counts as subscribed. */
@@ -59,6 +74,16 @@ export function fixFor(description: string): string {
     return "check CHANNEL_ID (the @username or the -100… id) and that the bot is in the channel";
   }
   return "check CHANNEL_ID and the bot's admin rights in the channel";
+}
+
+/** The verdict from each channel's answer (`undefined`: Telegram could not tell). */
+export function decide(results: (boolean | undefined)[], mode: "all" | "any"): Verdict {
+  if (mode === "any") {
+    if (results.some((r) => r === true)) return "allowed";
+    return results.some((r) => r === undefined) ? "unavailable" : "denied";
+  }
+  if (results.some((r) => r === false)) return "denied";
+  return results.some((r) => r === undefined) ? "unavailable" : "allowed";
 }
 
 /** Creates the checker. */
@@ -115,18 +140,24 @@ export function createAccessChecker(options: AccessOptions): AccessChecker {
         return undefined;
       }
     }));
-    if (results.some((r) => r === false)) {
-      await remember(userId, "denied");
-      return "denied";
-    }
-    if (results.some((r) => r === undefined)) return "unavailable";
-    await remember(userId, "allowed");
-    return "allowed";
+    const verdict = decide(results, options.mode ?? "all");
+    if (verdict !== "unavailable") await remember(userId, verdict);
+    return verdict;
   }
 
   async function forget(userId: number): Promise<void> {
     await store.delete(keys.subscription(userId));
   }
 
-  return { check, forget };
+  async function observe(chat: { id: number; username?: string }, member: ChatMember) {
+    if (!channels.some((channel) => isChannel(channel, chat))) return;
+    const subscribed = isSubscribed(member);
+    // With one channel the update settles the verdict; with several, only when it
+    // decides alone (leaving under "all", joining under "any"). Otherwise re-check.
+    const decisive = channels.length === 1 || (options.mode === "any") === subscribed;
+    if (decisive) await remember(member.user.id, subscribed ? "allowed" : "denied");
+    else await forget(member.user.id).catch(() => {});
+  }
+
+  return { check, forget, observe };
 }

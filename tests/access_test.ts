@@ -107,3 +107,41 @@ Deno.test("gate: a failing store only skips the cache", async () => {
   assert.equal(await access.check(1), "allowed");
   assert.equal(calls.length, 2);
 });
+
+Deno.test("gate: CHANNEL_MODE any lets in a subscriber of at least one channel", async () => {
+  const { decide } = await import("../src/access.ts");
+  assert.equal(decide([true, false], "any"), "allowed");
+  assert.equal(decide([false, undefined], "any"), "unavailable");
+  assert.equal(decide([false, false], "any"), "denied");
+  assert.equal(decide([true, false], "all"), "denied");
+  assert.equal(decide([true, undefined], "all"), "unavailable");
+  assert.equal(decide([true, true], "all"), "allowed");
+});
+
+Deno.test("gate: chat_member updates flip the cached verdict at once", async () => {
+  const statuses: Record<string, ChatMember> = { "@a_chan": member("member") };
+  const { access, calls, store } = checker(statuses);
+  assert.equal(await access.check(1), "allowed");
+  const chat = { id: -100555, username: "A_Chan" };
+  await access.observe(chat, member("left"));
+  assert.equal(await store.get("subscription:1"), "false");
+  assert.equal(await access.check(1), "denied", "without waiting for the TTL");
+  await access.observe(chat, member("member"));
+  assert.equal(await access.check(1), "allowed");
+  assert.equal(calls.length, 1, "both verdicts came from the updates");
+  await access.observe({ id: -100999, username: "other" }, member("left"));
+  assert.equal(await store.get("subscription:1"), "true", "other chats are ignored");
+});
+
+Deno.test("gate: with several channels a join only drops the cache", async () => {
+  const { access, store } = checker(
+    { "@a_chan": member("member"), "-100200": member("member") },
+    new MemoryStore(),
+    ["@a_chan", -100200],
+  );
+  await access.observe({ id: -100200 }, member("left"));
+  assert.equal(await store.get("subscription:1"), "false", "leaving one of all is decisive");
+  await access.observe({ id: -100200 }, member("member"));
+  assert.equal(await store.get("subscription:1"), null, "joining one of all needs a re-check");
+  assert.equal(await access.check(1), "allowed");
+});
