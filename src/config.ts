@@ -6,6 +6,7 @@
  * the real environment win. Every error is a {@link ConfigError} naming the variable
  * and the fix; a secret's value is never part of a message.
  */
+import type { LimitsConfig } from "./limits.ts";
 
 /** Where the assistant runs: Responses + Conversations (default) or the legacy Assistants API. */
 export type AssistantConfig =
@@ -13,6 +14,9 @@ export type AssistantConfig =
   | { kind: "assistants"; assistantId: string };
 
 export type LogLevel = "debug" | "info" | "warning" | "error";
+
+/** How answers are formatted: Telegram rich messages, HTML entities, or plain text. */
+export type ReplyFormat = "rich" | "html" | "plain";
 
 export interface RedisConfig {
   url?: string;
@@ -40,12 +44,25 @@ export interface Config {
   subscriptionTtl: number;
   /** Seconds a negative check is cached (short, so "Check again" works at once anyway). */
   subscriptionNegativeTtl: number;
-  /** Redis when configured; otherwise the embedded Deno KV store at `kvPath`. */
+  /**
+   * Redis when configured; otherwise the embedded Deno KV store at `kvPath`, or the
+   * default KV database when `kvPath` is undefined (Deno Deploy's built-in one).
+   */
   redis?: RedisConfig;
-  kvPath: string;
+  kvPath?: string;
   webhook?: WebhookConfig;
+  /** Running on Deno Deploy (`DENO_DEPLOYMENT_ID` is set): webhook mode, built-in KV. */
+  denoDeploy: boolean;
   adminIds: number[];
+  /** `all`: every channel is required (default); `any`: one is enough. */
+  channelMode: "all" | "any";
+  /** Usage limits (cost control); absent ones are off. */
+  limits: LimitsConfig;
+  /** Port of a /metrics server in polling mode (the webhook server has /metrics anyway). */
+  metricsPort?: number;
   log: { level: LogLevel; file?: string };
+  /** Where the answer format fallback chain starts (`REPLY_FORMAT`, default rich). */
+  replyFormat: ReplyFormat;
   /** Milliseconds running answers get to finish on SIGINT/SIGTERM. */
   shutdownTimeoutMs: number;
   /** Values that must never be logged. */
@@ -211,6 +228,37 @@ function parseLogLevel(env: Env): LogLevel {
   return level as LogLevel;
 }
 
+function optionalInteger(env: Env, name: string, max: number): number | undefined {
+  return get(env, name) === undefined ? undefined : integer(env, name, 0, 1, max);
+}
+
+function parseLimits(env: Env): LimitsConfig {
+  return {
+    messagesPerMinute: optionalInteger(env, "LIMIT_MESSAGES_PER_MINUTE", 10_000),
+    answersPerDay: optionalInteger(env, "LIMIT_ANSWERS_PER_DAY", 1_000_000),
+    tokensPerDay: optionalInteger(env, "LIMIT_TOKENS_PER_DAY", 1e12),
+    globalTokensPerDay: optionalInteger(env, "LIMIT_GLOBAL_TOKENS_PER_DAY", 1e15),
+    maxMessageChars: integer(env, "MAX_MESSAGE_CHARS", 16_000, 1, 1_000_000),
+    resetHourUtc: integer(env, "LIMITS_RESET_HOUR_UTC", 0, 0, 23),
+  };
+}
+
+function parseChannelMode(env: Env): "all" | "any" {
+  const raw = (get(env, "CHANNEL_MODE") ?? "all").toLowerCase();
+  if (raw !== "all" && raw !== "any") {
+    throw new ConfigError("CHANNEL_MODE", `must be all or any, got "${raw}"`);
+  }
+  return raw;
+}
+
+function parseReplyFormat(env: Env): ReplyFormat {
+  const raw = (get(env, "REPLY_FORMAT") ?? "rich").toLowerCase();
+  if (raw !== "rich" && raw !== "html" && raw !== "plain") {
+    throw new ConfigError("REPLY_FORMAT", `must be rich, html or plain, got "${raw}"`);
+  }
+  return raw;
+}
+
 /**
  * Builds the configuration from an environment map. Throws {@link ConfigError} on the
  * first missing or malformed variable. `OPENAI_INSTRUCTIONS_FILE` must already be
@@ -244,6 +292,23 @@ export function parseConfig(env: Env): Config {
   );
   const redis = parseRedis(env);
   const webhook = parseWebhook(env);
+  // Deno Deploy sets DENO_DEPLOYMENT_ID. It is outside the permission set, so a
+  // local run never sees it (env "ignore" reads it as unset).
+  const denoDeploy = !!get(env, "DENO_DEPLOYMENT_ID");
+  if (denoDeploy && !webhook) {
+    throw new ConfigError(
+      "WEBHOOK_URL",
+      "is required on Deno Deploy (it cannot poll): set it to your app's URL plus a path, " +
+        "e.g. https://my-bot.deno.dev/telegram, and set WEBHOOK_SECRET",
+    );
+  }
+  if (denoDeploy && get(env, "KV_PATH")) {
+    throw new ConfigError(
+      "KV_PATH",
+      "is not used on Deno Deploy, which has no writable disk: remove it (the app's " +
+        "built-in KV database is used) or set REDIS_URL",
+    );
+  }
   const secrets = [token, apiKey, redis?.password, webhook?.secret].filter((s): s is string => !!s);
   if (redis?.url) {
     const password = new URL(redis.url).password;
@@ -257,10 +322,15 @@ export function parseConfig(env: Env): Config {
     subscriptionTtl: integer(env, "SUBSCRIPTION_CACHE_TTL", 600, 1, 86_400 * 30),
     subscriptionNegativeTtl: integer(env, "SUBSCRIPTION_NEGATIVE_TTL", 60, 1, 86_400),
     redis,
-    kvPath: get(env, "KV_PATH") ?? "data/bot.kv",
+    kvPath: denoDeploy ? undefined : get(env, "KV_PATH") ?? "data/bot.kv",
     webhook,
+    denoDeploy,
     adminIds: parseIds("ADMIN_USER_IDS", get(env, "ADMIN_USER_IDS")),
+    channelMode: parseChannelMode(env),
+    limits: parseLimits(env),
+    metricsPort: optionalInteger(env, "METRICS_PORT", 65535),
     log: { level: parseLogLevel(env), file: get(env, "LOG_FILE") },
+    replyFormat: parseReplyFormat(env),
     shutdownTimeoutMs: integer(env, "SHUTDOWN_TIMEOUT", 25, 1, 3600) * 1000,
     secrets,
   };

@@ -170,3 +170,47 @@ Deno.test(".env parsing: comments, quotes, export, inline comments", () => {
     E: "",
   });
 });
+
+Deno.test("config: limits, channel mode and metrics port", () => {
+  const config = parseConfig(base);
+  assert.deepEqual(config.limits, {
+    messagesPerMinute: undefined,
+    answersPerDay: undefined,
+    tokensPerDay: undefined,
+    globalTokensPerDay: undefined,
+    maxMessageChars: 16_000,
+    resetHourUtc: 0,
+  });
+  assert.equal(config.channelMode, "all");
+  assert.equal(config.metricsPort, undefined);
+  const set = parseConfig({
+    ...base,
+    LIMIT_MESSAGES_PER_MINUTE: "5",
+    LIMIT_ANSWERS_PER_DAY: "50",
+    LIMIT_TOKENS_PER_DAY: "100000",
+    LIMIT_GLOBAL_TOKENS_PER_DAY: "5000000",
+    MAX_MESSAGE_CHARS: "4000",
+    LIMITS_RESET_HOUR_UTC: "3",
+    CHANNEL_MODE: "ANY",
+    METRICS_PORT: "9464",
+  });
+  assert.deepEqual(set.limits, {
+    messagesPerMinute: 5,
+    answersPerDay: 50,
+    tokensPerDay: 100000,
+    globalTokensPerDay: 5000000,
+    maxMessageChars: 4000,
+    resetHourUtc: 3,
+  });
+  assert.equal(set.channelMode, "any");
+  assert.equal(set.metricsPort, 9464);
+  assert.equal(
+    configError({ ...base, LIMIT_ANSWERS_PER_DAY: "0" }).variable,
+    "LIMIT_ANSWERS_PER_DAY",
+  );
+  assert.equal(
+    configError({ ...base, LIMITS_RESET_HOUR_UTC: "24" }).variable,
+    "LIMITS_RESET_HOUR_UTC",
+  );
+  assert.equal(configError({ ...base, CHANNEL_MODE: "some" }).variable, "CHANNEL_MODE");
+});
