@@ -1,16 +1,70 @@
 /**
- * Entry point: read the config, build the app, run long polling (or the webhook
- * server when WEBHOOK_URL is set), and shut down cleanly on SIGINT/SIGTERM: stop
- * taking updates, let running answers finish (bounded by SHUTDOWN_TIMEOUT), close
- * the store, exit 0.
+ * Entry point: read the config, build the app, take updates by long polling, or by
+ * webhook when WEBHOOK_URL is set, and shut down cleanly on SIGINT/SIGTERM: stop
+ * taking updates, let running answers finish (bounded by SHUTDOWN_TIMEOUT), close the
+ * store, exit 0.
+ *
+ * The same file runs unchanged on Deno Deploy: there the config requires webhook
+ * mode and uses the app's built-in KV, and each webhook request is held until its
+ * answer is complete (no work after the response; see src/transport/webhook.ts).
  */
 import { GrammyError, HttpError } from "grammy";
-import { getLogger } from "@logtape/logtape";
-import { ConfigError, loadEnv, parseConfig } from "./src/config.ts";
+import { getLogger, type Logger } from "@logtape/logtape";
+import { type Config, ConfigError, loadEnv, parseConfig } from "./src/config.ts";
 import { setupLogging, stopLogging } from "./src/log.ts";
-import { createApp } from "./src/app.ts";
+import { type App, createApp } from "./src/app.ts";
 import { registerCommands } from "./src/bot/bot.ts";
 import { startPolling } from "./src/transport/polling.ts";
+import { startWebhook } from "./src/transport/webhook.ts";
+
+/** What main needs of a running transport. */
+interface Transport {
+  stop(timeoutMs: number): Promise<"drained" | "timeout">;
+}
+
+/** Starts webhook mode or polling; logs and resolves `undefined` when that fails. */
+async function startTransport(
+  app: App,
+  config: Config,
+  log: Logger,
+): Promise<Transport | undefined> {
+  if (!config.webhook) return await startPolling(app.bot, log);
+  try {
+    return await startWebhook(app.bot, {
+      webhook: config.webhook,
+      ping: () => app.store.ping(),
+      log,
+      ackAfterMs: config.denoDeploy ? Infinity : undefined,
+    });
+  } catch (error) {
+    if (error instanceof GrammyError) {
+      log.fatal("Telegram refused the webhook {url}: {description}", {
+        url: config.webhook.url,
+        description: error.description,
+      });
+    } else if (error instanceof Deno.errors.AddrInUse) {
+      log.fatal("PORT {port} is already in use: stop the other server or set another PORT", {
+        port: config.webhook.port,
+      });
+    } else {
+      log.fatal("Cannot start the webhook server: {error}", { error });
+    }
+    return undefined;
+  }
+}
+
+/** Resolves with the first of SIGINT/SIGTERM; where signals are unsupported, never. */
+function nextSignal(log: Logger): Promise<string> {
+  const { promise, resolve } = Promise.withResolvers<string>();
+  for (const signal of ["SIGINT", "SIGTERM"] as const) {
+    try {
+      Deno.addSignalListener(signal, () => resolve(signal));
+    } catch (error) {
+      log.debug("No {signal} listener on this platform: {error}", { signal, error });
+    }
+  }
+  return promise;
+}
 
 async function main(): Promise<number> {
   let config;
@@ -51,12 +105,15 @@ async function main(): Promise<number> {
     channels: config.channels.join(", "),
   });
 
-  const transport = await startPolling(app.bot, log);
-
-  const { promise: stopped, resolve: stop } = Promise.withResolvers<string>();
-  for (const signal of ["SIGINT", "SIGTERM"] as const) {
-    Deno.addSignalListener(signal, () => stop(signal));
+  // Listen before taking updates, so a signal during start-up still stops cleanly.
+  const stopped = nextSignal(log);
+  const transport = await startTransport(app, config, log);
+  if (!transport) {
+    await app.close();
+    await stopLogging();
+    return 1;
   }
+
   const signal = await stopped;
   log.info("{signal}: stopping; running answers get {seconds} s to finish", {
     signal,

@@ -33,10 +33,8 @@ export async function openStore(config: Config): Promise<Store> {
     const redis = new RedisStore(config.redis, getLogger(["bot", "store"]));
     return new FallbackStore(redis);
   }
-  const dir = config.kvPath.includes("/")
-    ? config.kvPath.slice(0, config.kvPath.lastIndexOf("/"))
-    : ".";
-  await Deno.mkdir(dir, { recursive: true });
+  // No path: the default database (Deno Deploy's built-in KV); KvStore.open then
+  // creates no directory.
   return await KvStore.open(config.kvPath);
 }
 
@@ -81,6 +79,7 @@ export async function createApp(config: Config): Promise<App> {
     store,
     turnLock: createTurnLock({ store, log: getLogger(["bot", "turns"]) }),
     log: getLogger(["bot"]),
+    replyFormat: config.replyFormat,
   });
   return { bot, store, assistant, close: () => store.close() };
 }

@@ -15,6 +15,8 @@ import type { AccessChecker } from "../access.ts";
 import type { Assistant } from "../assistant/assistant.ts";
 import type { BotContext } from "./context.ts";
 import { createChat } from "./chat.ts";
+import { AnswerRegistry, bypassesTurn, createCancel } from "./cancel.ts";
+import { ApiSupport, type ReplyFormat } from "./deliver.ts";
 import { createCommands } from "./commands.ts";
 import { createGate } from "./gate.ts";
 import { allTexts, textsFor } from "./texts.ts";
@@ -23,7 +25,7 @@ import type { Store } from "../store/store.ts";
 import type { TurnLock } from "../turns.ts";
 
 /** The update types the bot handles (also given to getUpdates / setWebhook). */
-export const ALLOWED_UPDATES = ["message", "callback_query"] as const;
+export const ALLOWED_UPDATES = ["message", "callback_query", "stopped_message_generation"] as const;
 
 export interface BotOptions {
   token: string;
@@ -39,10 +41,14 @@ export interface BotOptions {
   log: Logger;
   /** Skips getMe at start (tests, or a cached value). */
   botInfo?: UserFromGetMe;
+  /** Where the answer format chain starts (`REPLY_FORMAT`); default rich. */
+  replyFormat?: ReplyFormat;
 }
 
 /** The key that orders updates: one turn at a time per user (per chat without a user). */
 export function turnKey(ctx: Context): string | undefined {
+  // The stop button and /cancel must reach the running turn, not wait behind it.
+  if (bypassesTurn(ctx)) return undefined;
   return ctx.from?.id.toString() ?? ctx.chat?.id.toString();
 }
 
@@ -63,6 +69,10 @@ export function createBot(options: BotOptions): Bot<BotContext> {
     return next();
   });
   bot.use(autoChatAction());
+
+  // Stop button and /cancel: before the gate (no check, no tokens), outside the turn order.
+  const running = new AnswerRegistry();
+  bot.use(createCancel({ running, log }));
 
   // Groups: only commands get an answer, pointing to the private chat; no tokens spent.
   bot.chatType(["group", "supergroup"]).on("::bot_command", async (ctx) => {
@@ -85,7 +95,13 @@ export function createBot(options: BotOptions): Bot<BotContext> {
   privateChats.use(createCommands({ assistant: options.assistant, log }));
   // An unknown command is not a question for the assistant.
   privateChats.hears(/^\/[A-Za-z0-9_]+(@\w+)?(\s|$)/, (ctx) => ctx.reply(ctx.texts.help));
-  privateChats.use(createChat({ assistant: options.assistant, log }));
+  privateChats.use(createChat({
+    assistant: options.assistant,
+    log,
+    format: options.replyFormat ?? "rich",
+    support: new ApiSupport(log),
+    running,
+  }));
 
   bot.catch(({ error, ctx }) => {
     log.error("Update {updateId} failed: {error}", { updateId: ctx.update.update_id, error });

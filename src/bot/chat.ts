@@ -1,20 +1,44 @@
 /**
- * The chat handler: a subscriber's text goes to the assistant, the answer comes back
- * through {@link deliverAnswer}. One turn per user at a time is guaranteed by the
- * `sequentialize` middleware in front of it (`bot.ts`), so a message sent while an
- * answer is being generated waits and is answered after, in order.
+ * The chat handler: a subscriber's text goes to the assistant, and the answer streams
+ * back as it is written (`stream.ts`: drafts with Telegram's stop button, or one
+ * edited message where drafts are refused), then lands as the final message(s)
+ * (`deliver.ts`: rich → HTML → plain). One turn per user at a time is guaranteed by
+ * the turn middleware in front of it (`bot.ts`), so a message sent while an answer
+ * is being written waits and is answered after, in order.
+ *
+ * The stop button and /cancel (`cancel.ts`) abort the assistant call through the
+ * AbortSignal registered here; what was generated so far becomes the final message,
+ * marked as stopped, and the turn ends.
  *
  * Every accepted message gets exactly one answer or one clear, localized error.
  */
 import { Composer } from "grammy";
 import type { Logger } from "@logtape/logtape";
 import { type Answer, type Assistant, AssistantError } from "../assistant/assistant.ts";
+import type { AnswerRegistry } from "./cancel.ts";
 import type { BotContext } from "./context.ts";
-import { deliverAnswer } from "./deliver.ts";
+import type { ApiSupport, ReplyFormat } from "./deliver.ts";
+import { AnswerStream, draftIdFor, type StreamTiming } from "./stream.ts";
 
 export interface ChatOptions {
   assistant: Assistant;
   log: Logger;
+  /** Where the reply format chain starts (`REPLY_FORMAT`). */
+  format: ReplyFormat;
+  /** The process's memory of Bot API methods the server lacks. */
+  support: ApiSupport;
+  /** Running answers, for the stop button and /cancel. */
+  running: AnswerRegistry;
+  /** Preview pacing (tests); the defaults of `stream.ts` otherwise. */
+  timing?: Partial<StreamTiming>;
+}
+
+/** The final Markdown for an answer: its text plus a note when it was cut short or stopped. */
+export function finalText(answer: Answer, texts: BotContext["texts"]): string {
+  const text = answer.text.trim() ? answer.text.trimEnd() : "";
+  if (answer.status === "aborted") return text ? `${text}\n\n${texts.stopped}` : texts.stopped;
+  const body = text || texts.emptyAnswer;
+  return answer.status === "incomplete" ? `${body}\n\n${texts.incomplete}` : body;
 }
 
 /** Handles private text messages (commands excluded) and other private messages. */
@@ -26,37 +50,66 @@ export function createChat(options: ChatOptions): Composer<BotContext> {
   privateChats.on("message:text", async (ctx) => {
     const userId = ctx.from.id;
     const started = performance.now();
+    const running = options.running.begin(userId);
     ctx.chatAction = "typing";
-    let answer: Answer;
-    try {
-      const turn = assistant.ask(userId, ctx.message.text);
-      let step = await turn.next();
-      while (!step.done) step = await turn.next();
-      answer = step.value;
-    } catch (error) {
-      const kind = error instanceof AssistantError ? error.kind : "failed";
-      log.error("Answer for {userId} failed ({kind}): {error}", { userId, kind, error });
-      await ctx.reply(ctx.texts[kind], {
-        reply_parameters: { message_id: ctx.message.message_id, allow_sending_without_reply: true },
-      });
-      return;
-    }
-    let text = answer.text.trim() ? answer.text : ctx.texts.emptyAnswer;
-    if (answer.status === "incomplete") text += `\n\n${ctx.texts.incomplete}`;
-    const sent = await deliverAnswer(ctx.api, ctx.chat.id, text, {
+    const stream = new AnswerStream({
+      api: ctx.api,
+      chatId: ctx.chat.id,
+      draftId: draftIdFor(ctx.message.message_id),
       replyTo: ctx.message.message_id,
+      format: options.format,
+      support: options.support,
+      log,
+      onDraftId: running.addDraft,
+      // The preview is there: "typing…" would only repeat it.
+      onFirstText: () => ctx.chatAction = null,
+      timing: options.timing,
     });
-    log.info(
-      "Answered {userId}: {chars} chars in {messages} message(s), {ms} ms, tokens in/out {tokensIn}/{tokensOut}",
-      {
-        userId,
-        chars: answer.text.length,
-        messages: sent.length,
-        ms: Math.round(performance.now() - started),
-        tokensIn: answer.usage?.inputTokens ?? 0,
-        tokensOut: answer.usage?.outputTokens ?? 0,
-      },
-    );
+    try {
+      stream.start();
+      let answer: Answer;
+      try {
+        const turn = assistant.ask(userId, ctx.message.text, running.signal);
+        let step = await turn.next();
+        while (!step.done) {
+          stream.push(step.value);
+          step = await turn.next();
+        }
+        // The SDK ends an aborted stream quietly, so the signal is the truth.
+        answer = running.signal.aborted ? { ...step.value, status: "aborted" } : step.value;
+      } catch (error) {
+        await stream.abandon();
+        const kind = error instanceof AssistantError ? error.kind : "failed";
+        log.error("Answer for {userId} failed ({kind}): {error}", { userId, kind, error });
+        await ctx.reply(ctx.texts[kind], {
+          reply_parameters: {
+            message_id: ctx.message.message_id,
+            allow_sending_without_reply: true,
+          },
+        });
+        return;
+      }
+      const sent = await stream.finish(finalText(answer, ctx.texts));
+      log.info(
+        "Answered {userId} ({status}): {chars} chars in {messages} {format} message(s), " +
+          "{mode} previews, first text {firstTextMs} ms after the first token, {ms} ms in all, " +
+          "tokens in/out {tokensIn}/{tokensOut}",
+        {
+          userId,
+          status: answer.status,
+          chars: answer.text.length,
+          messages: sent.messages.length,
+          format: sent.format,
+          mode: stream.mode,
+          firstTextMs: stream.firstTextMs === undefined ? "-" : Math.round(stream.firstTextMs),
+          ms: Math.round(performance.now() - started),
+          tokensIn: answer.usage?.inputTokens ?? 0,
+          tokensOut: answer.usage?.outputTokens ?? 0,
+        },
+      );
+    } finally {
+      running.end();
+    }
   });
 
   // Stickers, photos, voice…: not understood yet, said politely; no tokens spent.

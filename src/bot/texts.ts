@@ -30,6 +30,9 @@ export interface Texts {
   failed: string;
   emptyAnswer: string;
   incomplete: string;
+  /** Ends an answer the user stopped (or is the whole answer when nothing was written yet). */
+  stopped: string;
+  nothingToCancel: string;
   commands: { command: string; description: string }[];
 }
 
@@ -42,6 +45,7 @@ const en: Texts = {
     "/reset: start a new conversation\n" +
     "/history: the last 10 messages\n" +
     "/export: the conversation as a .txt file (/export md for Markdown)\n" +
+    "/cancel: stop the answer being written (or press ■ on it)\n" +
     "/subscribe: check your channel subscription\n" +
     "/help: this list",
   notSubscribed: (channels) =>
@@ -69,11 +73,14 @@ const en: Texts = {
   failed: "Something went wrong while answering. Please send your message again.",
   emptyAnswer: "The assistant returned an empty answer. Please rephrase your message.",
   incomplete: "(the answer was cut short)",
+  stopped: "⏹ Stopped.",
+  nothingToCancel: "Nothing to stop: no answer is being written right now.",
   commands: [
     { command: "start", description: "Welcome and what I can do" },
     { command: "reset", description: "Start a new conversation" },
     { command: "history", description: "Show the last messages" },
     { command: "export", description: "Download the conversation" },
+    { command: "cancel", description: "Stop the answer being written" },
     { command: "subscribe", description: "Check the channel subscription" },
     { command: "help", description: "List the commands" },
   ],
@@ -88,6 +95,7 @@ const ru: Texts = {
     "/reset: начать новый разговор\n" +
     "/history: последние 10 сообщений\n" +
     "/export: разговор файлом .txt (/export md для Markdown)\n" +
+    "/cancel: остановить ответ, который пишется (или нажмите ■ на нём)\n" +
     "/subscribe: проверить подписку на канал\n" +
     "/help: этот список",
   notSubscribed: (channels) =>
@@ -114,11 +122,14 @@ const ru: Texts = {
   failed: "Что-то пошло не так при ответе. Пожалуйста, отправьте сообщение ещё раз.",
   emptyAnswer: "Ассистент вернул пустой ответ. Попробуйте переформулировать.",
   incomplete: "(ответ оборвался)",
+  stopped: "⏹ Остановлено.",
+  nothingToCancel: "Останавливать нечего: сейчас ответ не пишется.",
   commands: [
     { command: "start", description: "Приветствие и возможности" },
     { command: "reset", description: "Начать новый разговор" },
     { command: "history", description: "Последние сообщения" },
     { command: "export", description: "Выгрузить разговор" },
+    { command: "cancel", description: "Остановить текущий ответ" },
     { command: "subscribe", description: "Проверить подписку на канал" },
     { command: "help", description: "Список команд" },
   ],

@@ -3,15 +3,31 @@
  * handled concurrently across users; `sequentialize` in the bot keeps each user's
  * updates in order. A stale webhook is deleted first (getUpdates is refused while one
  * is set).
+ *
+ * The runner's parts are assembled here rather than with `run()` so every update's
+ * handling is tracked: `run().stop()` resolves once fetching stops, not once running
+ * answers finish. Stopping waits for them, bounded. Nothing needs confirming at the
+ * end: the runner asks for the next batch (getUpdates with a higher offset, which
+ * confirms the previous one) while the previous batch is still being answered.
  */
-import type { Bot } from "grammy";
-import { run, type RunnerHandle } from "@grammyjs/runner";
+import { type Bot, BotError } from "grammy";
+import type { Update } from "grammy/types";
+import {
+  createConcurrentSink,
+  createRunner,
+  createSource,
+  createUpdateFetcher,
+} from "@grammyjs/runner";
 import type { Logger } from "@logtape/logtape";
 import { ALLOWED_UPDATES } from "../bot/bot.ts";
 import type { BotContext } from "../bot/context.ts";
+import { InFlight } from "./inflight.ts";
 
 export interface Polling {
-  /** Stops fetching and resolves when running handlers finish or `timeoutMs` passes. */
+  /**
+   * Stops fetching and waits for running answers, at most `timeoutMs`; resolves
+   * `"timeout"` when answers were still running then (they are left to be cut off).
+   */
   stop(timeoutMs: number): Promise<"drained" | "timeout">;
 }
 
@@ -19,28 +35,36 @@ export interface Polling {
 export async function startPolling(bot: Bot<BotContext>, log: Logger): Promise<Polling> {
   // Updates that were waiting stay queued: dropping them would lose messages.
   await bot.api.deleteWebhook({ drop_pending_updates: false });
-  const handle: RunnerHandle = run(bot, {
-    runner: {
-      fetch: { allowed_updates: [...ALLOWED_UPDATES], timeout: 30 },
-      // Keep retrying getUpdates through network failures instead of crashing.
-      retryInterval: "exponential",
-      maxRetryTime: Infinity,
-    },
-    sink: { concurrency: 500 },
+  const inFlight = new InFlight();
+
+  const fetchUpdates = createUpdateFetcher(bot, {
+    fetch: { allowed_updates: [...ALLOWED_UPDATES], timeout: 30 },
+    // Keep retrying getUpdates through network failures instead of crashing. The
+    // pause grows by 0.1 s per failure: "exponential" doubles without a cap, so
+    // after an hour-long outage the next attempt would be an hour away.
+    retryInterval: "quadratic",
+    maxRetryTime: Infinity,
   });
+  const source = createSource({ supply: (batchSize, signal) => fetchUpdates(batchSize, signal) });
+  const sink = createConcurrentSink<Update, unknown>(
+    {
+      consume: (update) => inFlight.track(bot.handleUpdate(update)),
+    },
+    async (error) => {
+      if (error instanceof BotError) await bot.errorHandler(error);
+      else log.error("Polling: an update failed outside the bot: {error}", { error });
+    },
+    { concurrency: 500 },
+  );
+  const runner = createRunner(source, sink);
+  runner.start();
   log.info("Polling as @{username}", { username: bot.botInfo.username });
+
   return {
     async stop(timeoutMs) {
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      const timeout = new Promise<"timeout">((resolve) => {
-        timer = setTimeout(() => resolve("timeout"), timeoutMs);
-      });
-      const drained = handle.stop().then(() => "drained" as const);
-      try {
-        return await Promise.race([drained, timeout]);
-      } finally {
-        clearTimeout(timer);
-      }
+      const deadline = Date.now() + timeoutMs;
+      await runner.stop();
+      return await inFlight.drain(Math.max(0, deadline - Date.now()));
     },
   };
 }

@@ -7,6 +7,10 @@ import { CHANNEL, startStack } from "../helpers/stack.ts";
 
 const sentTo = (chatId: number) => (c: { method: string; params: Record<string, unknown> }) =>
   c.params.chat_id === chatId;
+/** The Markdown of a rich message (answers are sent as rich messages). */
+const markdownOf = (c: { params: Record<string, unknown> }) =>
+  String((c.params.rich_message as { markdown?: string } | undefined)?.markdown);
+const answers = (re: RegExp) => (c: { params: Record<string, unknown> }) => re.test(markdownOf(c));
 
 Deno.test("a subscriber asks and gets the assistant's answer, formatted", async () => {
   const stack = await startStack();
@@ -16,12 +20,15 @@ Deno.test("a subscriber asks and gets the assistant's answer, formatted", async 
     const user = stack.subscriber();
     telegram.sendText(user, "hello there");
     const call = await telegram.waitForCall(
-      "sendMessage",
-      (c) => sentTo(user.id)(c) && String(c.params.text).includes("answer to"),
+      "sendRichMessage",
+      (c) => sentTo(user.id)(c) && markdownOf(c).includes("answer to"),
     );
     assert.equal(call.ok, true);
-    assert.equal(call.params.parse_mode, "HTML");
-    assert.match(String(call.params.text), /<b>Bold<\/b> answer to: hello there/);
+    // The assistant's Markdown goes to Telegram as is, and Telegram renders the bold.
+    assert.equal(markdownOf(call), "**Bold** answer to: hello there");
+    assert.deepEqual(telegram.chatMessages(user.id).at(-1)!.rich!.blocks, [
+      { type: "paragraph", text: [{ type: "bold", text: "Bold" }, " answer to: hello there"] },
+    ]);
     // A typing indicator was shown while waiting.
     assert.ok(telegram.callsTo("sendChatAction").some(sentTo(user.id)));
     // The conversation at OpenAI holds both sides; the bot keeps no copy.
@@ -56,10 +63,7 @@ Deno.test("commands: /start, /help, /history, /export, /export md, /reset", asyn
     );
 
     telegram.sendText(user, "first question");
-    await telegram.waitForCall(
-      "sendMessage",
-      (c) => /Echo: first question/.test(String(c.params.text)),
-    );
+    await telegram.waitForCall("sendRichMessage", answers(/Echo: first question/));
 
     telegram.sendText(user, "/history");
     const history = await telegram.waitForCall(
@@ -88,7 +92,7 @@ Deno.test("commands: /start, /help, /history, /export, /export md, /reset", asyn
     telegram.sendText(user, "/reset");
     await telegram.waitForCall("sendMessage", (c) => /новый разговор/.test(String(c.params.text)));
     telegram.sendText(user, "second");
-    await telegram.waitForCall("sendMessage", (c) => /Echo: second/.test(String(c.params.text)));
+    await telegram.waitForCall("sendRichMessage", answers(/Echo: second/));
     const after = openai.requests.filter((r) => r.path === "/v1/conversations").length;
     assert.equal(after, before + 1, "a new conversation is started after /reset");
 
@@ -141,7 +145,7 @@ Deno.test("a non-subscriber is turned away with buttons; Check again lets them i
       (c) => /AI assistant/.test(String(c.params.text)),
     );
     telegram.sendText(user, "now?");
-    await telegram.waitForCall("sendMessage", (c) => /Echo: now\?/.test(String(c.params.text)));
+    await telegram.waitForCall("sendRichMessage", answers(/Echo: now\?/));
   } finally {
     await stack.stop();
   }
@@ -163,13 +167,15 @@ Deno.test("restricted members count only with is_member; left and kicked do not"
       telegram.sendText({ id: c.id, language_code: "en" }, "hi");
     }
     for (const c of cases) {
-      const call = await telegram.waitForCall("sendMessage", sentTo(c.id));
-      assert.equal(
-        /Echo: hi/.test(String(call.params.text)),
-        c.allowed,
-        `user ${c.id} (${c.status})`,
-      );
+      // Subscribers get the answer (a rich message), the others the gate (a classic one).
+      const call = c.allowed
+        ? await telegram.waitForCall("sendRichMessage", sentTo(c.id))
+        : await telegram.waitForCall("sendMessage", sentTo(c.id));
+      const text = c.allowed ? markdownOf(call) : String(call.params.text);
+      assert.equal(/Echo: hi/.test(text), c.allowed, `user ${c.id} (${c.status})`);
     }
+    const answered = telegram.callsTo("sendRichMessage").map((call) => call.params.chat_id);
+    assert.deepEqual(answered.sort(), cases.filter((c) => c.allowed).map((c) => c.id).sort());
   } finally {
     await stack.stop();
   }
@@ -188,7 +194,7 @@ Deno.test("the bot not being a channel admin: a polite 'unavailable', an operato
     telegram.addChannel({ ...CHANNEL, botIsAdmin: true });
     telegram.setMember(`@${CHANNEL.username}`, user.id, "member");
     telegram.sendText(user, "again");
-    await telegram.waitForCall("sendMessage", (c) => /Echo: again/.test(String(c.params.text)));
+    await telegram.waitForCall("sendRichMessage", answers(/Echo: again/));
   } finally {
     await stack.stop();
   }
@@ -201,10 +207,7 @@ Deno.test("subscription checks are cached: one getChatMember for several message
     const user = stack.subscriber();
     for (const text of ["one", "two", "three"]) {
       telegram.sendText(user, text);
-      await telegram.waitForCall(
-        "sendMessage",
-        (c) => String(c.params.text).includes(`Echo: ${text}`),
-      );
+      await telegram.waitForCall("sendRichMessage", (c) => markdownOf(c).includes(`Echo: ${text}`));
     }
     const checks = telegram.callsTo("getChatMember").filter((c) => c.params.user_id === user.id);
     assert.equal(checks.length, 1);
@@ -220,15 +223,15 @@ Deno.test("a burst from one user is answered in order, one turn at a time", asyn
     const user = stack.subscriber();
     const texts = ["m1", "m2", "m3", "m4", "m5"];
     for (const text of texts) telegram.sendText(user, text);
-    const answers = await telegram.waitForCalls(
-      "sendMessage",
+    const replies = await telegram.waitForCalls(
+      "sendRichMessage",
       5,
-      (c) => sentTo(user.id)(c) && String(c.params.text).startsWith("Echo"),
+      (c) => sentTo(user.id)(c) && markdownOf(c).startsWith("Echo"),
       { timeoutMs: 20_000 },
     );
-    assert.deepEqual(answers.map((c) => c.params.text), texts.map((t) => `Echo: ${t}`));
+    assert.deepEqual(replies.map(markdownOf), texts.map((t) => `Echo: ${t}`));
     // Each answer replies to its own message.
-    const ids = answers.map((c) =>
+    const ids = replies.map((c) =>
       (c.params.reply_parameters as { message_id: number }).message_id
     );
     assert.deepEqual(ids, [...ids].sort((a, b) => a - b));

@@ -9,8 +9,11 @@ import { FakeTelegram } from "../fakes/telegram.ts";
 
 const sentTo = (chatId: number) => (c: { params: Record<string, unknown> }) =>
   c.params.chat_id === chatId;
+/** Matches a classic message's text or a rich message's Markdown (answers are rich). */
 const says = (re: RegExp) => (c: { params: Record<string, unknown> }) =>
-  re.test(String(c.params.text));
+  re.test(
+    String(c.params.text ?? (c.params.rich_message as { markdown?: string } | undefined)?.markdown),
+  );
 const conversationsUsed = (requests: { path: string; body: unknown }[]) =>
   requests.filter((r) => r.path === "/v1/responses").map((r) =>
     (r.body as { conversation: string }).conversation
@@ -23,10 +26,10 @@ for (const redis of [false, true]) {
       const { telegram, openai } = stack;
       const user = stack.subscriber();
       telegram.sendText(user, "remember me");
-      await telegram.waitForCall("sendMessage", says(/Echo: remember me/));
+      await telegram.waitForCall("sendRichMessage", says(/Echo: remember me/));
       await stack.restartBot();
       telegram.sendText(user, "still there?");
-      await telegram.waitForCall("sendMessage", says(/Echo: still there\?/));
+      await telegram.waitForCall("sendRichMessage", says(/Echo: still there\?/));
       const [first, second] = conversationsUsed(openai.requests);
       assert.equal(second, first);
       assert.equal(openai.requests.filter((r) => r.path === "/v1/conversations").length, 1);
@@ -36,19 +39,22 @@ for (const redis of [false, true]) {
   });
 }
 
-Deno.test("Telegram 429 on sendMessage is waited out and the answer arrives", async () => {
+Deno.test("Telegram 429 on the answer's message is waited out and the answer arrives", async () => {
   const stack = await startStack();
   try {
     const { telegram } = stack;
     const user = stack.subscriber();
-    telegram.failNext("sendMessage", {
+    telegram.failNext("sendRichMessage", {
       error_code: 429,
       description: "Too Many Requests: retry after 1",
       parameters: { retry_after: 1 },
     });
     telegram.sendText(user, "patience");
-    const ok = await telegram.waitForCall("sendMessage", (c) => c.ok && says(/Echo: patience/)(c));
-    const attempts = telegram.callsTo("sendMessage").filter(says(/Echo: patience/));
+    const ok = await telegram.waitForCall(
+      "sendRichMessage",
+      (c) => c.ok && says(/Echo: patience/)(c),
+    );
+    const attempts = telegram.callsTo("sendRichMessage").filter(says(/Echo: patience/));
     assert.equal(attempts.length, 2);
     assert.ok(ok.at - attempts[0].at >= 900, "waited for retry_after");
   } finally {
@@ -64,7 +70,7 @@ Deno.test("OpenAI 429 and 500 are retried; a lasting outage gets a friendly erro
     openai.failNext("/v1/responses", 429, 1, { retryAfterSeconds: 0 });
     openai.failNext("/v1/responses", 500, 1);
     telegram.sendText(user, "retry me");
-    await telegram.waitForCall("sendMessage", says(/Echo: retry me/), { timeoutMs: 15_000 });
+    await telegram.waitForCall("sendRichMessage", says(/Echo: retry me/), { timeoutMs: 15_000 });
     assert.equal(openai.requests.filter((r) => r.path === "/v1/responses").length, 3);
 
     openai.failNext("/v1/responses", 500, 10);
@@ -89,11 +95,11 @@ Deno.test("Redis going away mid-run: the bot keeps answering and warns once", as
     const { telegram, redis } = stack;
     const user = stack.subscriber();
     telegram.sendText(user, "before");
-    await telegram.waitForCall("sendMessage", says(/Echo: before/));
+    await telegram.waitForCall("sendRichMessage", says(/Echo: before/));
     await redis!.kill();
     for (const text of ["during one", "during two"]) {
       telegram.sendText(user, text);
-      await telegram.waitForCall("sendMessage", says(new RegExp(`Echo: ${text}`)), {
+      await telegram.waitForCall("sendRichMessage", says(new RegExp(`Echo: ${text}`)), {
         timeoutMs: 15_000,
       });
     }
@@ -102,14 +108,15 @@ Deno.test("Redis going away mid-run: the bot keeps answering and warns once", as
     await redis!.restart();
     await stack.bot.waitForOutput(/INF.*[Rr]edis.*(back|reconnected|available)/i, 15_000);
     telegram.sendText(user, "after");
-    await telegram.waitForCall("sendMessage", says(/Echo: after/));
+    await telegram.waitForCall("sendRichMessage", says(/Echo: after/));
   } finally {
     await stack.stop();
   }
 });
 
-Deno.test("a 20,000-character answer with code and a table arrives whole, in order", async () => {
-  const stack = await startStack();
+Deno.test("a 20,000-character answer with code and a table arrives whole, in order (HTML)", async () => {
+  // Split at 4096 for classic messages; the rich version is in streaming_test.ts.
+  const stack = await startStack({ env: { REPLY_FORMAT: "html" } });
   try {
     const { telegram, openai } = stack;
     const code = Array.from({ length: 150 }, (_, i) => `const line${i} = ${i} * 2; // step ${i}`)
@@ -141,7 +148,7 @@ Deno.test("a 20,000-character answer with code and a table arrives whole, in ord
 });
 
 Deno.test("formatting Telegram refuses is re-sent as plain text", async () => {
-  const stack = await startStack();
+  const stack = await startStack({ env: { REPLY_FORMAT: "html" } });
   try {
     const { telegram, openai } = stack;
     openai.reply = () => "Some *emphasis* here";
@@ -165,9 +172,9 @@ Deno.test("the legacy Assistants backend answers through threads and runs", asyn
     const { telegram, openai } = stack;
     const user = stack.subscriber();
     telegram.sendText(user, "old school");
-    await telegram.waitForCall("sendMessage", says(/Echo: old school/));
+    await telegram.waitForCall("sendRichMessage", says(/Echo: old school/));
     telegram.sendText(user, "again");
-    await telegram.waitForCall("sendMessage", says(/Echo: again/));
+    await telegram.waitForCall("sendRichMessage", says(/Echo: again/));
     assert.equal(openai.requests.filter((r) => r.path === "/v1/threads").length, 1);
     assert.equal(openai.requests.filter((r) => /\/runs$/.test(r.path)).length, 2);
     telegram.sendText(user, "/history");
@@ -223,8 +230,8 @@ Deno.test("the same update delivered twice is answered once", async () => {
     const { update_id, message } = telegram.sendText(user, "only once");
     telegram.pushUpdate({ update_id, message });
     telegram.sendText(user, "next");
-    await telegram.waitForCall("sendMessage", says(/Echo: next/));
-    const answers = telegram.callsTo("sendMessage").filter(says(/Echo: only once/));
+    await telegram.waitForCall("sendRichMessage", says(/Echo: next/));
+    const answers = telegram.callsTo("sendRichMessage").filter(says(/Echo: only once/));
     assert.equal(answers.length, 1);
     assert.equal(openai.requests.filter((r) => r.path === "/v1/responses").length, 2);
     await stack.bot.waitForOutput(new RegExp(`Update ${update_id} was handled before; skipped`));
@@ -243,7 +250,7 @@ Deno.test("Redis unreachable at start: the bot starts, answers, and warns once",
     const user = stack.subscriber();
     for (const text of ["first", "second"]) {
       telegram.sendText(user, text);
-      await telegram.waitForCall("sendMessage", says(new RegExp(`Echo: ${text}`)));
+      await telegram.waitForCall("sendRichMessage", says(new RegExp(`Echo: ${text}`)));
     }
     // The conversation continues while Redis is down (kept in process memory).
     const [one, two] = conversationsUsed(stack.openai.requests);

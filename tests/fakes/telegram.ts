@@ -7,9 +7,16 @@
  *
  * Scope: the methods the bot uses (getMe, getUpdates, webhooks, commands, sendMessage,
  * editMessageText, editMessageReplyMarkup, deleteMessage, sendChatAction, sendDocument,
- * answerCallbackQuery, getChatMember, getChat, sendMessageDraft); any other method is
- * 404 "Not Found". Users, chats and channels exist only when a test declares them
- * (sendText, addChannel, setMember, ...).
+ * answerCallbackQuery, getChatMember, getChat, sendMessageDraft, and the rich messages of
+ * Bot API 10.1: sendRichMessage, sendRichMessageDraft, parsed in `telegram_rich.ts`); any
+ * other method is 404 "Not Found", and `missingMethods` makes any of these 404 too, like
+ * an older local Bot API server. Users, chats and channels exist only when a test
+ * declares them (sendText, addChannel, setMember, ...).
+ *
+ * Drafts: the last draft of a private chat is shown until the bot sends a message there
+ * or `draftTtlMs` (30 s, Telegram's preview time) passes without an update. With
+ * `can_stop` it has a stop button: `pressStop` presses it, which queues the Bot API 10.3
+ * `stopped_message_generation` update and, without `keep_on_stop`, hides the draft.
  */
 import {
   checkLink,
@@ -18,6 +25,7 @@ import {
   type FormattedText,
   formatText,
 } from "./telegram_html.ts";
+import { parseRichMessage, type RichContent } from "./telegram_rich.ts";
 
 /** One request the fake answered, in the order the outcomes were decided. */
 export interface RecordedCall {
@@ -40,6 +48,8 @@ export interface FakeTelegramOptions {
   missingMethods?: string[];
   /** Wait before a failed webhook delivery is retried; default 100 ms (Telegram waits longer). */
   webhookRetryMs?: number;
+  /** How long a draft stays shown without an update; default 30000 (Telegram's ~30 s). */
+  draftTtlMs?: number;
 }
 
 export interface FakeUser {
@@ -68,14 +78,32 @@ export interface FakeMessage {
   reply_markup?: Record<string, unknown>;
   reply_to_message_id?: number;
   document?: FakeDocument;
+  /** A rich message (sendRichMessage): its blocks, the text a user sees, and the source sent. */
+  rich?: FakeRich;
 }
 
-/** One sendMessageDraft the bot made. */
+/** A rich message or draft as the fake parsed it. */
+export interface FakeRich {
+  /** `rich_message.blocks` as the Bot API returns them. */
+  blocks: Record<string, unknown>[];
+  /** The text a user sees (blocks' text, table cells joined with " | "). */
+  text: string;
+  /** The `markdown` or `html` the bot sent. */
+  markdown?: string;
+  html?: string;
+}
+
+/** One sendMessageDraft or sendRichMessageDraft the bot made. */
 export interface FakeDraft {
   draft_id: number;
+  /** The text shown (for a rich draft: the text of its blocks). */
   text: string;
   entities?: Entity[];
   at: number;
+  method: "sendMessageDraft" | "sendRichMessageDraft";
+  rich?: FakeRich;
+  can_stop?: boolean;
+  keep_on_stop?: boolean;
 }
 
 /** An error as the Bot API reports it. */
@@ -113,6 +141,16 @@ interface StoredMessage {
   message: Json;
   fromBot: boolean;
   document?: FakeDocument;
+  rich?: FakeRich;
+}
+
+/** The draft a private chat shows now. */
+interface ShownDraft {
+  draft: FakeDraft;
+  /** Date.now() of its last update. */
+  at: number;
+  /** The stop button was pressed (keep_on_stop kept the draft, without the button). */
+  stopped: boolean;
 }
 
 interface Member {
@@ -428,6 +466,7 @@ export class FakeTelegram {
   #closed = false;
   #missing: Set<string>;
   #webhookRetryMs: number;
+  #draftTtlMs: number;
   #methods = new Map<string, { name: string; handler: Handler }>();
   #failures = new Map<string, { error: FakeApiError; times: number }>();
   #waiters = new Set<Waiter>();
@@ -441,6 +480,7 @@ export class FakeTelegram {
   #messages = new Map<number, StoredMessage[]>();
   #nextMessageId = new Map<number, number>();
   #drafts = new Map<number, FakeDraft[]>();
+  #shownDrafts = new Map<number, ShownDraft>();
   #files = new Map<string, FakeDocument>();
   #fileCounter = 0;
   #queries = new Map<string, { answered: boolean }>();
@@ -465,6 +505,7 @@ export class FakeTelegram {
     this.botUsername = opts.botUsername ?? "fake_test_bot";
     this.latencyMs = opts.latencyMs ?? 0;
     this.#webhookRetryMs = opts.webhookRetryMs ?? 100;
+    this.#draftTtlMs = opts.draftTtlMs ?? 30_000;
     this.#missing = new Set((opts.missingMethods ?? []).map((m) => m.toLowerCase()));
     const handlers: Record<string, Handler> = {
       getMe: () => this.#getMe(),
@@ -485,6 +526,8 @@ export class FakeTelegram {
       getChatMember: (p) => this.#getChatMember(p),
       getChat: (p) => this.#getChat(p),
       sendMessageDraft: (p) => this.#sendMessageDraft(p),
+      sendRichMessage: (p) => this.#sendRichMessage(p),
+      sendRichMessageDraft: (p) => this.#sendRichMessageDraft(p),
     };
     for (const [name, handler] of Object.entries(handlers)) {
       this.#methods.set(name.toLowerCase(), { name, handler });
@@ -755,13 +798,45 @@ export class FakeTelegram {
       const reply = m.reply_to_message as Json | undefined;
       if (reply) out.reply_to_message_id = reply.message_id as number;
       if (s.document) out.document = { ...s.document, content: s.document.content.slice() };
+      if (s.rich) out.rich = structuredClone(s.rich);
       return out;
     });
   }
 
-  /** Every sendMessageDraft that succeeded in a chat, in order. */
+  /** Every sendMessageDraft and sendRichMessageDraft that succeeded in a chat, in order. */
   chatDrafts(chatId: number): FakeDraft[] {
     return structuredClone(this.#drafts.get(chatId) ?? []);
+  }
+
+  /**
+   * The draft the chat shows now: the last one, unless the bot sent a message since,
+   * it was not updated for `draftTtlMs`, or its stop button hid it.
+   */
+  shownDraft(chatId: number): FakeDraft | undefined {
+    const shown = this.#shownDrafts.get(chatId);
+    if (!shown || Date.now() - shown.at >= this.#draftTtlMs) return undefined;
+    return structuredClone(shown.draft);
+  }
+
+  /**
+   * The user presses the stop button of the draft shown in their private chat: queues
+   * a `stopped_message_generation` update ({ chat, draft_id }, Bot API 10.3) and hides
+   * the draft unless it was sent with keep_on_stop. Throws when no draft is shown or it
+   * has no stop button (Telegram would show none). Returns the update id.
+   */
+  pressStop(chatId: number): number {
+    const draft = this.shownDraft(chatId);
+    const shown = this.#shownDrafts.get(chatId);
+    if (!draft || !shown) throw new Error(`pressStop: chat ${chatId} shows no draft`);
+    if (!draft.can_stop || shown.stopped) {
+      throw new Error(`pressStop: draft ${draft.draft_id} in chat ${chatId} has no stop button`);
+    }
+    if (draft.keep_on_stop) shown.stopped = true;
+    else this.#shownDrafts.delete(chatId);
+    const chat = this.#chats.get(chatId)!;
+    return this.pushUpdate({
+      stopped_message_generation: { chat: this.#chatJson(chat), draft_id: draft.draft_id },
+    });
   }
 
   /** Stops the server; a held getUpdates answers at once, pending waits reject. */
@@ -1051,6 +1126,8 @@ export class FakeTelegram {
   }
 
   #store(chatId: number, stored: StoredMessage): void {
+    // A message from the bot replaces its draft.
+    if (stored.fromBot) this.#shownDrafts.delete(chatId);
     let list = this.#messages.get(chatId);
     if (!list) this.#messages.set(chatId, list = []);
     list.push(stored);
@@ -1543,13 +1620,14 @@ export class FakeTelegram {
     };
   }
 
-  #sendMessageDraft(p: Params): boolean {
+  /** The checks both draft methods make, in telegram-bot-api's order; returns the chat and id. */
+  #draftTarget(p: Params): { chat: ChatInfo; draftId: number } {
     const draft = argString(p.draft_id).trim();
     if (!/^-?\d+$/.test(draft) || Number(draft) === 0) throw bad("draft_id must be non-zero");
-    const raw = argString(p.text);
-    const text = raw === ""
-      ? { text: "", entities: [] }
-      : this.#format(raw, p.parse_mode, p.entities);
+    return { chat: this.#draftChat(p), draftId: Number(draft) };
+  }
+
+  #draftChat(p: Params): ChatInfo {
     const chatRaw = argString(p.chat_id).trim();
     if (chatRaw === "") throw bad("chat_id is empty");
     const known = this.#chats.get(Number(chatRaw));
@@ -1558,16 +1636,97 @@ export class FakeTelegram {
     }
     const chat = this.#writableChat(p);
     this.#checkThread(p);
+    return chat;
+  }
+
+  #showDraft(chatId: number, draft: FakeDraft): void {
+    let list = this.#drafts.get(chatId);
+    if (!list) this.#drafts.set(chatId, list = []);
+    list.push(draft);
+    this.#shownDrafts.set(chatId, {
+      draft: structuredClone(draft),
+      at: Date.now(),
+      stopped: false,
+    });
+  }
+
+  #stopFlags(p: Params): Pick<FakeDraft, "can_stop" | "keep_on_stop"> {
+    return {
+      ...(p.can_stop !== undefined ? { can_stop: argBool(p.can_stop) } : {}),
+      ...(p.keep_on_stop !== undefined ? { keep_on_stop: argBool(p.keep_on_stop) } : {}),
+    };
+  }
+
+  #sendMessageDraft(p: Params): boolean {
+    const draft = argString(p.draft_id).trim();
+    if (!/^-?\d+$/.test(draft) || Number(draft) === 0) throw bad("draft_id must be non-zero");
+    const raw = argString(p.text);
+    const text = raw === ""
+      ? { text: "", entities: [] }
+      : this.#format(raw, p.parse_mode, p.entities);
+    const chat = this.#draftChat(p);
     this.#checkText(text, 4096, undefined, "message is too long");
-    let list = this.#drafts.get(chat.id);
-    if (!list) this.#drafts.set(chat.id, list = []);
-    list.push({
+    this.#showDraft(chat.id, {
       draft_id: Number(draft),
       text: text.text,
       ...(text.entities.length ? { entities: text.entities } : {}),
       at: Date.now(),
+      method: "sendMessageDraft",
+      ...this.#stopFlags(p),
     });
     return true;
+  }
+
+  /** rich_message as telegram-bot-api reads it, parsed into blocks. */
+  #richArg(p: Params, draft: boolean): FakeRich {
+    const value = argJson(p.rich_message, "can't parse rich message JSON object");
+    if (value === undefined) throw bad(`parameter "rich_message" is required`);
+    let content: RichContent;
+    try {
+      content = parseRichMessage(value, draft);
+    } catch (e) {
+      if (e instanceof FormatError) throw bad(e.message);
+      throw e;
+    }
+    const input = value as Json;
+    return {
+      blocks: content.blocks,
+      text: content.text,
+      ...(typeof input.markdown === "string" ? { markdown: input.markdown } : {}),
+      ...(typeof input.html === "string" ? { html: input.html } : {}),
+    };
+  }
+
+  #sendRichMessageDraft(p: Params): boolean {
+    const { chat, draftId } = this.#draftTarget(p);
+    const rich = this.#richArg(p, true);
+    this.#showDraft(chat.id, {
+      draft_id: draftId,
+      text: rich.text,
+      at: Date.now(),
+      method: "sendRichMessageDraft",
+      rich,
+      ...this.#stopFlags(p),
+    });
+    return true;
+  }
+
+  #sendRichMessage(p: Params): Json {
+    this.#checkSendOptions(p);
+    const rich = this.#richArg(p, false);
+    const reply = this.#parseReply(p);
+    const markup = this.#parseMarkup(p);
+    const chat = this.#writableChat(p);
+    this.#checkThread(p);
+    const replyTo = this.#resolveReply(reply, chat);
+    this.#checkMarkup(markup);
+    const message = this.#newMessage(chat, undefined, {
+      ...(replyTo ? { reply_to_message: replyTo } : {}),
+      rich_message: { blocks: rich.blocks },
+      ...(markup ? { reply_markup: markup } : {}),
+    });
+    this.#store(chat.id, { message, fromBot: true, rich });
+    return structuredClone(message);
   }
 
   // === Commands

@@ -73,7 +73,7 @@ Deno.test("getMe through grammY; unknown methods, wrong tokens, GET and case-ins
     assert.equal(typeof me.can_join_groups, "boolean");
 
     const notFound = { ok: false, error_code: 404, description: "Not Found" };
-    assert.deepEqual(await call(tg, "sendRichMessage", { chat_id: 1 }), {
+    assert.deepEqual(await call(tg, "sendPaidMedia", { chat_id: 1 }), {
       status: 404,
       body: notFound,
     });
@@ -103,10 +103,20 @@ Deno.test("getMe through grammY; unknown methods, wrong tokens, GET and case-ins
 Deno.test("missingMethods answer 404 like an older local Bot API server", async () => {
   await withFake(async (tg) => {
     tg.sendText(alice, "hi");
-    const err = await grammyError(api(tg).sendMessageDraft(alice.id, 1, "thinking"));
-    assert.equal(err.error_code, 404);
-    assert.equal(err.description, "Not Found");
-  }, { missingMethods: ["sendMessageDraft"] });
+    for (
+      const p of [
+        api(tg).sendMessageDraft(alice.id, 1, "thinking"),
+        api(tg).sendRichMessageDraft(alice.id, 1, { markdown: "x" }),
+        api(tg).sendRichMessage(alice.id, { markdown: "x" }),
+      ]
+    ) {
+      const err = await grammyError(p);
+      assert.equal(err.error_code, 404);
+      assert.equal(err.description, "Not Found");
+    }
+    // The methods that exist still work.
+    await api(tg).sendMessage(alice.id, "plain");
+  }, { missingMethods: ["sendMessageDraft", "sendRichMessageDraft", "SENDRICHMESSAGE"] });
 });
 
 Deno.test("sendMessage needs a chat the user opened; messages get increasing ids", async () => {
@@ -743,6 +753,188 @@ Deno.test("sendMessageDraft: private chats only, non-zero draft_id, drafts recor
     await api(tg).sendMessage(group.id, "in group");
     assert.equal(tg.chatMessages(group.id).length, 1);
   });
+});
+
+Deno.test("sendRichMessage: Markdown becomes Telegram's blocks; limits and errors", async () => {
+  await withFake(async (tg) => {
+    const group = { id: -5002, type: "group" as const, title: "G" };
+    const { message: question } = tg.sendText(alice, "hi");
+    tg.sendText(alice, "hi all", group);
+    const markdown = [
+      "# Title",
+      "Some **bold** and `code`, ==marked==, [a link](https://t.me/) and $x^2$.",
+      "- one\n- [x] two",
+      "| a | b |\n|:--|--:|\n| 1 | *2* |",
+      "```py\nprint(1)\n```",
+      "---",
+      "> quoted",
+      "$$E = mc^2$$",
+    ].join("\n\n");
+    const sent = await api(tg).sendRichMessage(alice.id, { markdown }, {
+      reply_parameters: { message_id: question.message_id as number },
+    });
+    assert.equal(sent.chat.id, alice.id);
+    assert.equal(sent.reply_to_message?.message_id, question.message_id);
+    const blocks = sent.rich_message.blocks as unknown as Json[];
+    assert.deepEqual(blocks.map((b) => b.type), [
+      "heading",
+      "paragraph",
+      "list",
+      "table",
+      "pre",
+      "divider",
+      "blockquote",
+      "mathematical_expression",
+    ]);
+    assert.deepEqual(blocks[0], { type: "heading", text: "Title", size: 1 });
+    assert.deepEqual(blocks[1].text, [
+      "Some ",
+      { type: "bold", text: "bold" },
+      " and ",
+      { type: "code", text: "code" },
+      ", ",
+      { type: "marked", text: "marked" },
+      ", ",
+      { type: "url", text: "a link", url: "https://t.me/" },
+      " and ",
+      { type: "mathematical_expression", expression: "x^2" },
+      ".",
+    ]);
+    const list = blocks[2].items as Json[];
+    assert.deepEqual(list[1], {
+      label: "•",
+      blocks: [{ type: "paragraph", text: "two" }],
+      has_checkbox: true,
+      is_checked: true,
+    });
+    const cells = blocks[3].cells as Json[][];
+    assert.deepEqual(cells[0][0], { text: "a", is_header: true, align: "left", valign: "top" });
+    assert.deepEqual(cells[1][1], {
+      text: { type: "italic", text: "2" },
+      align: "right",
+      valign: "top",
+    });
+    assert.deepEqual(blocks[4], { type: "pre", text: "print(1)", language: "py" });
+    const stored = tg.chatMessages(alice.id).at(-1)!;
+    assert.equal(stored.text, undefined);
+    assert.equal(stored.rich!.markdown, markdown);
+    assert.match(stored.rich!.text, /^Title\n\nSome bold and code, marked, a link and x\^2\./);
+    assert.match(stored.rich!.text, /a \| b\n1 \| 2/);
+    // Rich messages go to groups too; HTML input works.
+    const html = await api(tg).sendRichMessage(group.id, { html: "<h2>Hi</h2><p>there</p>" });
+    assert.deepEqual(html.rich_message.blocks, [
+      { type: "paragraph", text: "Hi" },
+      { type: "paragraph", text: "there" },
+    ]);
+
+    const bad = (rich_message: unknown, description: string) =>
+      assertBad(tg, "sendRichMessage", { chat_id: alice.id, rich_message }, description);
+    await assertBad(
+      tg,
+      "sendRichMessage",
+      { chat_id: alice.id },
+      'Bad Request: parameter "rich_message" is required',
+    );
+    await bad(
+      { markdown: "a", html: "b" },
+      "Bad Request: exactly one of the fields html, markdown or blocks must be specified",
+    );
+    await bad({ markdown: "  \n" }, "Bad Request: rich message is empty");
+    await bad({ markdown: "x".repeat(32769) }, "Bad Request: rich message text is too long");
+    await bad(
+      { markdown: Array.from({ length: 501 }, (_, i) => `- ${i}`).join("\n") },
+      "Bad Request: rich message has too many blocks",
+    );
+    const wide = Array.from({ length: 21 }, (_, i) => `c${i}`);
+    await bad(
+      { markdown: `| ${wide.join(" | ")} |\n|${wide.map(() => "---").join("|")}|` },
+      "Bad Request: table has too many columns",
+    );
+    await bad(
+      { markdown: "![](https://example.com/a.png)" },
+      "Bad Request: failed to get HTTP URL content",
+    );
+    await bad(
+      { html: "<b>bold <blink>x</blink></b>" },
+      'Bad Request: can\'t parse rich message: Unsupported start tag "blink" at byte offset 8',
+    );
+    await bad(
+      { html: "<b>open" },
+      "Bad Request: can't parse rich message: Can't find end tag corresponding to start tag \"b\"",
+    );
+    // 32768 characters of text is allowed; markup does not count.
+    await api(tg).sendRichMessage(alice.id, { markdown: `**${"y".repeat(32768)}**` });
+  });
+});
+
+Deno.test("drafts: rich drafts, the stop button, shown until a message or the timeout", async () => {
+  await withFake(async (tg) => {
+    const group = { id: -5003, type: "group" as const, title: "G" };
+    tg.sendText(alice, "hi");
+    tg.sendText(alice, "hi all", group);
+    assert.equal(
+      await api(tg).sendMessageDraft(alice.id, 5, "", { can_stop: true, keep_on_stop: true }),
+      true,
+    );
+    assert.equal(tg.shownDraft(alice.id)?.text, "");
+    assert.equal(
+      await api(tg).sendRichMessageDraft(alice.id, 5, { markdown: "**Half** an" }, {
+        can_stop: true,
+      }),
+      true,
+    );
+    await assertBad(
+      tg,
+      "sendRichMessageDraft",
+      { chat_id: group.id, draft_id: 5, rich_message: { markdown: "x" } },
+      "Bad Request: TEXTDRAFT_PEER_INVALID",
+    );
+    await assertBad(
+      tg,
+      "sendRichMessageDraft",
+      { chat_id: alice.id, draft_id: 0, rich_message: { markdown: "x" } },
+      "Bad Request: draft_id must be non-zero",
+    );
+    await assertBad(
+      tg,
+      "sendRichMessageDraft",
+      { chat_id: alice.id, draft_id: 5, rich_message: { markdown: "x".repeat(32769) } },
+      "Bad Request: rich message text is too long",
+    );
+    const drafts = tg.chatDrafts(alice.id);
+    assert.deepEqual(
+      drafts.map((d) => [d.method, d.text, d.can_stop, d.keep_on_stop]),
+      [["sendMessageDraft", "", true, true], ["sendRichMessageDraft", "Half an", true, undefined]],
+    );
+    assert.deepEqual(drafts[1].rich!.blocks, [
+      { type: "paragraph", text: [{ type: "bold", text: "Half" }, " an"] },
+    ]);
+
+    // The user presses stop: the update names the chat and the draft, the draft goes away.
+    const updateId = tg.pressStop(alice.id);
+    const updates = (await call(tg, "getUpdates")).body.result as Json[];
+    const stop = updates.find((u) => u.update_id === updateId)!;
+    assert.deepEqual(stop.stopped_message_generation, {
+      chat: { id: alice.id, first_name: "Alice", type: "private" },
+      draft_id: 5,
+    });
+    assert.equal(tg.shownDraft(alice.id), undefined);
+    assert.throws(() => tg.pressStop(alice.id), /shows no draft/);
+
+    // keep_on_stop keeps the draft, without its button; a message from the bot replaces it.
+    await api(tg).sendMessageDraft(alice.id, 6, "kept", { can_stop: true, keep_on_stop: true });
+    tg.pressStop(alice.id);
+    assert.equal(tg.shownDraft(alice.id)?.text, "kept");
+    assert.throws(() => tg.pressStop(alice.id), /no stop button/);
+    await api(tg).sendMessage(alice.id, "final");
+    assert.equal(tg.shownDraft(alice.id), undefined);
+
+    // Without can_stop there is no button; a draft left alone expires.
+    await api(tg).sendMessageDraft(alice.id, 7, "no button");
+    assert.throws(() => tg.pressStop(alice.id), /no stop button/);
+    await new Promise((resolve) => setTimeout(resolve, 120));
+    assert.equal(tg.shownDraft(alice.id), undefined);
+  }, { draftTtlMs: 100 });
 });
 
 Deno.test("waitForCall sees past and future calls and times out listing what it saw", async () => {

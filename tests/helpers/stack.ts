@@ -22,6 +22,16 @@ export interface StackOptions {
   openai?: FakeOpenAIOptions;
   /** Make the bot an admin of the channel (default true). */
   botIsAdmin?: boolean;
+  /** Webhook mode on a free loopback port instead of long polling. */
+  webhook?: boolean;
+}
+
+/** Where a webhook-mode bot listens. */
+export interface StackWebhook {
+  /** WEBHOOK_URL: `http://127.0.0.1:<port>/tg/<random>`. */
+  url: string;
+  secret: string;
+  port: number;
 }
 
 export interface Stack {
@@ -30,6 +40,8 @@ export interface Stack {
   redis?: Awaited<ReturnType<typeof startRedis>>;
   bot: BotProcess;
   env: Record<string, string>;
+  /** Set when started with `webhook: true`. */
+  webhook?: StackWebhook;
   /** Stops the bot (SIGTERM, must exit 0) and starts it again on the same store. */
   restartBot(): Promise<void>;
   /** A user who is a member of the channel. */
@@ -39,13 +51,30 @@ export interface Stack {
 
 let nextUser = 1000;
 
-/** Starts everything and waits until the bot polls. */
+/** A port that was free a moment ago on 127.0.0.1. */
+function freePort(): number {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const { port } = listener.addr as Deno.NetAddr;
+  listener.close();
+  return port;
+}
+
+/** Starts everything and waits until the bot polls (or its webhook is registered). */
 export async function startStack(options: StackOptions = {}): Promise<Stack> {
   const telegram = await FakeTelegram.start(options.telegram);
   const openai = await FakeOpenAI.start(options.openai);
   const redis = options.redis ? await startRedis() : undefined;
   telegram.addChannel({ ...CHANNEL, botIsAdmin: options.botIsAdmin ?? true });
   const dataDir = `data/e2e-${crypto.randomUUID()}`;
+  let webhook: StackWebhook | undefined;
+  if (options.webhook) {
+    const port = freePort();
+    webhook = {
+      url: `http://127.0.0.1:${port}/tg/${crypto.randomUUID()}`,
+      secret: crypto.randomUUID().replaceAll("-", ""),
+      port,
+    };
+  }
   const env: Record<string, string> = {
     TELEGRAM_BOT_TOKEN: telegram.token,
     TELEGRAM_API_ROOT: telegram.apiRoot,
@@ -57,11 +86,14 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     LOG_LEVEL: "debug",
     SHUTDOWN_TIMEOUT: "10",
     ...(redis ? { REDIS_URL: redis.url } : {}),
+    ...(webhook
+      ? { WEBHOOK_URL: webhook.url, WEBHOOK_SECRET: webhook.secret, PORT: String(webhook.port) }
+      : {}),
     ...options.env,
   };
   const launch = async () => {
     const bot = spawnBot(env);
-    await bot.waitForOutput(/Polling as @/);
+    await bot.waitForOutput(webhook ? /Webhook ready as @/ : /Polling as @/);
     return bot;
   };
   const stack: Stack = {
@@ -69,6 +101,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     openai,
     redis,
     env,
+    webhook,
     bot: await launch(),
     async restartBot() {
       assert.equal(await stack.bot.stop("SIGTERM"), 0, stack.bot.output());
@@ -83,7 +116,9 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       try {
         const code = await stack.bot.stop("SIGTERM");
         const output = stack.bot.output();
-        for (const secret of [telegram.token, openai.apiKey, telegram.token.split(":")[1]]) {
+        const secrets = [telegram.token, openai.apiKey, telegram.token.split(":")[1]];
+        if (webhook) secrets.push(webhook.secret);
+        for (const secret of secrets) {
           assert.ok(!output.includes(secret), `a secret appeared in the bot's output:\n${output}`);
         }
         assert.equal(code, 0, `the bot did not exit cleanly:\n${output}`);

@@ -1,0 +1,134 @@
+/**
+ * Command-line options of `deno task bench`, with the issue's defaults (200 users × 5
+ * messages; fake OpenAI 300 ms to first token, 60 tokens/s; fake Telegram 20 ms) and a
+ * `--smoke` preset that takes a few seconds.
+ */
+import { parseArgs } from "node:util";
+import type { ScenarioSettings, StoreKind } from "./scenario.ts";
+
+export interface BenchOptions {
+  settings: ScenarioSettings;
+  stores: StoreKind[];
+  /** A git revision to run against the current checkout. */
+  compare?: string;
+  /** Directory of the JSON results. */
+  outDir: string;
+  /** Also write `latest.json` (full runs only). */
+  writeLatest: boolean;
+  smoke: boolean;
+}
+
+export const USAGE = `deno task bench [options]
+
+  --users=N            simulated subscribers in the paced phase (200)
+  --messages=M         messages per subscriber (5)
+  --burst=N            users in each burst, 0 for none (1000)
+  --think=MIN-MAX      ms a user reads and types between answer and question (1000-4000)
+  --ramp=MS            users start within this time (3000)
+  --tg-latency=MS      fake Telegram round trip (20)
+  --ttft=MS            fake OpenAI time to first token (300)
+  --tps=N              fake OpenAI tokens per second (60)
+  --tokens=N           tokens per answer (40)
+  --store=kv|redis|both  embedded Deno KV, Redis, or both compared (both)
+  --compare=REV        also run git revision REV (temporary worktree) and give ratios
+  --startups=N         extra start-ups measured for the start-up median (2)
+  --cpu-prof[=DIR]     write a CPU profile of the loaded bot (bench/results/profiles)
+  --log-level=LEVEL    the bot's LOG_LEVEL (info)
+  --seed=N             pacing seed (1)
+  --out=DIR            where the JSON goes (bench/results)
+  --smoke              5 users × 2 messages, bursts of 10: a few seconds
+`;
+
+/** Parses argv; throws an Error with a readable message on a bad option. */
+export function parseOptions(args: string[], resultsDir: string): BenchOptions {
+  // A bare `--cpu-prof` means the default directory; parseArgs wants a value.
+  const normalized = args.map((a) => a === "--cpu-prof" ? "--cpu-prof=" : a);
+  const { values } = parseArgs({
+    args: normalized,
+    options: {
+      users: { type: "string" },
+      messages: { type: "string" },
+      burst: { type: "string" },
+      think: { type: "string" },
+      ramp: { type: "string" },
+      "tg-latency": { type: "string" },
+      ttft: { type: "string" },
+      tps: { type: "string" },
+      tokens: { type: "string" },
+      store: { type: "string" },
+      compare: { type: "string" },
+      startups: { type: "string" },
+      "cpu-prof": { type: "string" },
+      "log-level": { type: "string" },
+      seed: { type: "string" },
+      out: { type: "string" },
+      timeout: { type: "string" },
+      idle: { type: "string" },
+      smoke: { type: "boolean" },
+      help: { type: "boolean" },
+    },
+    strict: true,
+    allowPositionals: false,
+  });
+  if (values.help) throw new UsageRequest();
+  const smoke = values.smoke ?? false;
+  const int = (name: string, raw: string | undefined, fallback: number, min = 0) => {
+    if (raw === undefined) return fallback;
+    const n = Number(raw);
+    if (!Number.isInteger(n) || n < min) {
+      throw new Error(`--${name}: "${raw}" is not an integer ≥ ${min}`);
+    }
+    return n;
+  };
+  const think = (values.think ?? (smoke ? "50-150" : "1000-4000")).split("-").map(Number);
+  if (
+    think.length !== 2 || think.some((n) => !Number.isFinite(n) || n < 0) || think[0] > think[1]
+  ) {
+    throw new Error(`--think: "${values.think}" is not MIN-MAX in ms`);
+  }
+  const store = values.store ?? "both";
+  if (!["kv", "redis", "both"].includes(store)) {
+    throw new Error(`--store: "${store}" is not kv, redis or both`);
+  }
+  const cpuProfDir = values["cpu-prof"] === undefined
+    ? undefined
+    : (values["cpu-prof"] || `${resultsDir}/profiles/${stamp(new Date())}`);
+  const outDir = values.out ?? resultsDir;
+  return {
+    settings: {
+      users: int("users", values.users, smoke ? 5 : 200, 1),
+      messagesPerUser: int("messages", values.messages, smoke ? 2 : 5, 1),
+      burstUsers: int("burst", values.burst, smoke ? 10 : 1000),
+      thinkMs: [think[0], think[1]],
+      rampMs: int("ramp", values.ramp, smoke ? 100 : 3000),
+      telegramLatencyMs: int("tg-latency", values["tg-latency"], 20),
+      timeToFirstTokenMs: int("ttft", values.ttft, smoke ? 50 : 300),
+      tokensPerSecond: int("tps", values.tps, smoke ? 200 : 60),
+      answerTokens: int("tokens", values.tokens, 40, 2),
+      answerTimeoutMs: int("timeout", values.timeout, 60_000, 1),
+      startupRuns: int("startups", values.startups, smoke ? 0 : 2),
+      warmup: !smoke,
+      idleMs: int("idle", values.idle, smoke ? 200 : 1000),
+      seed: int("seed", values.seed, 1),
+      logLevel: values["log-level"] ?? "info",
+      cpuProfDir,
+    },
+    stores: store === "both" ? ["kv", "redis"] : [store as StoreKind],
+    compare: values.compare,
+    outDir,
+    writeLatest: !smoke && values.out === undefined,
+    smoke,
+  };
+}
+
+/** Thrown for `--help`. */
+export class UsageRequest extends Error {
+  constructor() {
+    super("usage");
+  }
+}
+
+/** `2026-11-20T10-01-02Z`: sortable and safe in file names. */
+export function stamp(date: Date): string {
+  return date.toISOString().replace(/\.\d+Z$/, "Z").replaceAll(":", "-");
+}

@@ -1,0 +1,120 @@
+/**
+ * Reads a V8 CPU profile (`deno run --cpu-prof`) and says where the bot's CPU time
+ * went: self time by package (grammY, openai, ioredis, the bot's own files, Deno's
+ * runtime, GC) and the functions with the most self time.
+ */
+
+/** Self time of one function or group. */
+export interface ProfileEntry {
+  name: string;
+  ms: number;
+  /** Share of the busy (non-idle) time, %. */
+  percent: number;
+}
+
+export interface ProfileSummary {
+  file: string;
+  /** Profile length, ms. */
+  totalMs: number;
+  /** Time not idle, ms. */
+  busyMs: number;
+  groups: ProfileEntry[];
+  functions: ProfileEntry[];
+}
+
+interface CallFrame {
+  functionName: string;
+  url: string;
+  lineNumber: number;
+}
+
+interface CpuProfile {
+  nodes: { id: number; callFrame: CallFrame }[];
+  samples: number[];
+  timeDeltas: number[];
+  startTime: number;
+  endTime: number;
+}
+
+/** The package or part a script belongs to, e.g. "grammy", "bot src/bot/chat.ts". */
+export function groupOf(frame: CallFrame, root: string): string {
+  const { url, functionName } = frame;
+  if (url === "") {
+    if (functionName === "(garbage collector)") return "(garbage collector)";
+    if (functionName === "(program)") return "(program: V8 and native)";
+    if (functionName === "(idle)") return "(idle)";
+    return "(native)";
+  }
+  const npm = /registry\.npmjs\.org\/((?:@[^/]+\/)?[^/]+)\//.exec(url);
+  if (npm) return npm[1];
+  if (url.startsWith("ext:") || url.startsWith("node:")) return "deno runtime";
+  const rootUrl = `file://${root.replace(/\/$/, "")}/`;
+  if (url.startsWith(rootUrl)) {
+    const path = url.slice(rootUrl.length);
+    return `bot ${path.split("/").slice(0, path.startsWith("src/") ? 2 : 1).join("/")}`;
+  }
+  return url;
+}
+
+function shortUrl(url: string, root: string): string {
+  const rootUrl = `file://${root.replace(/\/$/, "")}/`;
+  if (url.startsWith(rootUrl)) return url.slice(rootUrl.length);
+  const npm = /registry\.npmjs\.org\/(.+)$/.exec(url);
+  return npm ? npm[1] : url;
+}
+
+/** Summarizes one `.cpuprofile`; `top` functions are listed. */
+export function summarizeProfile(file: string, root: string, top = 15): ProfileSummary {
+  const profile: CpuProfile = JSON.parse(Deno.readTextFileSync(file));
+  const frames = new Map(profile.nodes.map((n) => [n.id, n.callFrame]));
+  const selfUs = new Map<number, number>();
+  profile.samples.forEach((id, i) => {
+    selfUs.set(id, (selfUs.get(id) ?? 0) + (profile.timeDeltas[i] ?? 0));
+  });
+  const groups = new Map<string, number>();
+  const functions = new Map<string, number>();
+  let idleUs = 0;
+  let totalUs = 0;
+  for (const [id, us] of selfUs) {
+    const frame = frames.get(id)!;
+    totalUs += us;
+    const group = groupOf(frame, root);
+    if (group === "(idle)") {
+      idleUs += us;
+      continue;
+    }
+    groups.set(group, (groups.get(group) ?? 0) + us);
+    const name = frame.url === ""
+      ? frame.functionName
+      : `${frame.functionName || "(anonymous)"} ${shortUrl(frame.url, root)}:${
+        frame.lineNumber + 1
+      }`;
+    functions.set(name, (functions.get(name) ?? 0) + us);
+  }
+  const busyUs = totalUs - idleUs;
+  const entries = (map: Map<string, number>, limit: number) =>
+    [...map].sort((a, b) => b[1] - a[1]).slice(0, limit).map(([name, us]) => ({
+      name,
+      ms: Math.round(us / 100) / 10,
+      percent: busyUs > 0 ? Math.round((1000 * us) / busyUs) / 10 : 0,
+    }));
+  return {
+    file,
+    totalMs: Math.round(totalUs / 1000),
+    busyMs: Math.round(busyUs / 1000),
+    groups: entries(groups, 12),
+    functions: entries(functions, top),
+  };
+}
+
+/** The newest `.cpuprofile` in `dir`, or undefined. */
+export function newestProfile(dir: string): string | undefined {
+  let best: { path: string; mtime: number } | undefined;
+  for (const entry of Deno.readDirSync(dir)) {
+    if (!entry.isFile || !entry.name.endsWith(".cpuprofile")) continue;
+    const path = `${dir}/${entry.name}`;
+    const mtime = Deno.statSync(path).mtime?.getTime() ?? 0;
+    if (!best || mtime > best.mtime) best = { path, mtime };
+  }
+  return best?.path;
+}

@@ -1,0 +1,271 @@
+/**
+ * The report: one table with a column per scenario (store × revision), ratio columns
+ * for the comparisons the run asked for, and the issue's targets with ✓ / ✗.
+ */
+import type { PhaseResult } from "./analyze.ts";
+import type { ScenarioResult } from "./scenario.ts";
+import type { ProfileSummary } from "./profile.ts";
+
+/** A figure of the report: how to read it from a scenario, and its target if any. */
+export interface Figure {
+  label: string;
+  value: (s: ScenarioResult) => number | undefined;
+  digits: number;
+  /** Human text of the target, e.g. "≤ 25". */
+  target?: string;
+  /** Whether a value meets the target. */
+  meets?: (v: number) => boolean;
+}
+
+const phase = (s: ScenarioResult, name: string): PhaseResult | undefined =>
+  s.phases.find((p) => p.name === name);
+const paced = (s: ScenarioResult) => phase(s, "paced");
+const bursts = (s: ScenarioResult) => s.phases.filter((p) => p.name.startsWith("burst"));
+
+/** The ceiling: the best answers/s of the bursts. */
+export function ceiling(s: ScenarioResult): number | undefined {
+  const b = bursts(s);
+  return b.length ? Math.max(...b.map((p) => p.answersPerSecond)) : undefined;
+}
+
+/** Every figure, in table order. Bot API methods are added per run (see `figures`). */
+function baseFigures(): Figure[] {
+  return [
+    {
+      label: "answers/s at the ceiling (best burst)",
+      value: ceiling,
+      digits: 0,
+      target: "≥ 500",
+      meets: (v) => v >= 500,
+    },
+    {
+      label: "  burst, new users: answers/s",
+      value: (s) => phase(s, "burst, new users")?.answersPerSecond,
+      digits: 0,
+    },
+    {
+      label: "  burst, same users: answers/s",
+      value: (s) => phase(s, "burst, same users")?.answersPerSecond,
+      digits: 0,
+    },
+    {
+      label: "  peak answers in flight (burst)",
+      value: (s) => Math.max(0, ...bursts(s).map((p) => p.peakInFlight)),
+      digits: 0,
+    },
+    {
+      label: "  bot CPU % during burst, same users",
+      value: (s) => phase(s, "burst, same users")?.botCpuPercent,
+      digits: 0,
+    },
+    {
+      label: "  bench's own CPU % during burst, same users",
+      value: (s) => phase(s, "burst, same users")?.benchCpuPercent,
+      digits: 0,
+    },
+    { label: "CPU ms per answer, paced", value: (s) => paced(s)?.cpuMsPerAnswer, digits: 2 },
+    {
+      label: "CPU ms per answer, burst new users",
+      value: (s) => phase(s, "burst, new users")?.cpuMsPerAnswer,
+      digits: 2,
+    },
+    {
+      label: "CPU ms per answer, burst same users",
+      value: (s) => phase(s, "burst, same users")?.cpuMsPerAnswer,
+      digits: 2,
+    },
+    {
+      label: "  redis-server CPU ms per answer, paced",
+      value: (s) => s.store === "redis" ? paced(s)?.redisCpuMsPerAnswer : undefined,
+      digits: 2,
+    },
+    {
+      label: "bot-added latency p50, paced (ms)",
+      value: (s) => paced(s)?.botAddedMs.p50,
+      digits: 0,
+      target: "≤ 5",
+      meets: (v) => v <= 5,
+    },
+    {
+      label: "bot-added latency p99, paced (ms)",
+      value: (s) => paced(s)?.botAddedMs.p99,
+      digits: 0,
+      target: "≤ 25",
+      meets: (v) => v <= 25,
+    },
+    {
+      label: "  end-to-end p50, paced (ms)",
+      value: (s) => paced(s)?.endToEndMs.p50,
+      digits: 0,
+    },
+    {
+      label: "  of which waiting on fakes p50 (ms)",
+      value: (s) => paced(s)?.fakeWaitMs.p50,
+      digits: 0,
+    },
+    {
+      label: "  bot-added latency p50, burst same users (ms)",
+      value: (s) => phase(s, "burst, same users")?.botAddedMs.p50,
+      digits: 0,
+    },
+    {
+      label: "first token → first visible text p50 (ms)",
+      value: (s) => paced(s)?.firstVisibleMs.p50,
+      digits: 0,
+    },
+    {
+      label: "first token → first visible text p99 (ms)",
+      value: (s) => paced(s)?.firstVisibleMs.p99,
+      digits: 0,
+      target: "≤ 100",
+      meets: (v) => v <= 100,
+    },
+    {
+      label: "getChatMember per 1,000 messages, paced",
+      value: (s) => paced(s)?.getChatMemberPer1000Messages,
+      digits: 0,
+    },
+    {
+      label: "most getChatMember calls for one user (run < TTL)",
+      value: (s) => s.maxGetChatMemberPerUser,
+      digits: 0,
+      target: "≤ 1",
+      meets: (v) => v <= 1,
+    },
+    {
+      label: "RSS idle, peak (MB)",
+      value: (s) => s.memory.idlePeakRssMb,
+      digits: 0,
+      target: "≤ 70",
+      meets: (v) => v <= 70,
+    },
+    {
+      label: "RSS, peak with the paced users (MB)",
+      value: (s) => s.memory.pacedPeakRssMb,
+      digits: 0,
+      target: "≤ 120",
+      meets: (v) => v <= 120,
+    },
+    {
+      label: "  RSS, peak after the bursts (MB)",
+      value: (s) => s.memory.burstPeakRssMb,
+      digits: 0,
+    },
+    {
+      label: "start-up to first getUpdates, median (ms)",
+      value: (s) => s.startupMs.median,
+      digits: 0,
+      target: "≤ 500",
+      meets: (v) => v <= 500,
+    },
+    {
+      label: "failed answers (all phases)",
+      value: (s) => s.phases.reduce((n, p) => n + p.failed, 0),
+      digits: 0,
+      target: "0",
+      meets: (v) => v === 0,
+    },
+    { label: "  ERROR lines in the bot's log", value: (s) => s.errorLines, digits: 0 },
+    {
+      label: "  failed Bot API calls (all phases)",
+      value: (s) =>
+        s.phases.reduce((n, p) => n + Object.values(p.failedCalls).reduce((a, b) => a + b, 0), 0),
+      digits: 0,
+    },
+    {
+      label: "  bench health: its event-loop lag p99, paced (ms)",
+      value: (s) => paced(s)?.benchLagMs.p99,
+      digits: 0,
+    },
+    {
+      label: "  bench health: its event-loop lag p99, bursts (ms)",
+      value: (s) => Math.max(0, ...bursts(s).map((p) => p.benchLagMs.p99 ?? 0)),
+      digits: 0,
+    },
+  ];
+}
+
+/** The figures for these scenarios: the base ones plus a row per Bot API method seen. */
+export function figures(scenarios: ScenarioResult[]): Figure[] {
+  const methods = new Set<string>();
+  for (const s of scenarios) {
+    for (const m of Object.keys(paced(s)?.callsPerAnswer ?? {})) methods.add(m);
+  }
+  const methodRows: Figure[] = [...methods].sort().map((m) => ({
+    label: `  ${m}`,
+    value: (s: ScenarioResult) => paced(s)?.callsPerAnswer[m] ?? 0,
+    digits: 2,
+  }));
+  const base = baseFigures();
+  const at = base.findIndex((f) => f.label.startsWith("getChatMember per 1,000"));
+  return [
+    ...base.slice(0, at),
+    { label: "Bot API calls per answer, paced:", value: () => undefined, digits: 0 },
+    ...methodRows,
+    ...base.slice(at),
+  ];
+}
+
+/** A pair of scenario columns to divide (a / b). */
+export interface Ratio {
+  a: string;
+  b: string;
+}
+
+function format(v: number | undefined, digits: number): string {
+  if (v === undefined || !Number.isFinite(v)) return "-";
+  return v.toFixed(digits);
+}
+
+/** Renders the table; `ratios` name scenario labels. */
+export function renderTable(scenarios: ScenarioResult[], ratios: Ratio[]): string {
+  const rows = figures(scenarios);
+  const header = [
+    "figure",
+    ...scenarios.map((s) => s.label),
+    ...ratios.map((r) => `${r.a} / ${r.b}`),
+    "target",
+  ];
+  const byLabel = new Map(scenarios.map((s) => [s.label, s]));
+  const lines = rows.map((f) => {
+    const header = f.value(scenarios[0]) === undefined && f.label.endsWith(":");
+    if (header) return [f.label, ...scenarios.map(() => ""), ...ratios.map(() => ""), ""];
+    const cells = scenarios.map((s) => {
+      const v = f.value(s);
+      const mark = v !== undefined && f.meets ? (f.meets(v) ? " ✓" : " ✗") : "";
+      return format(v, f.digits) + mark;
+    });
+    const ratioCells = ratios.map((r) => {
+      const a = f.value(byLabel.get(r.a)!);
+      const b = f.value(byLabel.get(r.b)!);
+      return a !== undefined && b !== undefined && b !== 0 ? `×${(a / b).toFixed(2)}` : "-";
+    });
+    return [f.label, ...cells, ...ratioCells, f.target ?? ""];
+  });
+  const table = [header, ...lines];
+  const widths = header.map((_, i) => Math.max(...table.map((r) => [...r[i]].length)));
+  const pad = (text: string, i: number) =>
+    i === 0
+      ? text + " ".repeat(widths[i] - [...text].length)
+      : " ".repeat(widths[i] - [...text].length) + text;
+  const render = (r: string[]) => r.map(pad).join("  ").trimEnd();
+  return [render(header), widths.map((w) => "-".repeat(w)).join("  "), ...lines.map(render)].join(
+    "\n",
+  );
+}
+
+/** A short text summary of a CPU profile. */
+export function renderProfile(label: string, p: ProfileSummary): string {
+  const lines = [
+    `CPU profile of ${label}: ${p.busyMs} ms busy of ${p.totalMs} ms (${p.file})`,
+    "  self time by part:",
+    ...p.groups.map((g) =>
+      `    ${g.percent.toFixed(1).padStart(5)} %  ${g.ms.toFixed(0).padStart(6)} ms  ${g.name}`
+    ),
+    "  functions with the most self time:",
+    ...p.functions.map((f) =>
+      `    ${f.percent.toFixed(1).padStart(5)} %  ${f.ms.toFixed(0).padStart(6)} ms  ${f.name}`
+    ),
+  ];
+  return lines.join("\n");
+}

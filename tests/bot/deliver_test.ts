@@ -1,0 +1,342 @@
+/**
+ * Reply delivery against the fake Bot API, through grammY's own client: the final
+ * message's fallback chain (`deliver.ts`) and the streamed previews (`stream.ts`).
+ */
+import assert from "node:assert/strict";
+import { Api } from "grammy";
+import { FakeTelegram, type FakeUser, type RecordedCall } from "../fakes/telegram.ts";
+import { ApiSupport, deliverAnswer, RICH_TEXT_LIMIT } from "../../src/bot/deliver.ts";
+import { AnswerStream, type AnswerStreamOptions, draftIdFor } from "../../src/bot/stream.ts";
+import { finalText } from "../../src/bot/chat.ts";
+import { allTexts } from "../../src/bot/texts.ts";
+import { splitForTelegram } from "../../src/bot/format.ts";
+import { ConfigError, parseConfig } from "../../src/config.ts";
+
+const user: FakeUser = { id: 4001, first_name: "Ann", language_code: "en" };
+const delay = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+async function withFake(
+  fn: (tg: FakeTelegram, api: Api) => Promise<void>,
+  opts?: Parameters<typeof FakeTelegram.start>[0],
+): Promise<void> {
+  const tg = await FakeTelegram.start(opts);
+  try {
+    tg.sendText(user, "question");
+    await fn(tg, new Api(tg.token, { apiRoot: tg.apiRoot }));
+  } finally {
+    await tg.close();
+  }
+}
+
+/** The calls that reached the chat, as "method" or "method!" when refused. */
+const trail = (tg: FakeTelegram) =>
+  tg.calls.filter((c) => c.params.chat_id === user.id).map((c) => c.method + (c.ok ? "" : "!"));
+
+/** Largest-first gaps between consecutive calls. */
+const gaps = (calls: RecordedCall[]) => calls.slice(1).map((c, i) => c.at - calls[i].at);
+
+function stream(api: Api, extra: Partial<AnswerStreamOptions> = {}) {
+  return new AnswerStream({
+    api,
+    chatId: user.id,
+    draftId: draftIdFor(1),
+    replyTo: 1,
+    format: "rich",
+    support: new ApiSupport(),
+    ...extra,
+  });
+}
+
+/** Pushes `text` word by word, `ms` apart. */
+async function feed(s: AnswerStream, text: string, ms: number): Promise<void> {
+  for (const word of text.match(/\s*\S+/g) ?? []) {
+    s.push(word);
+    if (ms > 0) await delay(ms);
+  }
+}
+
+Deno.test("rich: the Markdown goes out as one sendRichMessage replying to the question", async () => {
+  await withFake(async (tg, api) => {
+    const markdown = "## Plan\n\n| a | b |\n|---|---|\n| 1 | **2** |\n\n```ts\nlet x = 1;\n```";
+    const sent = await deliverAnswer(api, user.id, markdown, { replyTo: 1 });
+    assert.equal(sent.format, "rich");
+    assert.deepEqual(trail(tg), ["sendRichMessage"]);
+    const call = tg.callsTo("sendRichMessage")[0];
+    assert.deepEqual(call.params.rich_message, { markdown });
+    assert.equal((call.params.reply_parameters as { message_id: number }).message_id, 1);
+    const [message] = tg.chatMessages(user.id);
+    assert.deepEqual(
+      message.rich!.blocks.map((b) => b.type),
+      ["heading", "table", "pre"],
+    );
+    assert.equal(message.reply_to_message_id, 1);
+  });
+});
+
+Deno.test("rich 404 falls back to HTML and is remembered; HTML refused falls back to plain", async () => {
+  await withFake(async (tg, api) => {
+    const support = new ApiSupport();
+    const first = await deliverAnswer(api, user.id, "Some **bold** text", { support });
+    assert.equal(first.format, "html");
+    assert.deepEqual(trail(tg), ["sendRichMessage!", "sendMessage"]);
+    assert.equal(tg.callsTo("sendMessage")[0].params.text, "Some <b>bold</b> text");
+
+    // Remembered: the next answer goes straight to HTML; Telegram refusing it gives plain.
+    tg.failNext("sendMessage", {
+      error_code: 400,
+      description: 'Bad Request: can\'t parse entities: Unsupported start tag "b" at byte offset 5',
+    });
+    const second = await deliverAnswer(api, user.id, "More **bold** text", { support });
+    assert.deepEqual(trail(tg).slice(2), ["sendMessage!", "sendMessage"]);
+    assert.equal(tg.callsTo("sendMessage")[2].params.parse_mode, undefined);
+    assert.equal(tg.chatMessages(user.id).at(-1)!.text, "More **bold** text");
+    assert.equal(second.messages.length, 1);
+  }, { missingMethods: ["sendRichMessage"] });
+});
+
+Deno.test("a rich message Telegram refuses (400) sends that answer as HTML; the next tries rich again", async () => {
+  await withFake(async (tg, api) => {
+    const support = new ApiSupport();
+    // A media block the server cannot fetch: a 400 for the rich message.
+    const answer = "Look:\n\n![diagram](https://example.com/d.png)\n\nDone.";
+    const first = await deliverAnswer(api, user.id, answer, { support });
+    assert.equal(first.format, "html");
+    assert.deepEqual(trail(tg), ["sendRichMessage!", "sendMessage"]);
+    assert.match(tg.chatMessages(user.id)[0].text!, /Look:\n\ndiagram\n\nDone\./);
+    const next = await deliverAnswer(api, user.id, "Plain words", { support });
+    assert.equal(next.format, "rich");
+  });
+});
+
+Deno.test("REPLY_FORMAT html and plain start the chain lower", async () => {
+  await withFake(async (tg, api) => {
+    await deliverAnswer(api, user.id, "*one*", { format: "html" });
+    await deliverAnswer(api, user.id, "*two*", { format: "plain" });
+    assert.deepEqual(trail(tg), ["sendMessage", "sendMessage"]);
+    assert.deepEqual(tg.chatMessages(user.id).map((m) => m.text), ["one", "*two*"]);
+    assert.equal(tg.callsTo("sendMessage")[1].params.parse_mode, undefined);
+  });
+});
+
+Deno.test("a 70,000-character answer: rich messages split at block boundaries, nothing lost", async () => {
+  await withFake(async (tg, api) => {
+    // 130 paragraphs, a code block of 900 lines, a table of 300 rows, a list of 400 items.
+    const code = Array.from({ length: 900 }, (_, i) => `const v${i} = ${i}; // value ${i}`);
+    const table = "| n | square |\n|---|---|\n" +
+      Array.from({ length: 300 }, (_, i) => `| ${i} | ${i * i} |`).join("\n");
+    const prose = Array.from({ length: 130 }, (_, i) => `Paragraph ${i}. ` + "word ".repeat(60));
+    const list = Array.from({ length: 400 }, (_, i) => `- item ${i}`).join("\n");
+    const answer = `# Report\n\n${prose.join("\n\n")}\n\n\`\`\`js\n${
+      code.join("\n")
+    }\n\`\`\`\n\n${table}\n\n${list}\n\nThe end.`;
+    assert.ok(answer.length > 2 * RICH_TEXT_LIMIT);
+    const sent = await deliverAnswer(api, user.id, answer);
+    assert.equal(sent.format, "rich");
+    const calls = tg.callsTo("sendRichMessage");
+    assert.ok(calls.length >= 3 && calls.every((c) => c.ok));
+    const parts = calls.map((c) => (c.params.rich_message as { markdown: string }).markdown);
+    for (const part of parts) {
+      assert.ok(part.length <= RICH_TEXT_LIMIT);
+      // Every part is complete Markdown: its code fences balance.
+      assert.equal((part.match(/^```/gm) ?? []).length % 2, 0, part.slice(0, 80));
+    }
+    const seen = tg.chatMessages(user.id).map((m) => m.rich!.text).join("\n");
+    let at = -1;
+    const markers = [
+      "Paragraph 0.",
+      "Paragraph 129.",
+      "const v0 =",
+      "const v899 =",
+      "299 | 89401",
+      "• item 0",
+      "• item 399",
+    ];
+    for (const marker of markers) {
+      const i = seen.indexOf(marker);
+      assert.ok(i > at, `${marker} missing or out of order`);
+      at = i;
+    }
+    assert.ok(seen.endsWith("The end."));
+  });
+});
+
+Deno.test("streaming: placeholder, first text at once, throttled drafts with a stop button, one final message", async () => {
+  await withFake(async (tg, api) => {
+    const ids: number[] = [];
+    let firstText = 0;
+    const s = stream(api, {
+      timing: { draftIntervalMs: 150 },
+      onDraftId: (id) => ids.push(id),
+      onFirstText: () => firstText++,
+    });
+    s.start();
+    await tg.waitForCall("sendMessageDraft");
+    s.push("Hello");
+    // The first text is not held back by the throttle: it shows before the next token.
+    await tg.waitForCall("sendRichMessageDraft");
+    await feed(s, " there, this answer arrives word by word and the drafts follow it.", 25);
+    const final = "Hello there, this answer arrives word by word and the drafts follow it.";
+    const sent = await s.finish(final);
+    assert.equal(sent.messages.length, 1);
+    assert.equal(firstText, 1);
+    assert.equal(s.mode, "draft");
+    assert.ok(s.firstTextMs !== undefined);
+
+    const methods = trail(tg);
+    assert.equal(methods[0], "sendMessageDraft");
+    assert.equal(methods.at(-1), "sendRichMessage");
+    const drafts = tg.callsTo("sendRichMessageDraft");
+    assert.deepEqual(methods.slice(1, -1), drafts.map(() => "sendRichMessageDraft"));
+    assert.deepEqual((drafts[0].params.rich_message as { markdown: string }).markdown, "Hello");
+    // Throttled: fewer drafts than words, each at least the interval after the previous.
+    assert.ok(drafts.length >= 3 && drafts.length < 14, `${drafts.length} drafts`);
+    for (const gap of gaps(drafts)) assert.ok(gap >= 130, `drafts ${gap} ms apart`);
+    const placeholder = tg.callsTo("sendMessageDraft")[0].params;
+    assert.equal(placeholder.text, "");
+    for (const c of [...tg.callsTo("sendMessageDraft"), ...drafts]) {
+      assert.equal(c.params.can_stop, true);
+      assert.equal(c.params.draft_id, draftIdFor(1));
+    }
+    assert.deepEqual(ids, [draftIdFor(1)]);
+    assert.deepEqual(tg.callsTo("sendRichMessage")[0].params.rich_message, { markdown: final });
+    // The final message replaced the draft.
+    assert.equal(tg.shownDraft(user.id), undefined);
+  });
+});
+
+Deno.test("a long pause: the draft is sent again before it expires", async () => {
+  await withFake(async (tg, api) => {
+    const s = stream(api, { timing: { draftRefreshMs: 100 } });
+    s.start();
+    s.push("Thinking about it");
+    await tg.waitForCall("sendRichMessageDraft");
+    // A pause of several draft lifetimes (a tool call, a slow model).
+    const since = tg.calls.length;
+    await tg.waitForCalls("sendRichMessageDraft", 4, undefined, { since });
+    assert.ok(tg.shownDraft(user.id), "the preview never lapsed");
+    s.push(", done.");
+    await s.finish("Thinking about it, done.");
+    const drafts = tg.callsTo("sendRichMessageDraft");
+    for (const gap of gaps(drafts)) assert.ok(gap < 250, `a ${gap} ms gap would let it expire`);
+    assert.equal(tg.chatMessages(user.id)[0].rich!.text, "Thinking about it, done.");
+  }, { draftTtlMs: 250 });
+});
+
+Deno.test("rich drafts missing: HTML drafts, then the final through the chain", async () => {
+  await withFake(async (tg, api) => {
+    const support = new ApiSupport();
+    const s = stream(api, { support });
+    s.start();
+    s.push("**Bold** start");
+    await tg.waitForCall("sendMessageDraft", (c) => c.params.parse_mode === "HTML");
+    await s.finish("**Bold** start");
+    assert.ok(support.isMissing("sendRichMessageDraft"));
+    assert.deepEqual(trail(tg), [
+      "sendMessageDraft",
+      "sendRichMessageDraft!",
+      "sendMessageDraft",
+      "sendRichMessage",
+    ]);
+    assert.equal(tg.chatDrafts(user.id).at(-1)!.text, "Bold start");
+    // The next answer does not ask for rich drafts again.
+    const next = stream(api, { support, draftId: draftIdFor(2) });
+    next.start();
+    next.push("Again");
+    await next.finish("Again");
+    assert.equal(tg.callsTo("sendRichMessageDraft").length, 1);
+  }, { missingMethods: ["sendRichMessageDraft"] });
+});
+
+Deno.test("drafts missing: one message edited in place, at most one call per interval, rolling over at 4096", async () => {
+  await withFake(async (tg, api) => {
+    const support = new ApiSupport();
+    const s = stream(api, { support, format: "html", timing: { editIntervalMs: 250 } });
+    s.start();
+    const paragraphs = Array.from(
+      { length: 14 },
+      (_, i) => `**Part ${i}.** ` + "lorem ipsum dolor sit amet ".repeat(18) + "\n\n",
+    );
+    const answer = paragraphs.join("").trimEnd();
+    assert.ok(answer.length > 6000);
+    for (const p of paragraphs) {
+      s.push(p);
+      await delay(80);
+    }
+    const sent = await s.finish(answer);
+    assert.equal(s.mode, "edit");
+    assert.ok(support.isMissing("sendMessageDraft"));
+    assert.deepEqual(trail(tg)[0], "sendMessageDraft!");
+    const calls = tg.calls.filter((c) =>
+      c.params.chat_id === user.id && /^(sendMessage|editMessageText)$/.test(c.method)
+    );
+    assert.ok(calls.every((c) => c.ok));
+    assert.equal(calls[0].method, "sendMessage");
+    assert.equal((calls[0].params.reply_parameters as { message_id: number }).message_id, 1);
+    assert.ok(calls.filter((c) => c.method === "editMessageText").length >= 2);
+    for (const gap of gaps(calls)) assert.ok(gap >= 230, `two calls ${gap} ms apart`);
+    // The final state is the whole answer, split exactly as the final delivery splits it.
+    const chunks = splitForTelegram(answer);
+    assert.ok(chunks.length >= 2);
+    const messages = tg.chatMessages(user.id);
+    assert.equal(messages.length, chunks.length);
+    assert.deepEqual(sent.messages.map((m) => m.message_id), messages.map((m) => m.message_id));
+    const shown = messages.map((m) => m.text).join("\n\n");
+    for (let i = 0; i < 14; i++) assert.ok(shown.includes(`Part ${i}.`), `Part ${i} missing`);
+    assert.ok(messages.every((m) => m.entities?.some((e) => e.type === "bold")));
+  }, { missingMethods: ["sendMessageDraft", "sendRichMessageDraft", "sendRichMessage"] });
+});
+
+Deno.test("drafts refused in a chat (400): edit mode for this answer only", async () => {
+  await withFake(async (tg, api) => {
+    const support = new ApiSupport();
+    tg.failNext("sendMessageDraft", {
+      error_code: 400,
+      description: "Bad Request: TEXTDRAFT_PEER_INVALID",
+    });
+    const s = stream(api, { support, timing: { editIntervalMs: 100 } });
+    s.start();
+    await tg.waitForCall("sendMessageDraft");
+    s.push("Edited ");
+    await tg.waitForCall("sendMessage");
+    s.push("answer");
+    await s.finish("Edited answer");
+    assert.equal(s.mode, "edit");
+    assert.equal(support.isMissing("sendMessageDraft"), false);
+    assert.deepEqual(trail(tg), ["sendMessageDraft!", "sendMessage", "editMessageText"]);
+    assert.equal(tg.chatMessages(user.id)[0].text, "Edited answer");
+  });
+});
+
+Deno.test("abandon ends the previews without a message; the final text carries the notes", async () => {
+  await withFake(async (tg, api) => {
+    const s = stream(api);
+    s.start();
+    s.push("Half");
+    await tg.waitForCall("sendRichMessageDraft");
+    await s.abandon();
+    s.push(" more");
+    assert.deepEqual(trail(tg), ["sendMessageDraft", "sendRichMessageDraft"]);
+  });
+  const en = allTexts.en;
+  assert.equal(finalText({ text: "Partial", status: "aborted" }, en), `Partial\n\n${en.stopped}`);
+  assert.equal(finalText({ text: "  ", status: "aborted" }, en), en.stopped);
+  assert.equal(finalText({ text: "", status: "completed" }, en), en.emptyAnswer);
+  assert.equal(finalText({ text: "Cut", status: "incomplete" }, en), `Cut\n\n${en.incomplete}`);
+});
+
+Deno.test("REPLY_FORMAT: rich by default, html or plain, anything else names the variable", () => {
+  const base = {
+    TELEGRAM_BOT_TOKEN: "123456:ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghij",
+    OPENAI_API_KEY: "sk-test",
+    CHANNEL_ID: "@some_channel",
+  };
+  assert.equal(parseConfig(base).replyFormat, "rich");
+  assert.equal(parseConfig({ ...base, REPLY_FORMAT: "HTML" }).replyFormat, "html");
+  assert.equal(parseConfig({ ...base, REPLY_FORMAT: "plain" }).replyFormat, "plain");
+  assert.throws(
+    () => parseConfig({ ...base, REPLY_FORMAT: "markdown" }),
+    (e) =>
+      e instanceof ConfigError && e.variable === "REPLY_FORMAT" &&
+      /rich, html or plain/.test(e.message),
+  );
+});
