@@ -217,9 +217,9 @@ Deno.test("a long pause: the draft is sent again before it expires", async () =>
     s.push(", done.");
     await s.finish("Thinking about it, done.");
     const drafts = tg.callsTo("sendRichMessageDraft");
-    for (const gap of gaps(drafts)) assert.ok(gap < 250, `a ${gap} ms gap would let it expire`);
+    for (const gap of gaps(drafts)) assert.ok(gap < 400, `a ${gap} ms gap would let it expire`);
     assert.equal(tg.chatMessages(user.id)[0].rich!.text, "Thinking about it, done.");
-  }, { draftTtlMs: 250 });
+  }, { draftTtlMs: 400 });
 });
 
 Deno.test("rich drafts missing: HTML drafts, then the final through the chain", async () => {
