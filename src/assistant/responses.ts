@@ -7,7 +7,7 @@
  * stored id is unknown or belongs to the Assistants backend), then `POST /responses`
  * with `stream: true`. A 404 for the stored conversation starts a new one once.
  */
-import { APIUserAbortError, NotFoundError, type OpenAI } from "openai";
+import { APIUserAbortError, BadRequestError, NotFoundError, type OpenAI } from "openai";
 import type { Store } from "../store/store.ts";
 import { keys } from "../store/keys.ts";
 import {
@@ -27,6 +27,9 @@ export interface ResponsesAssistantOptions {
   model: string;
   instructions?: string;
 }
+
+const LOCKED_RETRIES = 4;
+const LOCKED_DELAY_MS = 500;
 
 type ConversationItem = Awaited<
   ReturnType<OpenAI["conversations"]["items"]["list"]>
@@ -74,11 +77,22 @@ export function createResponsesAssistant(options: ResponsesAssistantOptions): As
     signal?: AbortSignal,
   ): AsyncGenerator<string, Answer> {
     let conversation = await storedConversation(userId) ?? await newConversation(userId);
-    const request = (conversationId: string) =>
-      client.responses.create(
-        { model, instructions, conversation: conversationId, input: text, stream: true },
-        { signal },
-      );
+    const request = async (conversationId: string) => {
+      for (let attempt = 1;; attempt++) {
+        try {
+          return await client.responses.create(
+            { model, instructions, conversation: conversationId, input: text, stream: true },
+            { signal },
+          );
+        } catch (error) {
+          // A stopped answer may hold the conversation for a moment after its stream
+          // closed (a 400 the SDK does not retry): wait it out briefly.
+          const locked = error instanceof BadRequestError && error.code === "conversation_locked";
+          if (!locked || attempt >= LOCKED_RETRIES || signal?.aborted) throw error;
+          await new Promise((r) => setTimeout(r, LOCKED_DELAY_MS * attempt));
+        }
+      }
+    };
     let answer = "";
     let usage: Usage | undefined;
     let status: Answer["status"] = "completed";

@@ -18,7 +18,7 @@
  * Long answers. Telegram waits about 60 s for a webhook response, then closes the
  * connection and sends the update again. An update is handled inside its request, so
  * the 200 tells Telegram it was answered; past {@link ACK_AFTER_MS} the request is
- * acknowledged anyway and the answer goes on in the background. Every answer, in the
+ * acknowledged and the answer goes on in the background. Every answer, in the
  * request or after it, is tracked, and shutdown waits for it (see `drain`).
  *
  * Deno Deploy does not guarantee work after a response is sent (an idle instance may
@@ -37,11 +37,14 @@ import { InFlight } from "./inflight.ts";
 
 /**
  * How long an update is handled inside its request before it is acknowledged.
- * telegram-bot-api waits at most 60 s for a webhook answer and then re-sends the
- * update (its maintainers, tdlib/telegram-bot-api#211 and #341); 50 s leaves room
- * for the network.
+ * telegram-bot-api sends one chat's updates one at a time, each after the previous
+ * request was answered, so holding a request for a whole answer would hold back the
+ * user's next message and their stop button (a `stopped_message_generation` update)
+ * until the answer is done. One second lets quick updates (commands, the gate) finish
+ * inside their request; longer answers go on in the background, tracked for shutdown.
+ * (Telegram itself waits up to about 60 s: tdlib/telegram-bot-api#211 and #341.)
  */
-export const ACK_AFTER_MS = 50_000;
+export const ACK_AFTER_MS = 1_000;
 
 /** Updates are small (a message is at most 4096 characters plus metadata); 1 MiB is ample. */
 export const MAX_BODY_BYTES = 1024 * 1024;

@@ -150,3 +150,21 @@ Deno.test("assistants: a run left active by a crash is cancelled, then the messa
     await fake.close();
   }
 });
+
+Deno.test("responses: a conversation still locked by a stopped answer is waited out", async () => {
+  await withBackend("responses", async ({ fake, assistant }) => {
+    await drain(assistant.ask(13, "first"));
+    fake.failNext("/v1/responses", 400, 1, {
+      error: {
+        message:
+          "Another process is currently operating on this conversation. Please retry in a few seconds.",
+        type: "invalid_request_error",
+        param: "conversation",
+        code: "conversation_locked",
+      },
+    });
+    const { answer } = await drain(assistant.ask(13, "second"));
+    assert.equal(answer.text, "Echo: second");
+    assert.equal(fake.requests.filter((r) => r.path === "/v1/responses").length, 3);
+  });
+});
