@@ -16,6 +16,7 @@ import { type App, createApp } from "./src/app.ts";
 import { registerCommands } from "./src/bot/bot.ts";
 import { startPolling } from "./src/transport/polling.ts";
 import { startWebhook } from "./src/transport/webhook.ts";
+import { type MetricsServer, startMetricsServer } from "./src/transport/metrics_server.ts";
 
 /** What main needs of a running transport. */
 interface Transport {
@@ -28,11 +29,33 @@ async function startTransport(
   config: Config,
   log: Logger,
 ): Promise<Transport | undefined> {
-  if (!config.webhook) return await startPolling(app.bot, log);
+  if (!config.webhook) {
+    const polling = await startPolling(app.bot, log);
+    if (config.metricsPort === undefined) return polling;
+    let metrics: MetricsServer;
+    try {
+      metrics = startMetricsServer(config.metricsPort, app.metrics, log);
+    } catch (error) {
+      log.fatal("METRICS_PORT {port}: cannot listen ({error}); free the port or unset it", {
+        port: config.metricsPort,
+        error,
+      });
+      await polling.stop(config.shutdownTimeoutMs);
+      return undefined;
+    }
+    return {
+      async stop(timeoutMs) {
+        const outcome = await polling.stop(timeoutMs);
+        await metrics.stop();
+        return outcome;
+      },
+    };
+  }
   try {
     return await startWebhook(app.bot, {
       webhook: config.webhook,
       ping: () => app.store.ping(),
+      metrics: app.metrics,
       log,
       ackAfterMs: config.denoDeploy ? Infinity : undefined,
     });

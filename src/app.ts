@@ -17,12 +17,16 @@ import { createResponsesAssistant } from "./assistant/responses.ts";
 import { createAssistantsAssistant } from "./assistant/assistants.ts";
 import { createBot } from "./bot/bot.ts";
 import { createTurnLock } from "./turns.ts";
+import { createMetrics, type Metrics } from "./metrics.ts";
+import { createStats } from "./stats.ts";
+import { createUsage } from "./limits.ts";
 import type { BotContext } from "./bot/context.ts";
 
 export interface App {
   bot: Bot<BotContext>;
   store: Store;
   assistant: Assistant;
+  metrics: Metrics;
   /** Closes the store; the bot's transport is stopped by its owner first. */
   close(): Promise<void>;
 }
@@ -62,6 +66,9 @@ export function createAssistant(config: Config, store: Store): Assistant {
 export async function createApp(config: Config): Promise<App> {
   const store = await openStore(config);
   const assistant = createAssistant(config, store);
+  const metrics = createMetrics();
+  const stats = createStats({ store, resetHourUtc: config.limits.resetHourUtc });
+  const usage = createUsage({ store, limits: config.limits, adminIds: config.adminIds });
   const bot = createBot({
     token: config.telegram.token,
     apiRoot: config.telegram.apiRoot,
@@ -71,15 +78,28 @@ export async function createApp(config: Config): Promise<App> {
         getChatMember: (chat, userId) => api.getChatMember(chat, userId),
         store,
         channels: config.channels,
+        mode: config.channelMode,
         ttlSeconds: config.subscriptionTtl,
         negativeTtlSeconds: config.subscriptionNegativeTtl,
         log: getLogger(["bot", "access"]),
+        onCheck: (result) => {
+          metrics.subscriptionCache.inc({ result });
+          stats.count(result === "hit" ? "cache_hit" : "cache_miss");
+        },
       }),
     assistant,
     store,
     turnLock: createTurnLock({ store, log: getLogger(["bot", "turns"]) }),
+    operator: {
+      usage,
+      stats,
+      metrics,
+      adminIds: config.adminIds,
+      limits: config.limits,
+      storeKind: store.kind,
+    },
     log: getLogger(["bot"]),
     replyFormat: config.replyFormat,
   });
-  return { bot, store, assistant, close: () => store.close() };
+  return { bot, store, assistant, metrics, close: () => store.close() };
 }

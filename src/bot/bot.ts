@@ -2,8 +2,10 @@
  * Builds the grammY bot from its parts. The middleware order is the flow of
  * DESIGN.md: error boundary (`bot.catch`) → one turn per user (`sequentialize`) →
  * texts in the user's language → group chats pointed to the private chat → /help,
- * /subscribe and the "Check again" button (no subscription needed) → the access gate
- * → commands → chat.
+ * /subscribe and the "Check again" button (no subscription needed) → admin commands
+ * (admins only) → the access gate → commands → chat. `chat_member` updates from the
+ * channels keep the subscription cache true; every Bot API call is counted for
+ * /metrics and /stats.
  */
 import { type Api, Bot, type Context } from "grammy";
 import type { UserFromGetMe } from "grammy/types";
@@ -20,12 +22,32 @@ import { ApiSupport, type ReplyFormat } from "./deliver.ts";
 import { createCommands } from "./commands.ts";
 import { createGate } from "./gate.ts";
 import { allTexts, textsFor } from "./texts.ts";
-import { handleOnce } from "./once.ts";
+import { handleOnce, stampArrival } from "./once.ts";
 import type { Store } from "../store/store.ts";
 import type { TurnLock } from "../turns.ts";
+import type { LimitsConfig, Usage } from "../limits.ts";
+import type { Stats } from "../stats.ts";
+import type { Metrics } from "../metrics.ts";
+import { createAdmin } from "./admin.ts";
 
 /** The update types the bot handles (also given to getUpdates / setWebhook). */
-export const ALLOWED_UPDATES = ["message", "callback_query", "stopped_message_generation"] as const;
+export const ALLOWED_UPDATES = [
+  "message",
+  "callback_query",
+  "stopped_message_generation",
+  // Sent only to a bot that is an admin of the channel: joins and leaves at once.
+  "chat_member",
+] as const;
+
+/** The operator's controls: limits, statistics, metrics and admins. */
+export interface Operator {
+  usage: Usage;
+  stats: Stats;
+  metrics: Metrics;
+  adminIds: number[];
+  limits: LimitsConfig;
+  storeKind: string;
+}
 
 export interface BotOptions {
   token: string;
@@ -38,6 +60,7 @@ export interface BotOptions {
   store: Store;
   /** One turn per user across processes. */
   turnLock: TurnLock;
+  operator: Operator;
   log: Logger;
   /** Skips getMe at start (tests, or a cached value). */
   botInfo?: UserFromGetMe;
@@ -59,11 +82,36 @@ export function createBot(options: BotOptions): Bot<BotContext> {
     client: { apiRoot: options.apiRoot },
     botInfo: options.botInfo,
   });
+  const { metrics, stats } = options.operator;
+  // Installed first, so it sits inside auto-retry and counts every attempt.
+  bot.api.config.use(async (prev, method, payload, signal) => {
+    metrics.telegramCalls.inc({ method });
+    try {
+      const result = await prev(method, payload, signal);
+      if (!result.ok) {
+        if (result.error_code === 429) metrics.telegram429.inc({ method });
+        metrics.errors.inc({ kind: "telegram" });
+        stats.count("errors_telegram");
+      }
+      return result;
+    } catch (error) {
+      metrics.errors.inc({ kind: "telegram" });
+      stats.count("errors_telegram");
+      throw error;
+    }
+  });
   // Telegram's 429 (retry_after) and 5xx are waited out, a bounded number of times.
   bot.api.config.use(autoRetry({ maxRetryAttempts: 5, maxDelaySeconds: 300 }));
 
+  bot.use(stampArrival());
   bot.use(sequentialize(turnKey));
-  bot.use(handleOnce({ store: options.store, lock: options.turnLock, log, turnOf: turnKey }));
+  bot.use(handleOnce({
+    store: options.store,
+    lock: options.turnLock,
+    log,
+    turnOf: turnKey,
+    metrics,
+  }));
   bot.use((ctx, next) => {
     ctx.texts = textsFor(ctx.from?.language_code);
     return next();
@@ -82,8 +130,13 @@ export function createBot(options: BotOptions): Bot<BotContext> {
 
   // Order matters: a chatType() composer runs where it is created, so the parts that
   // need no subscription are installed before the private-chat chain with the gate.
+  const access = options.access(bot.api);
+  bot.on("chat_member", async (ctx) => {
+    await access.observe(ctx.chat, ctx.chatMember.new_chat_member);
+  });
+
   const gate = createGate({
-    access: options.access(bot.api),
+    access,
     api: bot.api,
     channels: options.channels,
     log,
@@ -91,8 +144,23 @@ export function createBot(options: BotOptions): Bot<BotContext> {
   bot.use(gate.composer);
   const privateChats = bot.chatType("private");
   privateChats.command("help", (ctx) => ctx.reply(ctx.texts.help));
+  privateChats.use(createAdmin({
+    adminIds: options.operator.adminIds,
+    stats,
+    limits: options.operator.limits,
+    assistant: options.assistant,
+    access,
+    storeKind: options.operator.storeKind,
+    log,
+  }));
   privateChats.use(gate.protect);
-  privateChats.use(createCommands({ assistant: options.assistant, log }));
+  privateChats.use((ctx, next) => {
+    stats.seen(ctx.from.id);
+    return next();
+  });
+  privateChats.use(
+    createCommands({ assistant: options.assistant, usage: options.operator.usage, log }),
+  );
   // An unknown command is not a question for the assistant.
   privateChats.hears(/^\/[A-Za-z0-9_]+(@\w+)?(\s|$)/, (ctx) => ctx.reply(ctx.texts.help));
   privateChats.use(createChat({
@@ -101,6 +169,7 @@ export function createBot(options: BotOptions): Bot<BotContext> {
     format: options.replyFormat ?? "rich",
     support: new ApiSupport(log),
     running,
+    operator: options.operator,
   }));
 
   bot.catch(({ error, ctx }) => {

@@ -19,6 +19,9 @@ import type { AnswerRegistry } from "./cancel.ts";
 import type { BotContext } from "./context.ts";
 import type { ApiSupport, ReplyFormat } from "./deliver.ts";
 import { AnswerStream, draftIdFor, type StreamTiming } from "./stream.ts";
+import type { Operator } from "./bot.ts";
+import { operatorTexts } from "./limit_texts.ts";
+import { langOf } from "./texts.ts";
 
 export interface ChatOptions {
   assistant: Assistant;
@@ -31,6 +34,8 @@ export interface ChatOptions {
   running: AnswerRegistry;
   /** Preview pacing (tests); the defaults of `stream.ts` otherwise. */
   timing?: Partial<StreamTiming>;
+  /** Usage limits, statistics and metrics. */
+  operator: Pick<Operator, "usage" | "stats" | "metrics">;
 }
 
 /** The final Markdown for an answer: its text plus a note when it was cut short or stopped. */
@@ -44,13 +49,31 @@ export function finalText(answer: Answer, texts: BotContext["texts"]): string {
 /** Handles private text messages (commands excluded) and other private messages. */
 export function createChat(options: ChatOptions): Composer<BotContext> {
   const { assistant, log } = options;
+  const { usage, stats, metrics } = options.operator;
   const composer = new Composer<BotContext>();
   const privateChats = composer.chatType("private");
 
   privateChats.on("message:text", async (ctx) => {
     const userId = ctx.from.id;
     const started = performance.now();
+    const replyTo = { message_id: ctx.message.message_id, allow_sending_without_reply: true };
+    let refusal;
+    try {
+      refusal = await usage.admit(userId, ctx.message.text);
+    } catch (error) {
+      // Counting must not cost an answer: admit, and say why limits may be off.
+      log.warning("Usage limits not checked for {userId}: {error}", { userId, error });
+    }
+    if (refusal) {
+      metrics.answers.inc({ outcome: "refused" });
+      log.info("Refused {userId}: {limit} limit ({max})", { userId, ...refusal });
+      const texts = operatorTexts(langOf(ctx.from.language_code));
+      await ctx.reply(texts.refusal(refusal), { reply_parameters: replyTo });
+      return;
+    }
     const running = options.running.begin(userId);
+    let firstTokenAt: number | undefined;
+    let askedAt = performance.now();
     ctx.chatAction = "typing";
     const stream = new AnswerStream({
       api: ctx.api,
@@ -69,9 +92,11 @@ export function createChat(options: ChatOptions): Composer<BotContext> {
       stream.start();
       let answer: Answer;
       try {
+        askedAt = performance.now();
         const turn = assistant.ask(userId, ctx.message.text, running.signal);
         let step = await turn.next();
         while (!step.done) {
+          firstTokenAt ??= performance.now();
           stream.push(step.value);
           step = await turn.next();
         }
@@ -81,15 +106,33 @@ export function createChat(options: ChatOptions): Composer<BotContext> {
         await stream.abandon();
         const kind = error instanceof AssistantError ? error.kind : "failed";
         log.error("Answer for {userId} failed ({kind}): {error}", { userId, kind, error });
-        await ctx.reply(ctx.texts[kind], {
-          reply_parameters: {
-            message_id: ctx.message.message_id,
-            allow_sending_without_reply: true,
-          },
-        });
+        metrics.answers.inc({ outcome: "failed" });
+        metrics.errors.inc({ kind: `openai_${kind}` });
+        await Promise.all([
+          usage.finish(userId, { answered: false }).catch(() => {}),
+          stats.count("errors_openai"),
+        ]);
+        await ctx.reply(ctx.texts[kind], { reply_parameters: replyTo });
         return;
       }
       const sent = await stream.finish(finalText(answer, ctx.texts));
+      const tokensIn = answer.usage?.inputTokens ?? 0;
+      const tokensOut = answer.usage?.outputTokens ?? 0;
+      metrics.answers.inc({ outcome: answer.status });
+      metrics.openaiLatency.observe((performance.now() - askedAt) / 1000);
+      if (firstTokenAt !== undefined) {
+        metrics.timeToFirstToken.observe((firstTokenAt - askedAt) / 1000);
+      }
+      metrics.tokens.inc({ direction: "in" }, tokensIn);
+      metrics.tokens.inc({ direction: "out" }, tokensOut);
+      await Promise.all([
+        usage.finish(userId, { answered: true, tokens: tokensIn + tokensOut }).catch((error) =>
+          log.warning("Usage of {userId} not recorded: {error}", { userId, error })
+        ),
+        stats.count("answers"),
+        stats.count("tokens_in", tokensIn),
+        stats.count("tokens_out", tokensOut),
+      ]);
       log.info(
         "Answered {userId} ({status}): {chars} chars in {messages} {format} message(s), " +
           "{mode} previews, first text {firstTextMs} ms after the first token, {ms} ms in all, " +
@@ -103,8 +146,8 @@ export function createChat(options: ChatOptions): Composer<BotContext> {
           mode: stream.mode,
           firstTextMs: stream.firstTextMs === undefined ? "-" : Math.round(stream.firstTextMs),
           ms: Math.round(performance.now() - started),
-          tokensIn: answer.usage?.inputTokens ?? 0,
-          tokensOut: answer.usage?.outputTokens ?? 0,
+          tokensIn,
+          tokensOut,
         },
       );
     } finally {

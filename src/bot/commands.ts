@@ -1,5 +1,5 @@
 /**
- * The subscriber commands: /start, /reset, /history, /export (/help and /subscribe
+ * The subscriber commands: /start, /usage, /reset, /history, /export (/help and /subscribe
  * need no subscription and live in `bot.ts` and `gate.ts`). The texts of a
  * conversation are read back from the assistant backend; exports are built in memory
  * and sent with sendDocument, never written to disk.
@@ -10,7 +10,9 @@ import type { Assistant, HistoryMessage } from "../assistant/assistant.ts";
 import { AssistantError } from "../assistant/assistant.ts";
 import type { BotContext } from "./context.ts";
 import { escapeHtml } from "./format.ts";
-import type { Texts } from "./texts.ts";
+import { langOf, type Texts } from "./texts.ts";
+import type { Usage } from "../limits.ts";
+import { operatorTexts } from "./limit_texts.ts";
 
 const HISTORY_LIMIT = 10;
 const HISTORY_ITEM_CHARS = 600;
@@ -53,6 +55,7 @@ export function formatExport(
 
 export interface CommandOptions {
   assistant: Assistant;
+  usage: Usage;
   log: Logger;
   now?: () => Date;
 }
@@ -78,6 +81,11 @@ export function createCommands(options: CommandOptions): Composer<BotContext> {
   }
 
   composer.command("start", (ctx) => ctx.reply(ctx.texts.welcome));
+
+  composer.command("usage", async (ctx) => {
+    const report = await options.usage.report(ctx.from!.id);
+    await ctx.reply(operatorTexts(langOf(ctx.from?.language_code)).usage(report));
+  });
 
   composer.command("reset", async (ctx) => {
     await assistant.reset(ctx.from!.id);

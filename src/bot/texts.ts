@@ -46,6 +46,7 @@ const en: Texts = {
     "/history: the last 10 messages\n" +
     "/export: the conversation as a .txt file (/export md for Markdown)\n" +
     "/cancel: stop the answer being written (or press ■ on it)\n" +
+    "/usage: your usage today and the limits\n" +
     "/subscribe: check your channel subscription\n" +
     "/help: this list",
   notSubscribed: (channels) =>
@@ -81,6 +82,7 @@ const en: Texts = {
     { command: "history", description: "Show the last messages" },
     { command: "export", description: "Download the conversation" },
     { command: "cancel", description: "Stop the answer being written" },
+    { command: "usage", description: "Your usage today" },
     { command: "subscribe", description: "Check the channel subscription" },
     { command: "help", description: "List the commands" },
   ],
@@ -96,6 +98,7 @@ const ru: Texts = {
     "/history: последние 10 сообщений\n" +
     "/export: разговор файлом .txt (/export md для Markdown)\n" +
     "/cancel: остановить ответ, который пишется (или нажмите ■ на нём)\n" +
+    "/usage: ваше использование сегодня и лимиты\n" +
     "/subscribe: проверить подписку на канал\n" +
     "/help: этот список",
   notSubscribed: (channels) =>
@@ -130,6 +133,7 @@ const ru: Texts = {
     { command: "history", description: "Последние сообщения" },
     { command: "export", description: "Выгрузить разговор" },
     { command: "cancel", description: "Остановить текущий ответ" },
+    { command: "usage", description: "Ваше использование сегодня" },
     { command: "subscribe", description: "Проверить подписку на канал" },
     { command: "help", description: "Список команд" },
   ],

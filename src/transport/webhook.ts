@@ -1,7 +1,7 @@
 /**
  * Webhook mode: an HTTP server (`Deno.serve`) that takes Telegram's updates on the
- * path of `WEBHOOK_URL`, plus `GET /healthz` (the process is up) and `GET /readyz`
- * (the store answers and the bot is initialised).
+ * path of `WEBHOOK_URL`, plus `GET /healthz` (the process is up), `GET /readyz`
+ * (the store answers and the bot is initialised) and `GET /metrics` (Prometheus).
  *
  * Requests are checked before anything reaches the bot: the
  * `X-Telegram-Bot-Api-Secret-Token` header must equal `WEBHOOK_SECRET` (compared in
@@ -34,6 +34,7 @@ import type { WebhookConfig } from "../config.ts";
 import { ALLOWED_UPDATES } from "../bot/bot.ts";
 import type { BotContext } from "../bot/context.ts";
 import { InFlight } from "./inflight.ts";
+import type { Metrics } from "../metrics.ts";
 
 /**
  * How long an update is handled inside its request before it is acknowledged.
@@ -74,6 +75,8 @@ export interface WebhookHandlerOptions {
   ping(): Promise<void>;
   /** Whether the bot is initialised (for /readyz). */
   initialised(): boolean;
+  /** Serves `GET /metrics` when given. */
+  metrics?: Pick<Metrics, "render" | "contentType">;
   log: Logger;
   /** See {@link ACK_AFTER_MS} (the default); `Infinity` holds every request until its answer is done. */
   ackAfterMs?: number;
@@ -253,6 +256,12 @@ export function createWebhookHandler(options: WebhookHandlerOptions): WebhookHan
     if (url.pathname === "/healthz") {
       return isGet ? text(200, "ok") : refuse(405, "method not allowed", info, "debug");
     }
+    if (url.pathname === "/metrics" && options.metrics) {
+      if (!isGet) return refuse(405, "method not allowed", info, "debug");
+      return new Response(await options.metrics.render(), {
+        headers: { "content-type": options.metrics.contentType },
+      });
+    }
     if (url.pathname === "/readyz") {
       if (!isGet) return refuse(405, "method not allowed", info, "debug");
       if (draining) return text(503, "shutting down");
@@ -308,6 +317,8 @@ export interface WebhookServerOptions {
   webhook: WebhookConfig;
   /** For /readyz. */
   ping(): Promise<void>;
+  /** For /metrics. */
+  metrics?: Pick<Metrics, "render" | "contentType">;
   log: Logger;
   /** See {@link WebhookHandlerOptions.ackAfterMs}. */
   ackAfterMs?: number;
@@ -339,6 +350,7 @@ export async function startWebhook(
     handleUpdate: botUpdateHandler(bot),
     ping: options.ping,
     initialised: () => bot.isInited(),
+    metrics: options.metrics,
     log,
     ackAfterMs: options.ackAfterMs,
   });
