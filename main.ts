@@ -30,23 +30,23 @@ async function startTransport(
   log: Logger,
 ): Promise<Transport | undefined> {
   if (!config.webhook) {
-    const polling = await startPolling(app.bot, log);
-    if (config.metricsPort === undefined) return polling;
-    let metrics: MetricsServer;
-    try {
-      metrics = startMetricsServer(config.metricsPort, app.metrics, log);
-    } catch (error) {
-      log.fatal("METRICS_PORT {port}: cannot listen ({error}); free the port or unset it", {
-        port: config.metricsPort,
-        error,
-      });
-      await polling.stop(config.shutdownTimeoutMs);
-      return undefined;
+    let metrics: MetricsServer | undefined;
+    if (config.metricsPort !== undefined) {
+      try {
+        metrics = startMetricsServer(config.metricsPort, app.metrics, log);
+      } catch (error) {
+        log.fatal("METRICS_PORT {port}: cannot listen ({error}); free the port or unset it", {
+          port: config.metricsPort,
+          error,
+        });
+        return undefined;
+      }
     }
+    const polling = await startPolling(app.bot, log);
     return {
       async stop(timeoutMs) {
         const outcome = await polling.stop(timeoutMs);
-        await metrics.stop();
+        await metrics?.stop();
         return outcome;
       },
     };
