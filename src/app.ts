@@ -16,6 +16,7 @@ import type { Assistant } from "./assistant/assistant.ts";
 import { createResponsesAssistant } from "./assistant/responses.ts";
 import { createAssistantsAssistant } from "./assistant/assistants.ts";
 import { createBot } from "./bot/bot.ts";
+import { storeRelay } from "./bot/cancel.ts";
 import { createTurnLock } from "./turns.ts";
 import { createMetrics, type Metrics } from "./metrics.ts";
 import { createStats } from "./stats.ts";
@@ -90,6 +91,10 @@ export async function createApp(config: Config): Promise<App> {
     assistant,
     store,
     turnLock: createTurnLock({ store, log: getLogger(["bot", "turns"]) }),
+    // Several instances share Redis (or Deploy's KV): a stop may land on another one.
+    cancelRelay: store.kind === "redis" || config.denoDeploy
+      ? storeRelay(store, getLogger(["bot", "cancel"]))
+      : undefined,
     operator: {
       usage,
       stats,

@@ -17,7 +17,7 @@ import type { AccessChecker } from "../access.ts";
 import type { Assistant } from "../assistant/assistant.ts";
 import type { BotContext } from "./context.ts";
 import { createChat } from "./chat.ts";
-import { AnswerRegistry, bypassesTurn, createCancel } from "./cancel.ts";
+import { AnswerRegistry, bypassesTurn, type CancelRelay, createCancel } from "./cancel.ts";
 import { ApiSupport, type ReplyFormat } from "./deliver.ts";
 import { createCommands } from "./commands.ts";
 import { createGate } from "./gate.ts";
@@ -61,6 +61,8 @@ export interface BotOptions {
   /** One turn per user across processes. */
   turnLock: TurnLock;
   operator: Operator;
+  /** Carries stop/cancel between instances sharing a store (several instances only). */
+  cancelRelay?: CancelRelay;
   log: Logger;
   /** Skips getMe at start (tests, or a cached value). */
   botInfo?: UserFromGetMe;
@@ -119,7 +121,7 @@ export function createBot(options: BotOptions): Bot<BotContext> {
   bot.use(autoChatAction());
 
   // Stop button and /cancel: before the gate (no check, no tokens), outside the turn order.
-  const running = new AnswerRegistry();
+  const running = new AnswerRegistry(options.cancelRelay);
   bot.use(createCancel({ running, log }));
 
   // Groups: only commands get an answer, pointing to the private chat; no tokens spent.

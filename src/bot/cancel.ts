@@ -9,11 +9,56 @@
  * may not wait behind it in the per-user turn ordering: {@link bypassesTurn} names
  * them, and the turn middleware lets them through unordered.
  *
- * The registry is per process: it knows the answers this process is writing.
+ * The registry knows the answers this process is writing. With several instances
+ * (webhook mode behind a load balancer, Deno Deploy), the stop may reach another
+ * instance: a {@link CancelRelay} over the shared store then carries it. The
+ * instance writing an answer records `answer:{user_id}` → answer id, and watches
+ * `cancel:{answer_id}` (a read every half second while the answer runs); a stop that
+ * finds no local answer writes that key.
  */
 import { Composer, type Context } from "grammy";
 import type { Logger } from "@logtape/logtape";
 import type { BotContext } from "./context.ts";
+import type { Store } from "../store/store.ts";
+
+/** Carries stops between instances that share a store. */
+export interface CancelRelay {
+  /** Announces that this process writes answer `answerId` for `userId`; returns a stop function. */
+  announce(userId: number, answerId: string, onCancel: (draftId?: number) => void): () => void;
+  /** Asks whichever instance writes the user's answer to stop it; false when none does. */
+  publish(userId: number, draftId?: number): Promise<boolean>;
+}
+
+const RELAY_TTL_SECONDS = 600;
+
+/** A {@link CancelRelay} over the shared store, checking for stops every `intervalMs`. */
+export function storeRelay(store: Store, log: Logger, intervalMs = 500): CancelRelay {
+  return {
+    announce(userId, answerId, onCancel) {
+      store.set(`answer:${userId}`, answerId, RELAY_TTL_SECONDS).catch(() => {});
+      const timer = setInterval(async () => {
+        try {
+          const stop = await store.get(`cancel:${answerId}`);
+          if (stop === null) return;
+          await store.delete(`cancel:${answerId}`);
+          onCancel(stop ? Number(stop) : undefined);
+        } catch (error) {
+          log.debug("Cancel relay: {error}", { error });
+        }
+      }, intervalMs);
+      return () => {
+        clearInterval(timer);
+        store.deleteIfEquals(`answer:${userId}`, answerId).catch(() => {});
+      };
+    },
+    async publish(userId, draftId) {
+      const answerId = await store.get(`answer:${userId}`).catch(() => null);
+      if (answerId === null) return false;
+      await store.set(`cancel:${answerId}`, draftId === undefined ? "" : String(draftId), 120);
+      return true;
+    },
+  };
+}
 
 /** The handle of one running answer, from {@link AnswerRegistry.begin}. */
 export interface RunningAnswer {
@@ -33,6 +78,12 @@ interface Entry {
 /** Per-process registry of running answers: user id → the answer's AbortController. */
 export class AnswerRegistry {
   #running = new Map<number, Entry>();
+  readonly #relay?: CancelRelay;
+
+  /** With a relay, stops also travel to and from other instances. */
+  constructor(relay?: CancelRelay) {
+    this.#relay = relay;
+  }
 
   /**
    * Registers a new answer for `userId`. Should one still be registered (it cannot
@@ -42,10 +93,16 @@ export class AnswerRegistry {
   begin(userId: number): RunningAnswer {
     const entry: Entry = { controller: new AbortController(), drafts: new Set() };
     this.#running.set(userId, entry);
+    const unannounce = this.#relay?.announce(
+      userId,
+      crypto.randomUUID(),
+      (draftId) => this.#abort(entry, draftId),
+    );
     return {
       signal: entry.controller.signal,
       addDraft: (draftId) => entry.drafts.add(draftId),
       end: () => {
+        unannounce?.();
         if (this.#running.get(userId) === entry) this.#running.delete(userId);
       },
     };
@@ -64,7 +121,20 @@ export class AnswerRegistry {
    */
   cancel(userId: number, draftId?: number): boolean {
     const entry = this.#running.get(userId);
-    if (!entry || entry.controller.signal.aborted) return false;
+    return entry ? this.#abort(entry, draftId) : false;
+  }
+
+  /**
+   * Like {@link cancel}, and when this process writes no answer for the user, asks
+   * the other instances through the relay. Resolves whether a stop was made or sent.
+   */
+  async cancelAnywhere(userId: number, draftId?: number): Promise<boolean> {
+    if (this.#running.has(userId)) return this.cancel(userId, draftId);
+    return await this.#relay?.publish(userId, draftId).catch(() => false) ?? false;
+  }
+
+  #abort(entry: Entry, draftId?: number): boolean {
+    if (entry.controller.signal.aborted) return false;
     if (draftId !== undefined && !entry.drafts.has(draftId)) return false;
     entry.controller.abort(new DOMException("The user stopped the answer", "AbortError"));
     return true;
@@ -109,10 +179,10 @@ export interface CancelOptions {
 export function createCancel(options: CancelOptions): Composer<BotContext> {
   const { running, log } = options;
   const composer = new Composer<BotContext>();
-  composer.on("stopped_message_generation", (ctx) => {
+  composer.on("stopped_message_generation", async (ctx) => {
     const { chat, draft_id } = ctx.update.stopped_message_generation;
     // In a private chat the chat id is the user's id.
-    const stopped = running.cancel(chat.id, draft_id);
+    const stopped = await running.cancelAnywhere(chat.id, draft_id);
     log.info("Stop button in chat {chatId} (draft {draftId}): {outcome}", {
       chatId: chat.id,
       draftId: draft_id,
@@ -120,7 +190,7 @@ export function createCancel(options: CancelOptions): Composer<BotContext> {
     });
   });
   composer.chatType("private").command("cancel", async (ctx) => {
-    const stopped = running.cancel(ctx.from.id);
+    const stopped = await running.cancelAnywhere(ctx.from.id);
     log.info("/cancel from {userId}: {outcome}", {
       userId: ctx.from.id,
       outcome: stopped ? "answer stopped" : "nothing running",

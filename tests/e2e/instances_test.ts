@@ -95,3 +95,50 @@ Deno.test("two instances on one Redis: a burst split across both is answered onc
     await stack.stop();
   }
 });
+
+Deno.test("two instances: /cancel that lands on the other instance stops the answer", async () => {
+  const stack = await startStack({ redis: true, webhook: true });
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port2 = (listener.addr as Deno.NetAddr).port;
+  listener.close();
+  const url2 = `http://127.0.0.1:${port2}${new URL(stack.webhook!.url).pathname}`;
+  const second = spawnBot({ ...stack.env, PORT: String(port2), WEBHOOK_URL: url2 });
+  try {
+    await second.waitForOutput(/Webhook ready as @/);
+    const { telegram, openai, webhook } = stack;
+    await (await fetch(`${telegram.apiRoot}/bot${telegram.token}/deleteWebhook`, {
+      method: "POST",
+    }))
+      .body?.cancel();
+    const post = (url: string, update: unknown) =>
+      fetch(url, {
+        method: "POST",
+        headers: {
+          "content-type": "application/json",
+          "X-Telegram-Bot-Api-Secret-Token": webhook!.secret,
+        },
+        body: JSON.stringify(update),
+      }).then((r) => r.body?.cancel());
+    const user = stack.subscriber();
+    const hold = openai.hold();
+    await post(webhook!.url, telegram.sendText(user, "a long one"));
+    await hold.waiting;
+    await post(url2, telegram.sendText(user, "/cancel"));
+    const stopped = await telegram.waitForCall(
+      "sendRichMessage",
+      (c) => c.ok && c.params.chat_id === user.id,
+      { timeoutMs: 10_000 },
+    );
+    assert.match(JSON.stringify(stopped.params), /Stopped/);
+    assert.equal(
+      telegram.callsTo("sendMessage").filter((c) => /Nothing to stop/.test(String(c.params.text)))
+        .length,
+      0,
+    );
+    hold.release();
+    await second.waitForOutput(/\/cancel from \d+: answer stopped/);
+  } finally {
+    assert.equal(await second.stop("SIGTERM"), 0, second.output());
+    await stack.stop();
+  }
+});
