@@ -101,7 +101,12 @@ export async function main(args: string[]): Promise<number> {
   );
   for (const scenario of scenarios) {
     if (scenario.profile) console.log(`${renderProfile(scenario.label, scenario.profile)}\n`);
-    if (scenario.outputTail) {
+    if (scenario.problems.length > 0) {
+      console.log(`${scenario.label}: the bot logged (numbers as N):`);
+      for (const p of scenario.problems) console.log(`  ${p}`);
+      console.log("");
+    }
+    if (scenario.outputTail && scenario.exitCode !== 0) {
       console.log(`${scenario.label}: the bot's output ended with:\n${scenario.outputTail}\n`);
     }
   }

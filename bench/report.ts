@@ -166,6 +166,7 @@ function baseFigures(): Figure[] {
       meets: (v) => v === 0,
     },
     { label: "  ERROR lines in the bot's log", value: (s) => s.errorLines, digits: 0 },
+    { label: "  WARNING lines in the bot's log", value: (s) => s.warningLines, digits: 0 },
     {
       label: "  failed Bot API calls (all phases)",
       value: (s) =>

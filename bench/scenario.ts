@@ -68,6 +68,10 @@ export interface ScenarioResult {
   exitCode: number;
   /** ERROR / FATAL lines the bot logged. */
   errorLines: number;
+  /** WARNING lines the bot logged. */
+  warningLines: number;
+  /** Up to 5 distinct WARNING / ERROR messages (timestamps cut), to see what went wrong. */
+  problems: string[];
   /** The last lines of the bot's output when something went wrong. */
   outputTail?: string;
   profile?: ProfileSummary;
@@ -169,8 +173,15 @@ export async function runScenario(
     const exitCode = await running.stop();
     bot = undefined;
     const output = running.output();
-    const errorLines = output.split("\n").filter((l) => /\[(ERR|FTL)\]|\b(ERROR|FATAL)\b/.test(l))
-      .length;
+    const lines = output.split("\n");
+    const errorLines = lines.filter((l) => /\[(ERR|FTL)\]|\b(ERROR|FATAL)\b/.test(l)).length;
+    const warningLines = lines.filter((l) => /\[WRN\]|\bWARN(ING)?\b/.test(l)).length;
+    const problems = [
+      ...new Set(
+        lines.filter((l) => /\[(WRN|ERR|FTL)\]/.test(l))
+          .map((l) => l.replace(/^\S+ \S+ \S+ /, "").replace(/\d+/g, "N")),
+      ),
+    ].slice(0, 5);
     const failed = phases.some((p) => p.failed > 0);
     const memberCalls = new Map<unknown, number>();
     for (const c of fakes.telegram.callsTo("getChatMember")) {
@@ -199,6 +210,8 @@ export async function runScenario(
       runSeconds: Math.round((Date.now() - runStarted) / 100) / 10,
       exitCode,
       errorLines,
+      warningLines,
+      problems,
       ...(exitCode !== 0 || errorLines > 0 || failed ? { outputTail: tail(output, 40) } : {}),
       ...(profile ? { profile } : {}),
     };

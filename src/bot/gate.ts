@@ -40,7 +40,7 @@ export function channelDirectory(api: Api, channels: (string | number)[], log: L
     cache ??= lookup();
     const infos = await cache;
     // Retry the lookup next time if it only produced fallbacks.
-    if (infos.every((info) => info.title === String(channels[infos.indexOf(info)]))) {
+    if (infos.every((info, i) => info.title === String(channels[i]))) {
       cache = undefined;
     }
     return infos;
