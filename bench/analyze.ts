@@ -51,6 +51,10 @@ export interface PhaseResult {
   /** Part of endToEndMs spent waiting on the fakes. */
   fakeWaitMs: Distribution;
   botAddedMs: Distribution;
+  /** The part of botAddedMs before the OpenAI request arrived (gate, store, lock). */
+  botBeforeStreamMs: Distribution;
+  /** The part of botAddedMs after the OpenAI stream ended (final message). */
+  botAfterStreamMs: Distribution;
   /** First token sent by fake OpenAI → first answer text sent to Telegram. */
   firstVisibleMs: Distribution;
   /** Bot API calls per answered message, by method (getUpdates: all polls in the phase). */
@@ -68,6 +72,8 @@ export interface PhaseResult {
   benchCpuPercent: number;
   /** redis-server's CPU ms per answer (0 with the embedded store). */
   redisCpuMsPerAnswer: number;
+  /** Redis commands per answer by command (script internals included); {} without Redis. */
+  redisCommandsPerAnswer: Record<string, number>;
 }
 
 export interface PhaseInput {
@@ -88,6 +94,8 @@ export interface PhaseInput {
   redisCpuSeconds: number;
   /** Lateness samples of a periodic timer in the bench process, ms. */
   benchLagMs: number[];
+  /** Commands Redis ran during the phase, by command (omit without Redis). */
+  redisCommands?: Record<string, number>;
 }
 
 function distribution(values: number[]): Distribution {
@@ -170,6 +178,8 @@ export function analyzePhase(input: PhaseInput): PhaseResult {
   const endToEnd: number[] = [];
   const waits: number[] = [];
   const added: number[] = [];
+  const before: number[] = [];
+  const after: number[] = [];
   const visible: number[] = [];
   const windows: Interval[] = [];
   for (const m of input.messages) {
@@ -186,8 +196,14 @@ export function analyzePhase(input: PhaseInput): PhaseResult {
       }
     }
     const stream = streams.get(m.id);
-    if (stream) {
-      intervals.push({ start: stream.arrivedAt, end: stream.endedAt ?? stream.respondedAt });
+    const streamEnd = stream ? stream.endedAt ?? stream.respondedAt : undefined;
+    if (stream && streamEnd !== undefined) {
+      intervals.push({ start: stream.arrivedAt, end: streamEnd });
+      // Bot time in a part of the window: its length minus the waits inside it.
+      const botIn = (part: Interval) =>
+        Math.max(0, part.end - part.start) - unionLength(intervals, part);
+      before.push(botIn({ start: window.start, end: Math.min(stream.arrivedAt, end) }));
+      after.push(botIn({ start: Math.max(streamEnd, window.start), end }));
     }
     const wait = unionLength(intervals, window);
     endToEnd.push(end - m.pushedAt);
@@ -258,6 +274,8 @@ export function analyzePhase(input: PhaseInput): PhaseResult {
     endToEndMs: distribution(endToEnd),
     fakeWaitMs: distribution(waits),
     botAddedMs: distribution(added),
+    botBeforeStreamMs: distribution(before),
+    botAfterStreamMs: distribution(after),
     firstVisibleMs: distribution(visible),
     callsPerAnswer: perAnswer(callCounts),
     openaiPerAnswer: perAnswer(openaiCounts),
@@ -271,5 +289,6 @@ export function analyzePhase(input: PhaseInput): PhaseResult {
       ? (100 * input.benchCpuSeconds * 1000) / input.cpuWallMs
       : 0,
     redisCpuMsPerAnswer: answered ? (input.redisCpuSeconds * 1000) / answered : 0,
+    redisCommandsPerAnswer: perAnswer(input.redisCommands ?? {}),
   };
 }

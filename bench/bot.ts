@@ -15,6 +15,10 @@ export interface BenchBot {
   argv: string[];
   /** The last 256 KB the bot printed (stdout and stderr interleaved). */
   output(): string;
+  /** ERROR/FATAL and WARNING lines printed so far (all of them, not only the kept tail). */
+  logCounts(): { errors: number; warnings: number };
+  /** Up to 5 distinct warning or error lines, timestamps cut and numbers shown as N. */
+  problems(): string[];
   /** Sends SIGTERM (the README's clean stop) and resolves with the exit code. */
   stop(): Promise<number>;
   /** Resolves with the exit code when the process ends. */
@@ -67,11 +71,27 @@ export function spawnBenchBot(
   }).spawn();
 
   let text = "";
+  const counts = { errors: 0, warnings: 0 };
+  const problems = new Set<string>();
+  const scan = (line: string) => {
+    const error = /\[(ERR|FTL)\]/.test(line);
+    const warning = /\[WRN\]/.test(line);
+    if (error) counts.errors++;
+    if (warning) counts.warnings++;
+    if ((error || warning) && problems.size < 5) {
+      problems.add(line.replace(/^\S+ \S+ \S+ /, "").replace(/\d+/g, "N"));
+    }
+  };
   const pump = async (stream: ReadableStream<Uint8Array>) => {
+    let partial = "";
     for await (const chunk of stream.pipeThrough(new TextDecoderStream())) {
       text += chunk;
       if (text.length > 2 * KEEP_OUTPUT) text = text.slice(-KEEP_OUTPUT);
+      const lines = (partial + chunk).split("\n");
+      partial = lines.pop() ?? "";
+      lines.forEach(scan);
     }
+    if (partial) scan(partial);
   };
   const pumped = Promise.all([pump(child.stdout), pump(child.stderr)]);
   let done = false;
@@ -85,6 +105,8 @@ export function spawnBenchBot(
     spawnedAt,
     argv,
     output: () => text.slice(-KEEP_OUTPUT),
+    logCounts: () => ({ ...counts }),
+    problems: () => [...problems],
     exited,
     async stop() {
       if (!done) {

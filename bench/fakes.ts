@@ -27,8 +27,6 @@ export interface FakeSettings {
 export interface BenchFakes {
   telegram: FakeTelegram;
   openai: FakeOpenAI;
-  /** Every HTTP exchange at fake Telegram, in the order answers were produced. */
-  telegramExchanges: Exchange[];
   /** Every HTTP exchange at fake OpenAI; streams carry first-delta and end times. */
   openaiExchanges: Exchange[];
   /**
@@ -125,7 +123,6 @@ export async function startBenchFakes(settings: FakeSettings): Promise<BenchFake
   return {
     telegram,
     openai,
-    telegramExchanges: tg.exchanges,
     openaiExchanges: ai.exchanges,
     pollAfter(since) {
       return new Promise((resolve) => {

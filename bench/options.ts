@@ -33,8 +33,11 @@ export const USAGE = `deno task bench [options]
   --compare=REV        also run git revision REV (temporary worktree) and give ratios
   --startups=N         extra start-ups measured for the start-up median (2)
   --cpu-prof[=DIR]     write a CPU profile of the loaded bot (bench/results/profiles)
+  --bot-flags="..."    extra Deno flags for the loaded bot, e.g. "--v8-flags=--max-old-space-size=64"
   --log-level=LEVEL    the bot's LOG_LEVEL (info)
   --seed=N             pacing seed (1)
+  --timeout=MS         longest wait for one answer before it counts as failed (60000)
+  --idle=MS            idle time after start-up before the idle memory is read (1000)
   --out=DIR            where the JSON goes (bench/results)
   --smoke              5 users × 2 messages, bursts of 10: a few seconds
 `;
@@ -59,6 +62,7 @@ export function parseOptions(args: string[], resultsDir: string): BenchOptions {
       compare: { type: "string" },
       startups: { type: "string" },
       "cpu-prof": { type: "string" },
+      "bot-flags": { type: "string" },
       "log-level": { type: "string" },
       seed: { type: "string" },
       out: { type: "string" },
@@ -112,6 +116,7 @@ export function parseOptions(args: string[], resultsDir: string): BenchOptions {
       seed: int("seed", values.seed, 1),
       logLevel: values["log-level"] ?? "info",
       cpuProfDir,
+      botFlags: (values["bot-flags"] ?? "").split(/\s+/).filter(Boolean),
     },
     stores: store === "both" ? ["kv", "redis"] : [store as StoreKind],
     compare: values.compare,

@@ -18,7 +18,14 @@ export interface ProfileSummary {
   totalMs: number;
   /** Time not idle, ms. */
   busyMs: number;
+  /** Self time by package; Deno's runtime and native code as their own groups. */
   groups: ProfileEntry[];
+  /**
+   * Self time by the package that called into Deno's runtime or native code (fetch
+   * bodies, node:http, KV ops): time in the runtime is charged to its nearest caller
+   * outside it, so "openai" holds the stream plumbing its SSE parsing pulls.
+   */
+  callers: ProfileEntry[];
   functions: ProfileEntry[];
 }
 
@@ -29,7 +36,7 @@ interface CallFrame {
 }
 
 interface CpuProfile {
-  nodes: { id: number; callFrame: CallFrame }[];
+  nodes: { id: number; callFrame: CallFrame; children?: number[] }[];
   samples: number[];
   timeDeltas: number[];
   startTime: number;
@@ -67,11 +74,25 @@ function shortUrl(url: string, root: string): string {
 export function summarizeProfile(file: string, root: string, top = 15): ProfileSummary {
   const profile: CpuProfile = JSON.parse(Deno.readTextFileSync(file));
   const frames = new Map(profile.nodes.map((n) => [n.id, n.callFrame]));
+  const parents = new Map<number, number>();
+  for (const n of profile.nodes) for (const c of n.children ?? []) parents.set(c, n.id);
+  const runtime = (g: string) => g === "deno runtime" || g === "(native)";
+  /** The group of the nearest caller outside the runtime, or the node's own group. */
+  const callerGroup = (id: number): string => {
+    const own = groupOf(frames.get(id)!, root);
+    if (!runtime(own)) return own;
+    for (let p = parents.get(id); p !== undefined; p = parents.get(p)) {
+      const g = groupOf(frames.get(p)!, root);
+      if (!runtime(g) && !g.startsWith("(")) return g;
+    }
+    return own;
+  };
   const selfUs = new Map<number, number>();
   profile.samples.forEach((id, i) => {
     selfUs.set(id, (selfUs.get(id) ?? 0) + (profile.timeDeltas[i] ?? 0));
   });
   const groups = new Map<string, number>();
+  const callers = new Map<string, number>();
   const functions = new Map<string, number>();
   let idleUs = 0;
   let totalUs = 0;
@@ -84,6 +105,8 @@ export function summarizeProfile(file: string, root: string, top = 15): ProfileS
       continue;
     }
     groups.set(group, (groups.get(group) ?? 0) + us);
+    const caller = callerGroup(id);
+    callers.set(caller, (callers.get(caller) ?? 0) + us);
     const name = frame.url === ""
       ? frame.functionName
       : `${frame.functionName || "(anonymous)"} ${shortUrl(frame.url, root)}:${
@@ -103,6 +126,7 @@ export function summarizeProfile(file: string, root: string, top = 15): ProfileS
     totalMs: Math.round(totalUs / 1000),
     busyMs: Math.round(busyUs / 1000),
     groups: entries(groups, 12),
+    callers: entries(callers, 12),
     functions: entries(functions, top),
   };
 }

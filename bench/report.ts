@@ -10,6 +10,8 @@ import type { ProfileSummary } from "./profile.ts";
 export interface Figure {
   label: string;
   value: (s: ScenarioResult) => number | undefined;
+  /** A second value shown after a slash (e.g. the p99 beside a p50); not in ratios. */
+  second?: (s: ScenarioResult) => number | undefined;
   digits: number;
   /** Human text of the target, e.g. "≤ 25". */
   target?: string;
@@ -92,6 +94,18 @@ function baseFigures(): Figure[] {
       digits: 0,
       target: "≤ 25",
       meets: (v) => v <= 25,
+    },
+    {
+      label: "  bot-added before the OpenAI request p50 / p99 (ms)",
+      value: (s) => paced(s)?.botBeforeStreamMs.p50,
+      second: (s) => paced(s)?.botBeforeStreamMs.p99,
+      digits: 0,
+    },
+    {
+      label: "  bot-added after the stream's end p50 / p99 (ms)",
+      value: (s) => paced(s)?.botAfterStreamMs.p50,
+      second: (s) => paced(s)?.botAfterStreamMs.p99,
+      digits: 0,
     },
     {
       label: "  end-to-end p50, paced (ms)",
@@ -188,6 +202,13 @@ function baseFigures(): Figure[] {
 
 /** The figures for these scenarios: the base ones plus a row per Bot API method seen. */
 export function figures(scenarios: ScenarioResult[]): Figure[] {
+  const total = (r: Record<string, number> | undefined) =>
+    r ? Object.values(r).reduce((a, b) => a + b, 0) : undefined;
+  const redisRow: Figure = {
+    label: "  Redis commands per answer, paced",
+    value: (s) => s.store === "redis" ? total(paced(s)?.redisCommandsPerAnswer) : undefined,
+    digits: 1,
+  };
   const methods = new Set<string>();
   for (const s of scenarios) {
     for (const m of Object.keys(paced(s)?.callsPerAnswer ?? {})) methods.add(m);
@@ -203,6 +224,7 @@ export function figures(scenarios: ScenarioResult[]): Figure[] {
     ...base.slice(0, at),
     { label: "Bot API calls per answer, paced:", value: () => undefined, digits: 0 },
     ...methodRows,
+    ...(scenarios.some((s) => s.store === "redis") ? [redisRow] : []),
     ...base.slice(at),
   ];
 }
@@ -211,6 +233,13 @@ export function figures(scenarios: ScenarioResult[]): Figure[] {
 export interface Ratio {
   a: string;
   b: string;
+}
+
+/** A ratio with two significant digits at least: 0.0043, 0.52, 1.18, 12.3. */
+function ratio(r: number): string {
+  if (r === 0) return "0";
+  if (r >= 10) return r.toFixed(1);
+  return r >= 0.1 ? r.toFixed(2) : r.toPrecision(2);
 }
 
 function format(v: number | undefined, digits: number): string {
@@ -234,12 +263,13 @@ export function renderTable(scenarios: ScenarioResult[], ratios: Ratio[]): strin
     const cells = scenarios.map((s) => {
       const v = f.value(s);
       const mark = v !== undefined && f.meets ? (f.meets(v) ? " ✓" : " ✗") : "";
-      return format(v, f.digits) + mark;
+      const second = f.second ? ` / ${format(f.second(s), f.digits)}` : "";
+      return format(v, f.digits) + second + mark;
     });
     const ratioCells = ratios.map((r) => {
       const a = f.value(byLabel.get(r.a)!);
       const b = f.value(byLabel.get(r.b)!);
-      return a !== undefined && b !== undefined && b !== 0 ? `×${(a / b).toFixed(2)}` : "-";
+      return a !== undefined && b !== undefined && b !== 0 ? `×${ratio(a / b)}` : "-";
     });
     return [f.label, ...cells, ...ratioCells, f.target ?? ""];
   });
@@ -261,6 +291,10 @@ export function renderProfile(label: string, p: ProfileSummary): string {
     `CPU profile of ${label}: ${p.busyMs} ms busy of ${p.totalMs} ms (${p.file})`,
     "  self time by part:",
     ...p.groups.map((g) =>
+      `    ${g.percent.toFixed(1).padStart(5)} %  ${g.ms.toFixed(0).padStart(6)} ms  ${g.name}`
+    ),
+    "  self time charged to the caller outside Deno's runtime:",
+    ...p.callers.map((g) =>
       `    ${g.percent.toFixed(1).padStart(5)} %  ${g.ms.toFixed(0).padStart(6)} ms  ${g.name}`
     ),
     "  functions with the most self time:",

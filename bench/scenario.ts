@@ -11,6 +11,7 @@ import { type BenchFakes, CHANNEL, type FakeSettings, startBenchFakes } from "./
 import { AnswerWatcher, driveBurst, drivePaced, Ids, type SentMessage } from "./load.ts";
 import { childPids, type GitRevision, sampleProcess } from "./proc.ts";
 import { newestProfile, type ProfileSummary, summarizeProfile } from "./profile.ts";
+import { commandStats, statsDelta } from "./redis_stats.ts";
 import { median, seededRandom } from "./stats.ts";
 
 export type StoreKind = "kv" | "redis";
@@ -33,6 +34,8 @@ export interface ScenarioSettings extends FakeSettings {
   logLevel: string;
   /** Write a CPU profile of the loaded bot into this directory. */
   cpuProfDir?: string;
+  /** Extra Deno flags for the loaded bot (inserted after `run`). */
+  botFlags: string[];
 }
 
 /** The checkout under test. */
@@ -118,7 +121,10 @@ export async function runScenario(
       if (!s.warmup || i > 0) startups.push(ms);
       await stopCleanly(b, label);
     }
-    const flags = s.cpuProfDir ? ["--cpu-prof", `--cpu-prof-dir=${s.cpuProfDir}`] : [];
+    const flags = [
+      ...(s.cpuProfDir ? ["--cpu-prof", `--cpu-prof-dir=${s.cpuProfDir}`] : []),
+      ...s.botFlags,
+    ];
     if (s.cpuProfDir) await Deno.mkdir(s.cpuProfDir, { recursive: true });
     bot = spawnBenchBot(checkout.root, env, flags);
     const running = bot;
@@ -134,7 +140,7 @@ export async function runScenario(
     const phases: PhaseResult[] = [];
     const measure = async (name: string, users: number, drive: () => Promise<SentMessage[]>) => {
       const result = await measurePhase(
-        { fakes, bot: running, redisPid, ticks, settings: s },
+        { fakes, bot: running, redisPid, redisPort: redis?.port, ticks, settings: s },
         name,
         users,
         drive,
@@ -173,15 +179,8 @@ export async function runScenario(
     const exitCode = await running.stop();
     bot = undefined;
     const output = running.output();
-    const lines = output.split("\n");
-    const errorLines = lines.filter((l) => /\[(ERR|FTL)\]|\b(ERROR|FATAL)\b/.test(l)).length;
-    const warningLines = lines.filter((l) => /\[WRN\]|\bWARN(ING)?\b/.test(l)).length;
-    const problems = [
-      ...new Set(
-        lines.filter((l) => /\[(WRN|ERR|FTL)\]/.test(l))
-          .map((l) => l.replace(/^\S+ \S+ \S+ /, "").replace(/\d+/g, "N")),
-      ),
-    ].slice(0, 5);
+    const { errors: errorLines, warnings: warningLines } = running.logCounts();
+    const problems = running.problems();
     const failed = phases.some((p) => p.failed > 0);
     const memberCalls = new Map<unknown, number>();
     for (const c of fakes.telegram.callsTo("getChatMember")) {
@@ -258,6 +257,7 @@ interface PhaseRig {
   fakes: BenchFakes;
   bot: BenchBot;
   redisPid?: number;
+  redisPort?: number;
   ticks: number;
   settings: ScenarioSettings;
 }
@@ -277,6 +277,7 @@ async function measurePhase(
   const callsFrom = fakes.telegram.calls.length;
   const aiFrom = fakes.openaiExchanges.length;
   const lag = watchLag();
+  const redisBefore = rig.redisPort ? await commandStats(rig.redisPort) : undefined;
   const before = cpu();
   const started = Date.now();
   const exited = bot.exited.then((code) => {
@@ -289,6 +290,9 @@ async function measurePhase(
   const after = cpu();
   const wall = Date.now() - started;
   const lagMs = lag.stop();
+  const redisCommands = rig.redisPort && redisBefore
+    ? statsDelta(redisBefore, await commandStats(rig.redisPort))
+    : undefined;
   return analyzePhase({
     name,
     users,
@@ -301,6 +305,7 @@ async function measurePhase(
     redisCpuSeconds: after.redis - before.redis,
     cpuWallMs: wall,
     benchLagMs: lagMs,
+    redisCommands,
   });
 }
 
