@@ -4,8 +4,10 @@
  * user (as OpenAI reports them), and a daily token budget for the whole bot.
  *
  * Counters live in the store (shared by every instance) and are exact under
- * concurrency: each is one atomic `increment`, checked after it is taken. An answer
- * that is refused or fails gives its count back. Tokens are only known after an
+ * concurrency: answers and messages are taken as tickets (one atomic `increment`,
+ * checked after it is taken); an answer that is refused or fails gives its ticket
+ * back. Tokens are added with `add`, which never contends (the global counter is
+ * written by every answer). Tokens are only known after an
  * answer, so a token limit refuses the next message once the total has reached it:
  * one answer in flight can overshoot by its own size.
  *
@@ -86,7 +88,7 @@ export function createUsage(options: UsageOptions): Usage {
       global: `usage:${day}:all:tokens`,
     };
   };
-  const read = async (key: string) => Number(await store.get(key) ?? 0) || 0;
+  const read = (key: string) => store.counter(key);
 
   async function admit(userId: number, text: string): Promise<Refusal | undefined> {
     if ([...text].length > limits.maxMessageChars) {
@@ -128,15 +130,16 @@ export function createUsage(options: UsageOptions): Usage {
     if (!outcome.answered) await store.increment(k.answers, -1);
     if (outcome.tokens) {
       const ttl = dayTtl(k.endsAt);
-      await store.increment(k.tokens, outcome.tokens, ttl);
-      await store.increment(k.global, outcome.tokens, ttl);
+      // Counted without reading back: the global key is written by every answer.
+      await store.add(k.tokens, outcome.tokens, ttl);
+      await store.add(k.global, outcome.tokens, ttl);
     }
   }
 
   async function report(userId: number): Promise<UsageReport> {
     const k = keys(userId);
     return {
-      answersToday: await read(k.answers),
+      answersToday: Number(await store.get(k.answers) ?? 0) || 0,
       tokensToday: await read(k.tokens),
       resetsAt: k.endsAt,
       limits,

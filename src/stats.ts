@@ -60,19 +60,19 @@ export function createStats(options: StatsOptions): Stats {
       quietly((async () => {
         const { day: d, ttl } = day();
         if (await store.setIfAbsent(`seen:${d}:${userId}`, "1", ttl)) {
-          await store.increment(`stats:${d}:users_today`, 1, ttl);
+          await store.add(`stats:${d}:users_today`, 1, ttl);
         }
         if (await store.setIfAbsent(`seen:${userId}`, "1", TEN_YEARS)) {
-          await store.increment("stats:users_total", 1);
+          await store.add("stats:users_total", 1);
         }
       })()),
     count: (name, by = 1) => {
       const { day: d, ttl } = day();
-      return quietly(store.increment(`stats:${d}:${name}`, by, ttl));
+      return quietly(store.add(`stats:${d}:${name}`, by, ttl));
     },
     async today() {
       const { day: d } = day();
-      const read = async (key: string) => Number(await store.get(key).catch(() => null) ?? 0);
+      const read = (key: string) => store.counter(key).catch(() => 0);
       const report = {
         users_today: await read(`stats:${d}:users_today`),
         users_total: await read("stats:users_total"),

@@ -99,6 +99,8 @@ Deno.test("gate: a failing store only skips the cache", async () => {
     deleteIfEquals: () => Promise.reject(new Error("down")),
     expireIfEquals: () => Promise.reject(new Error("down")),
     increment: () => Promise.reject(new Error("down")),
+    add: () => Promise.reject(new Error("down")),
+    counter: () => Promise.reject(new Error("down")),
     ping: () => Promise.reject(new Error("down")),
     close: () => Promise.resolve(),
   };

@@ -85,6 +85,8 @@ Deno.test("turns: a failing store gives way instead of blocking", sanitize, asyn
     deleteIfEquals: down,
     expireIfEquals: down,
     increment: down,
+    add: down,
+    counter: down,
     ping: down,
     close: () => Promise.resolve(),
   } as unknown as Store;

@@ -110,6 +110,23 @@ export class FallbackStore implements Store {
     }
   }
 
+  /** Counts in the primary; while it is down, in memory (that count is not replayed). */
+  async add(key: string, by: number, ttlSeconds?: number): Promise<void> {
+    try {
+      await this.#primary.add(key, by, ttlSeconds);
+    } catch {
+      await this.#memory.add(key, by, ttlSeconds);
+    }
+  }
+
+  async counter(key: string): Promise<number> {
+    try {
+      return await this.#primary.counter(key);
+    } catch {
+      return await this.#memory.counter(key);
+    }
+  }
+
   ping(): Promise<void> {
     return this.#primary.ping();
   }

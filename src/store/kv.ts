@@ -19,6 +19,8 @@ interface Entry {
   exp: number | null;
 }
 
+const WEEK_MS = 7 * 24 * 3600 * 1000;
+
 /** How often `setIfAbsent` re-reads after losing a race before giving up. */
 const MAX_ATTEMPTS = 10;
 
@@ -115,7 +117,9 @@ export class KvStore implements Store {
 
   async delete(key: string): Promise<void> {
     const k = this.#key(key);
-    await retryLocked(() => this.#kv.delete(k));
+    await retryLocked(() =>
+      this.#kv.atomic().delete(k).delete(["c", key]).delete(["ce", key]).commit()
+    );
   }
 
   /**
@@ -139,6 +143,8 @@ export class KvStore implements Store {
         op.set(k, next, expireIn === undefined ? undefined : { expireIn });
       }
       if ((await retryLocked(() => op.commit())).ok) return next;
+      // Lost to another writer: step back a little so contenders spread out.
+      await new Promise((r) => setTimeout(r, Math.random() * Math.min(2 ** attempt, 50)));
     }
     throw new Error(`${key}: still contended after ${MAX_ATTEMPTS * 5} attempts`);
   }
@@ -164,6 +170,43 @@ export class KvStore implements Store {
       exp: e?.exp ?? (ms === undefined ? null : Date.now() + ms),
     }));
     return Number(next.v);
+  }
+
+  /**
+   * Counters live under `["c", key]` as `Deno.KvU64`, summed by `atomic().sum()`: no
+   * read, no check, so no contention however many writers. `sum` cannot carry an
+   * expiry, so a TTL is a deadline under `["ce", key]`, written once by the first add
+   * (and renewed when an add finds it passed, which also resets the count). KV
+   * deletes the deadline a week after it passes; the counter itself stays (a few
+   * small keys a day, under keys that name their day).
+   */
+  async add(key: string, by: number, ttlSeconds?: number): Promise<void> {
+    if (!(by >= 0) || !Number.isSafeInteger(by)) {
+      throw new RangeError(`add() takes a whole number of 0 or more, got ${by}`);
+    }
+    const c: Deno.KvKey = ["c", this.#key(key)[1]];
+    const ce: Deno.KvKey = ["ce", key];
+    const ms = ttlSeconds === undefined ? undefined : ttlMilliseconds(ttlSeconds);
+    const deadline = await retryLocked(() => this.#kv.get<number>(ce));
+    const expired = deadline.value !== null && deadline.value <= Date.now();
+    if (ms !== undefined && (deadline.value === null || expired)) {
+      const exp = Date.now() + ms;
+      const op = this.#kv.atomic().check(deadline)
+        .set(ce, exp, { expireIn: ms + WEEK_MS });
+      if (expired) op.delete(c);
+      // Losing the race means another writer set the deadline (or reset): fine.
+      await retryLocked(() => op.commit());
+    }
+    await retryLocked(() => this.#kv.atomic().sum(c, BigInt(by)).commit());
+  }
+
+  async counter(key: string): Promise<number> {
+    const c: Deno.KvKey = ["c", this.#key(key)[1]];
+    const [count, deadline] = await retryLocked(() =>
+      this.#kv.getMany<[Deno.KvU64, number]>([c, ["ce", key]])
+    );
+    if (deadline.value !== null && deadline.value <= Date.now()) return 0;
+    return count.value === null ? 0 : Number(count.value.value);
   }
 
   /** A read of a key nobody writes: rejects once the database is closed. */

@@ -148,6 +148,14 @@ export class MemoryStore implements Store {
     }
   }
 
+  async add(key: string, by: number, ttlSeconds?: number): Promise<void> {
+    await this.increment(key, by, ttlSeconds);
+  }
+
+  async counter(key: string): Promise<number> {
+    return Number(await this.get(key) ?? 0) || 0;
+  }
+
   ping(): Promise<void> {
     return Promise.resolve();
   }

@@ -238,6 +238,14 @@ export class RedisStore implements Store {
     return Number(await client.eval(INCREMENT, 1, key, by, ms));
   }
 
+  async add(key: string, by: number, ttlSeconds?: number): Promise<void> {
+    await this.increment(key, by, ttlSeconds);
+  }
+
+  async counter(key: string): Promise<number> {
+    return Number(await this.get(key) ?? 0) || 0;
+  }
+
   async ping(): Promise<void> {
     await (await this.#ready()).ping();
   }

@@ -30,6 +30,15 @@ export interface Store {
    * none yet (so a daily counter keeps its first deadline). Resolves with the new value.
    */
   increment(key: string, by: number, ttlSeconds?: number): Promise<number>;
+  /**
+   * Adds `by` (0 or more) to a counter without reading it back, so many processes can
+   * count on one key without contending (Deno KV sums atomically, without a retry
+   * loop). `ttlSeconds` as for {@link increment}. Read it with {@link counter}, not
+   * `get`: Deno KV keeps such counters apart from plain values.
+   */
+  add(key: string, by: number, ttlSeconds?: number): Promise<void>;
+  /** The value of a counter written by {@link add}: 0 when absent or expired. */
+  counter(key: string): Promise<number>;
   /** Resolves when the backend answers; rejects when it is unreachable. */
   ping(): Promise<void>;
   /** Releases connections and handles. Safe to call twice. */

@@ -48,6 +48,14 @@ class FlakyStore implements Store {
     await this.#gate();
     return this.inner.increment(key, by, ttl);
   }
+  async add(key: string, by: number, ttl?: number) {
+    await this.#gate();
+    return this.inner.add(key, by, ttl);
+  }
+  async counter(key: string) {
+    await this.#gate();
+    return this.inner.counter(key);
+  }
   ping() {
     return this.#gate();
   }

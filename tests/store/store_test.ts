@@ -136,6 +136,23 @@ async function contract(t: Deno.TestContext, backend: Backend): Promise<void> {
     assert.equal(await store.get(k), null, "the later call's TTL did not extend the first");
   });
 
+  await step("add/counter: many writers, no lost counts, first expiry kept", async (store) => {
+    const k = key("stats");
+    assert.equal(await store.counter(k), 0);
+    await Promise.all(Array.from({ length: 60 }, () => store.add(k, 2, 60)));
+    assert.equal(await store.counter(k), 120);
+    const daily = key("daily");
+    await store.add(daily, 5, 0.3);
+    await store.add(daily, 1, 60);
+    assert.equal(await store.counter(daily), 6);
+    await sleep(450);
+    assert.equal(await store.counter(daily), 0, "expired with the first deadline");
+    await store.add(daily, 3, 60);
+    assert.equal(await store.counter(daily), 3, "an expired counter starts again");
+    await store.delete(daily);
+    assert.equal(await store.counter(daily), 0);
+  });
+
   await step("invalid TTLs reject with RangeError", async (store) => {
     const k = key("ttl");
     for (const ttl of [0, -1, NaN, Infinity]) {
