@@ -121,7 +121,6 @@ async function main(): Promise<number> {
     await stopLogging();
     return 1;
   }
-  await registerCommands(app.bot, log);
   log.info("Store: {store}; assistant: {assistant}; channels: {channels}", {
     store: app.store.kind,
     assistant: app.assistant.kind,
@@ -136,6 +135,8 @@ async function main(): Promise<number> {
     await stopLogging();
     return 1;
   }
+  // After the transport: the command menu is not needed to take the first update.
+  await registerCommands(app.bot, log);
 
   const signal = await stopped;
   log.info("{signal}: stopping; running answers get {seconds} s to finish", {

@@ -81,7 +81,16 @@ export function createResponsesAssistant(options: ResponsesAssistantOptions): As
       for (let attempt = 1;; attempt++) {
         try {
           return await client.responses.create(
-            { model, instructions, conversation: conversationId, input: text, stream: true },
+            {
+              model,
+              instructions,
+              conversation: conversationId,
+              input: text,
+              stream: true,
+              // The padding hides token sizes from observers of the wire; between this
+              // server and OpenAI (TLS) it only costs bandwidth and parsing.
+              stream_options: { include_obfuscation: false },
+            },
             { signal },
           );
         } catch (error) {
