@@ -3,8 +3,7 @@
  * balancer" (this test, POSTing each update to one of them), behave as one bot.
  */
 import assert from "node:assert/strict";
-import { startStack } from "../helpers/stack.ts";
-import { spawnBot } from "../helpers/bot_process.ts";
+import { postUpdate, startSecondInstance, startStack } from "../helpers/stack.ts";
 import type { FakeTelegram, RecordedCall } from "../fakes/telegram.ts";
 
 const ANSWER_METHODS = ["sendMessage", "sendRichMessage", "editMessageText"];
@@ -27,19 +26,9 @@ Deno.test("two instances on one Redis: a burst split across both is answered onc
     webhook: true,
     openai: { timeToFirstTokenMs: 30, tokensPerSecond: 200 },
   });
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port2 = (listener.addr as Deno.NetAddr).port;
-  listener.close();
-  const url2 = `http://127.0.0.1:${port2}${new URL(stack.webhook!.url).pathname}`;
-  const second = spawnBot({ ...stack.env, PORT: String(port2), WEBHOOK_URL: url2 });
+  const { bot: second, url: url2 } = await startSecondInstance(stack);
   try {
-    await second.waitForOutput(/Webhook ready as @/);
     const { telegram, openai, webhook } = stack;
-    // The test is the load balancer now: Telegram stops pushing by itself.
-    const off = await fetch(`${telegram.apiRoot}/bot${telegram.token}/deleteWebhook`, {
-      method: "POST",
-    });
-    assert.equal((await off.json()).ok, true);
 
     const user = stack.subscriber();
     const updates = Array.from({ length: 6 }, (_, i) => {
@@ -47,15 +36,7 @@ Deno.test("two instances on one Redis: a burst split across both is answered onc
       return { update_id, message };
     });
     const targets = [webhook!.url, url2];
-    const post = (url: string, update: unknown) =>
-      fetch(url, {
-        method: "POST",
-        headers: {
-          "content-type": "application/json",
-          "X-Telegram-Bot-Api-Secret-Token": webhook!.secret,
-        },
-        body: JSON.stringify(update),
-      }).then((r) => r.body?.cancel());
+    const post = (url: string, update: unknown) => postUpdate(stack, url, update);
     await Promise.all([
       ...updates.map((u, i) => post(targets[i % 2], u)),
       // Telegram re-sends the first update, and it lands on the other instance.
@@ -98,27 +79,10 @@ Deno.test("two instances on one Redis: a burst split across both is answered onc
 
 Deno.test("two instances: /cancel that lands on the other instance stops the answer", async () => {
   const stack = await startStack({ redis: true, webhook: true });
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port2 = (listener.addr as Deno.NetAddr).port;
-  listener.close();
-  const url2 = `http://127.0.0.1:${port2}${new URL(stack.webhook!.url).pathname}`;
-  const second = spawnBot({ ...stack.env, PORT: String(port2), WEBHOOK_URL: url2 });
+  const { bot: second, url: url2 } = await startSecondInstance(stack);
   try {
-    await second.waitForOutput(/Webhook ready as @/);
     const { telegram, openai, webhook } = stack;
-    await (await fetch(`${telegram.apiRoot}/bot${telegram.token}/deleteWebhook`, {
-      method: "POST",
-    }))
-      .body?.cancel();
-    const post = (url: string, update: unknown) =>
-      fetch(url, {
-        method: "POST",
-        headers: {
-          "content-type": "application/json",
-          "X-Telegram-Bot-Api-Secret-Token": webhook!.secret,
-        },
-        body: JSON.stringify(update),
-      }).then((r) => r.body?.cancel());
+    const post = (url: string, update: unknown) => postUpdate(stack, url, update);
     const user = stack.subscriber();
     const hold = openai.hold();
     await post(webhook!.url, telegram.sendText(user, "a long one"));

@@ -3,8 +3,7 @@
  * changes followed through chat_member updates, and Prometheus metrics.
  */
 import assert from "node:assert/strict";
-import { CHANNEL, startStack } from "../helpers/stack.ts";
-import { spawnBot } from "../helpers/bot_process.ts";
+import { CHANNEL, postUpdate, startSecondInstance, startStack } from "../helpers/stack.ts";
 import type { RecordedCall } from "../fakes/telegram.ts";
 
 const ADMIN = 9001;
@@ -84,30 +83,14 @@ Deno.test("limits: exact for one user across two instances on one Redis", async 
     webhook: true,
     env: { LIMIT_ANSWERS_PER_DAY: "3" },
   });
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port2 = (listener.addr as Deno.NetAddr).port;
-  listener.close();
-  const url2 = `http://127.0.0.1:${port2}${new URL(stack.webhook!.url).pathname}`;
-  const second = spawnBot({ ...stack.env, PORT: String(port2), WEBHOOK_URL: url2 });
+  const { bot: second, url: url2 } = await startSecondInstance(stack);
   try {
-    await second.waitForOutput(/Webhook ready as @/);
     const { telegram, openai, webhook } = stack;
-    await (await fetch(`${telegram.apiRoot}/bot${telegram.token}/deleteWebhook`, {
-      method: "POST",
-    }))
-      .body?.cancel();
     const user = stack.subscriber();
     const updates = Array.from({ length: 8 }, (_, i) => telegram.sendText(user, `q${i}`));
     await Promise.all(
       updates.map(({ update_id, message }, i) =>
-        fetch([webhook!.url, url2][i % 2], {
-          method: "POST",
-          headers: {
-            "content-type": "application/json",
-            "X-Telegram-Bot-Api-Secret-Token": webhook!.secret,
-          },
-          body: JSON.stringify({ update_id, message }),
-        }).then((r) => r.body?.cancel())
+        postUpdate(stack, [webhook!.url, url2][i % 2], { update_id, message })
       ),
     );
     await telegram.waitForCalls("sendMessage", 5, to(user.id, /today's 3 answers/), {

@@ -132,3 +132,36 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
   };
   return stack;
 }
+
+/**
+ * A second bot process on the same store as a webhook-mode stack (another port, same
+ * path and secret), for several-instance tests. Telegram stops pushing updates: the
+ * test is the load balancer and POSTs each update to an instance with {@link postUpdate}.
+ */
+export async function startSecondInstance(
+  stack: Stack,
+): Promise<{ bot: BotProcess; url: string }> {
+  const port = freePort();
+  const url = `http://127.0.0.1:${port}${new URL(stack.webhook!.url).pathname}`;
+  const bot = spawnBot({ ...stack.env, PORT: String(port), WEBHOOK_URL: url });
+  await bot.waitForOutput(/Webhook ready as @/);
+  const { telegram } = stack;
+  const off = await fetch(`${telegram.apiRoot}/bot${telegram.token}/deleteWebhook`, {
+    method: "POST",
+  });
+  assert.equal((await off.json()).ok, true);
+  return { bot, url };
+}
+
+/** POSTs an update to a webhook-mode instance as Telegram would (with the secret). */
+export async function postUpdate(stack: Stack, url: string, update: unknown): Promise<void> {
+  const response = await fetch(url, {
+    method: "POST",
+    headers: {
+      "content-type": "application/json",
+      "X-Telegram-Bot-Api-Secret-Token": stack.webhook!.secret,
+    },
+    body: JSON.stringify(update),
+  });
+  await response.body?.cancel();
+}
