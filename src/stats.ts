@@ -55,10 +55,20 @@ export function createStats(options: StatsOptions): Stats {
   };
   const quietly = (p: Promise<unknown>) => p.then(() => {}, () => {});
 
+  // Users this process has already counted today: their next messages cost no store call.
+  let seenDay = -1;
+  const seenToday = new Set<number>();
+
   return {
     seen: (userId) =>
       quietly((async () => {
         const { day: d, ttl } = day();
+        if (d !== seenDay) {
+          seenDay = d;
+          seenToday.clear();
+        }
+        if (seenToday.has(userId)) return;
+        seenToday.add(userId);
         if (await store.setIfAbsent(`seen:${d}:${userId}`, "1", ttl)) {
           await store.add(`stats:${d}:users_today`, 1, ttl);
         }
