@@ -73,7 +73,7 @@ export function createChat(options: ChatOptions): Composer<BotContext> {
     }
     const running = options.running.begin(userId);
     let firstTokenAt: number | undefined;
-    let askedAt = performance.now();
+    let answeredAt = 0;
     ctx.chatAction = "typing";
     const stream = new AnswerStream({
       api: ctx.api,
@@ -90,9 +90,9 @@ export function createChat(options: ChatOptions): Composer<BotContext> {
     });
     try {
       stream.start();
+      const askedAt = performance.now();
       let answer: Answer;
       try {
-        askedAt = performance.now();
         const turn = assistant.ask(userId, ctx.message.text, running.signal);
         let step = await turn.next();
         while (!step.done) {
@@ -100,8 +100,8 @@ export function createChat(options: ChatOptions): Composer<BotContext> {
           stream.push(step.value);
           step = await turn.next();
         }
-        // The SDK ends an aborted stream quietly, so the signal is the truth.
-        answer = running.signal.aborted ? { ...step.value, status: "aborted" } : step.value;
+        answer = step.value;
+        answeredAt = performance.now();
       } catch (error) {
         await stream.abandon();
         const kind = error instanceof AssistantError ? error.kind : "failed";
@@ -119,7 +119,7 @@ export function createChat(options: ChatOptions): Composer<BotContext> {
       const tokensIn = answer.usage?.inputTokens ?? 0;
       const tokensOut = answer.usage?.outputTokens ?? 0;
       metrics.answers.inc({ outcome: answer.status });
-      metrics.openaiLatency.observe((performance.now() - askedAt) / 1000);
+      metrics.openaiLatency.observe((answeredAt - askedAt) / 1000);
       if (firstTokenAt !== undefined) {
         metrics.timeToFirstToken.observe((firstTokenAt - askedAt) / 1000);
       }

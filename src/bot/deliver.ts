@@ -29,8 +29,8 @@
 import { type Api, GrammyError } from "grammy";
 import type { Message } from "grammy/types";
 import type { Logger } from "@logtape/logtape";
-import { getDefaults, Lexer, type MarkedToken, type Token } from "marked";
-import { type Chunk, splitForTelegram } from "./format.ts";
+import type { MarkedToken, Token } from "marked";
+import { type Chunk, lex, splitForTelegram } from "./format.ts";
 
 import type { ReplyFormat } from "../config.ts";
 
@@ -112,7 +112,7 @@ function countBlocks(tokens: Token[]): number {
 /** About how many blocks Telegram makes of this Markdown (see {@link RICH_BLOCK_BUDGET}). */
 export function richBlockCount(markdown: string): number {
   try {
-    return countBlocks(new Lexer({ ...getDefaults(), gfm: true }).lex(markdown));
+    return countBlocks(lex(markdown));
   } catch {
     return 1;
   }
@@ -163,30 +163,30 @@ export function replyParameters(replyTo: number | undefined) {
   return replyTo ? { message_id: replyTo, allow_sending_without_reply: true } : undefined;
 }
 
-/** Sends one 4096 chunk as HTML (or as plain text when `format` is plain or the HTML is refused). */
-async function sendChunk(
+/**
+ * Sends one 4096 chunk as HTML, or as plain text when `format` is plain or Telegram
+ * refuses the HTML; `plain` tells which went out.
+ */
+export async function sendChunk(
   api: Api,
   chatId: number,
   chunk: Chunk,
   format: "html" | "plain",
   replyTo?: number,
-): Promise<Message.TextMessage> {
-  const reply_parameters = replyParameters(replyTo);
+): Promise<{ message: Message.TextMessage; plain: boolean }> {
+  const other = {
+    reply_parameters: replyParameters(replyTo),
+    link_preview_options: { is_disabled: true },
+  };
   if (format === "html") {
     try {
-      return await api.sendMessage(chatId, chunk.html, {
-        parse_mode: "HTML",
-        reply_parameters,
-        link_preview_options: { is_disabled: true },
-      });
+      const message = await api.sendMessage(chatId, chunk.html, { ...other, parse_mode: "HTML" });
+      return { message, plain: false };
     } catch (error) {
       if (!isEntityError(error)) throw error;
     }
   }
-  return await api.sendMessage(chatId, chunk.text, {
-    reply_parameters,
-    link_preview_options: { is_disabled: true },
-  });
+  return { message: await api.sendMessage(chatId, chunk.text, other), plain: true };
 }
 
 /**
@@ -232,7 +232,8 @@ export async function deliverAnswer(
   }
 
   for (const chunk of splitForTelegram(rest)) {
-    messages.push(await sendChunk(api, chatId, chunk, format as "html" | "plain", replyTo()));
+    const sent = await sendChunk(api, chatId, chunk, format as "html" | "plain", replyTo());
+    messages.push(sent.message);
   }
   return { messages, format };
 }

@@ -117,7 +117,7 @@ function normalize(markdown: string): string {
 }
 
 /** Lexes with GFM on, independent of anyone's global `marked` options; `links` lets a fragment resolve reference links defined elsewhere in the answer. */
-function lex(src: string, links?: Links): TokensList {
+export function lex(src: string, links?: Links): TokensList {
   const lexer = new Lexer({ ...getDefaults(), gfm: true, breaks: false, pedantic: false });
   if (links) Object.assign(lexer.tokens.links, links);
   return lexer.lex(src);

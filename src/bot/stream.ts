@@ -55,9 +55,9 @@ import {
   isMissingMethod,
   isNotModified,
   type ReplyFormat,
-  replyParameters,
   RICH_TEXT_LIMIT,
   richChunks,
+  sendChunk,
   type SentMessage,
 } from "./deliver.ts";
 
@@ -452,21 +452,15 @@ export class AnswerStream {
   }
 
   async #sendPart(chunk: Chunk, index: number, html: boolean): Promise<EditedMessage> {
-    const { api, chatId } = this.#o;
-    const other = {
-      reply_parameters: replyParameters(index === 0 ? this.#o.replyTo : undefined),
-      link_preview_options: { is_disabled: true },
-    };
-    if (html) {
-      try {
-        const message = await api.sendMessage(chatId, chunk.html, { ...other, parse_mode: "HTML" });
-        return { message, shown: chunk.html, plain: false };
-      } catch (error) {
-        if (!isEntityError(error)) throw error;
-      }
-    }
-    const message = await api.sendMessage(chatId, chunk.text, other);
-    return { message, shown: chunk.text, plain: true };
+    const replyTo = index === 0 ? this.#o.replyTo : undefined;
+    const { message, plain } = await sendChunk(
+      this.#o.api,
+      this.#o.chatId,
+      chunk,
+      html ? "html" : "plain",
+      replyTo,
+    );
+    return { message, shown: plain ? chunk.text : chunk.html, plain };
   }
 
   async #edit(messageId: number, text: string, html: boolean): Promise<SentMessage> {

@@ -224,7 +224,8 @@ export function createWebhookHandler(options: WebhookHandlerOptions): WebhookHan
     const outcome = await Promise.race(racers);
     clearTimeout(timer);
     if (outcome === "ack") {
-      log.info(
+      // Most answers outlast the acknowledgement: not worth a line at info.
+      log.debug(
         "Webhook: update {updateId} still being answered after {seconds} s; acknowledged, the answer goes on",
         { updateId: update.update_id, seconds: ackAfterMs / 1000 },
       );
