@@ -17,7 +17,7 @@ import { createResponsesAssistant } from "./assistant/responses.ts";
 import { createAssistantsAssistant } from "./assistant/assistants.ts";
 import { createBot } from "./bot/bot.ts";
 import { storeRelay } from "./bot/cancel.ts";
-import { createTurnLock } from "./turns.ts";
+import { createTurnLock, inProcessTurns } from "./turns.ts";
 import { createMetrics, type Metrics } from "./metrics.ts";
 import { createStats } from "./stats.ts";
 import { createUsage } from "./limits.ts";
@@ -70,6 +70,8 @@ export async function createApp(config: Config): Promise<App> {
   const metrics = createMetrics();
   const stats = createStats({ store, resetHourUtc: config.limits.resetHourUtc });
   const usage = createUsage({ store, limits: config.limits, adminIds: config.adminIds });
+  // Several instances share Redis (or Deploy's KV); the embedded KV file serves one process.
+  const shared = store.kind === "redis" || config.denoDeploy;
   const bot = createBot({
     token: config.telegram.token,
     apiRoot: config.telegram.apiRoot,
@@ -90,11 +92,9 @@ export async function createApp(config: Config): Promise<App> {
       }),
     assistant,
     store,
-    turnLock: createTurnLock({ store, log: getLogger(["bot", "turns"]) }),
-    // Several instances share Redis (or Deploy's KV): a stop may land on another one.
-    cancelRelay: store.kind === "redis" || config.denoDeploy
-      ? storeRelay(store, getLogger(["bot", "cancel"]))
-      : undefined,
+    turnLock: shared ? createTurnLock({ store, log: getLogger(["bot", "turns"]) }) : inProcessTurns,
+    // With several instances a stop may land on another one than the answer's.
+    cancelRelay: shared ? storeRelay(store, getLogger(["bot", "cancel"])) : undefined,
     operator: {
       usage,
       stats,

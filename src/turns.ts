@@ -74,6 +74,15 @@ export function createTurnLock(options: TurnLockOptions): TurnLock {
   return { acquire };
 }
 
+/**
+ * The lock for a store only this process uses (the embedded KV file, memory):
+ * `sequentialize` already orders each user's turns within the process, so taking a
+ * lock in the store as well would be the same work twice.
+ */
+export const inProcessTurns: TurnLock = {
+  acquire: () => Promise.resolve(() => Promise.resolve()),
+};
+
 /** Whether an update was already handled (its done mark exists). */
 export async function isDone(store: Store, updateId: number): Promise<boolean> {
   try {
