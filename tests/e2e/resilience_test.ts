@@ -2,6 +2,7 @@
  * End-to-end: what goes wrong in production (restarts, rate limits, upstream errors,
  * Redis outages, huge answers, rejected formatting) and what the user sees then.
  */
+import { longAnswer } from "../helpers/answers.ts";
 import assert from "node:assert/strict";
 import { startStack } from "../helpers/stack.ts";
 import { spawnBot } from "../helpers/bot_process.ts";
@@ -119,16 +120,8 @@ Deno.test("a 20,000-character answer with code and a table arrives whole, in ord
   const stack = await startStack({ env: { REPLY_FORMAT: "html" } });
   try {
     const { telegram, openai } = stack;
-    const code = Array.from({ length: 150 }, (_, i) => `const line${i} = ${i} * 2; // step ${i}`)
-      .join("\n");
-    const table = "| a | b |\n|---|---|\n" +
-      Array.from({ length: 40 }, (_, i) => `| ${i} | ${i * i} |`).join("\n");
-    const paragraphs = Array.from(
-      { length: 30 },
-      (_, i) => `Paragraph ${i}: ` + "lorem ipsum dolor sit amet ".repeat(12),
-    ).join("\n\n");
-    const answer = `# Title\n\n${paragraphs}\n\n\`\`\`ts\n${code}\n\`\`\`\n\n${table}\n\nThe end.`;
-    assert.ok(answer.length > 15_000);
+    const answer = longAnswer();
+    assert.ok(answer.length > 20_000);
     openai.reply = () => answer;
     const user = stack.subscriber();
     telegram.sendText(user, "long please");
@@ -137,11 +130,11 @@ Deno.test("a 20,000-character answer with code and a table arrives whole, in ord
     assert.ok(parts.length >= 4);
     const delivered = telegram.chatMessages(user.id).map((m) => m.text).join("\n");
     for (
-      const marker of ["Paragraph 0:", "Paragraph 29:", "line0 =", "line149 =", "39 | 1521"]
+      const marker of ["Paragraph 0:", "Paragraph 44:", "line0 =", "line149 =", "39 | 1521"]
     ) {
       assert.ok(delivered.includes(marker), `missing ${marker}`);
     }
-    assert.ok(delivered.indexOf("Paragraph 29:") < delivered.indexOf("line0 ="));
+    assert.ok(delivered.indexOf("Paragraph 44:") < delivered.indexOf("line0 ="));
   } finally {
     await stack.stop();
   }

@@ -4,6 +4,7 @@
  * (rich → HTML → plain, drafts → one edited message), long answers, and the stop
  * button and /cancel aborting the upstream request.
  */
+import { longAnswer } from "../helpers/answers.ts";
 import assert from "node:assert/strict";
 import { startStack } from "../helpers/stack.ts";
 import type { RecordedCall } from "../fakes/telegram.ts";
@@ -160,16 +161,8 @@ Deno.test("a 20,000-character answer with code and tables: drafts, then one rich
   const stack = await startStack({ openai: { tokensPerSecond: 2000 } });
   try {
     const { telegram, openai } = stack;
-    const code = Array.from({ length: 150 }, (_, i) => `const line${i} = ${i} * 2; // step ${i}`)
-      .join("\n");
-    const table = "| a | b |\n|---|---|\n" +
-      Array.from({ length: 40 }, (_, i) => `| ${i} | ${i * i} |`).join("\n");
-    const paragraphs = Array.from(
-      { length: 30 },
-      (_, i) => `Paragraph ${i}: ` + "lorem ipsum dolor sit amet ".repeat(12),
-    ).join("\n\n");
-    const answer = `# Title\n\n${paragraphs}\n\n\`\`\`ts\n${code}\n\`\`\`\n\n${table}\n\nThe end.`;
-    assert.ok(answer.length > 15_000);
+    const answer = longAnswer();
+    assert.ok(answer.length > 20_000);
     openai.reply = () => answer;
     const user = stack.subscriber();
     telegram.sendText(user, "long please");
@@ -188,7 +181,7 @@ Deno.test("a 20,000-character answer with code and tables: drafts, then one rich
       "table",
       "paragraph",
     ]);
-    for (const marker of ["Paragraph 0:", "Paragraph 29:", "line0 =", "line149 =", "39 | 1521"]) {
+    for (const marker of ["Paragraph 0:", "Paragraph 44:", "line0 =", "line149 =", "39 | 1521"]) {
       assert.ok(message.rich!.text.includes(marker), `missing ${marker}`);
     }
   } finally {
