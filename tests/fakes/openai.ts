@@ -36,8 +36,6 @@ import type OpenAI from "openai";
 
 /** Options of {@link FakeOpenAI.start}. */
 export interface FakeOpenAIOptions {
-  /** The only key accepted in `Authorization: Bearer …`; default "sk-test-fake-key-0123456789". */
-  apiKey?: string;
   /** Delay between the opening events of a stream and its first text delta; default 0. */
   timeToFirstTokenMs?: number;
   /** Deltas per second after the first one; default 0 = no pacing. */
@@ -91,7 +89,8 @@ type Thread = OpenAI.Beta.Threads.Thread;
 type Assistant = OpenAI.Beta.Assistant;
 type Json = Record<string, unknown>;
 
-const DEFAULT_KEY = "sk-test-fake-key-0123456789";
+/** The only key accepted in `Authorization: Bearer …`. */
+const API_KEY = "sk-test-fake-key-0123456789";
 
 /** An error answer; thrown by handlers and turned into a response by the router. */
 class HttpError extends Error {
@@ -241,26 +240,33 @@ function wrongType(param: string, expected: string, value: unknown): HttpError {
   );
 }
 
-function rejectUnknown(body: Json, allowed: readonly string[]): void {
+/** Rejects the first key not in `allowed`; `at` prefixes nested names ("stream_options."). */
+function rejectUnknown(body: Json, allowed: readonly string[], at = ""): void {
   for (const key of Object.keys(body)) {
     if (!allowed.includes(key)) {
-      throw invalid(`Unknown parameter: '${key}'.`, key, "unknown_parameter");
+      throw invalid(`Unknown parameter: '${at}${key}'.`, `${at}${key}`, "unknown_parameter");
     }
   }
 }
 
-function optionalString(body: Json, key: string): string | undefined {
-  const value = body[key];
-  if (value === undefined || value === null) return undefined;
-  if (typeof value !== "string") throw wrongType(key, "a string", value);
-  return value;
+interface Kinds {
+  string: string;
+  number: number;
+  boolean: boolean;
 }
 
-function optionalNumber(body: Json, key: string): number | null {
+/** `body[key]` of this JSON type; undefined when absent or null. */
+function optional<K extends keyof Kinds>(
+  body: Json,
+  key: string,
+  kind: K,
+  at = "",
+): Kinds[K] | undefined {
   const value = body[key];
-  if (value === undefined || value === null) return null;
-  if (typeof value !== "number") throw wrongType(key, "a number", value);
-  return value;
+  if (value === undefined || value === null) return undefined;
+  const type: string = typeof value;
+  if (type !== kind) throw wrongType(`${at}${key}`, `a ${kind}`, value);
+  return value as Kinds[K];
 }
 
 function requireString(body: Json, key: string): string {
@@ -272,11 +278,22 @@ function requireString(body: Json, key: string): string {
   return value;
 }
 
-function optionalBoolean(body: Json, key: string): boolean | undefined {
-  const value = body[key];
-  if (value === undefined || value === null) return undefined;
-  if (typeof value !== "boolean") throw wrongType(key, "a boolean", value);
-  return value;
+type AssistantsObject = "assistant" | "thread" | "message" | "run";
+
+/** A missing object of the Assistants API, in its words. */
+function noSuch(kind: AssistantsObject, id: string): HttpError {
+  return invalid(`No ${kind} found with id '${id}'.`, null, null, 404);
+}
+
+/** `stream_options` of a response: an object whose only field is a boolean. */
+function readStreamOptions(body: Json): { include_obfuscation?: boolean } {
+  const options = body.stream_options;
+  if (options === undefined || options === null) return {};
+  if (!isObject(options)) throw wrongType("stream_options", "an object", options);
+  rejectUnknown(options, ["include_obfuscation"], "stream_options.");
+  return {
+    include_obfuscation: optional(options, "include_obfuscation", "boolean", "stream_options."),
+  };
 }
 
 /** Metadata as OpenAI checks it: at most 16 string values, keys ≤ 64, values ≤ 512 chars. */
@@ -409,6 +426,15 @@ function paginate<T extends { id: string }>(
     last_id: page.at(-1)?.id ?? null,
     has_more: hasMore,
   };
+}
+
+/** A page of an Assistants API list (`before` allowed); an unknown cursor is a missing `kind`. */
+function assistantsPage<T extends { id: string }>(
+  all: readonly T[],
+  query: URLSearchParams,
+  kind: AssistantsObject,
+): Response {
+  return json(paginate(all, readListQuery(query, true), (id) => noSuch(kind, id)));
 }
 
 /** Waits `ms`, or rejects as soon as `signal` aborts. */
@@ -585,7 +611,7 @@ type Handler = (ctx: Context) => Promise<Response> | Response;
 export class FakeOpenAI {
   /** "http://127.0.0.1:PORT/v1", for `new OpenAI({ baseURL })`. */
   readonly baseURL: string;
-  readonly apiKey: string;
+  readonly apiKey = API_KEY;
   /** How an answer is produced from the user's text; a string is split into word deltas. */
   reply: (input: string) => string | string[] = (input) => `Echo: ${input}`;
   /** Every request received, in order, including rejected ones. */
@@ -615,13 +641,11 @@ export class FakeOpenAI {
     this.#server = server;
     this.baseURL = `http://127.0.0.1:${server.addr.port}/v1`;
     this.#options = {
-      apiKey: options.apiKey ?? DEFAULT_KEY,
       timeToFirstTokenMs: options.timeToFirstTokenMs ?? 0,
       tokensPerSecond: options.tokensPerSecond ?? 0,
       assistants: options.assistants ?? ["asst_test"],
       assistantsApiGone: options.assistantsApiGone ?? false,
     };
-    this.apiKey = this.#options.apiKey;
     for (const id of this.#options.assistants) {
       this.#assistants.set(id, {
         id,
@@ -1034,13 +1058,12 @@ export class FakeOpenAI {
   async #createResponse({ body }: Context): Promise<Response> {
     rejectUnknown(body, RESPONSE_PARAMS);
     const model = requireString(body, "model");
-    const instructions = optionalString(body, "instructions") ?? null;
-    const stream = optionalBoolean(body, "stream") ?? false;
-    const store = optionalBoolean(body, "store") ?? true;
+    const instructions = optional(body, "instructions", "string") ?? null;
+    const stream = optional(body, "stream", "boolean") ?? false;
+    const store = optional(body, "store", "boolean") ?? true;
     const metadata = readMetadata(body) ?? {};
-    const previousId = optionalString(body, "previous_response_id");
-    const includeObfuscation = !(isObject(body.stream_options) &&
-      body.stream_options.include_obfuscation === false);
+    const previousId = optional(body, "previous_response_id", "string");
+    const includeObfuscation = readStreamOptions(body).include_obfuscation ?? true;
 
     let conversationId: string | undefined;
     const rawConversation = body.conversation;
@@ -1113,7 +1136,7 @@ export class FakeOpenAI {
       error: null,
       incomplete_details: null,
       instructions,
-      max_output_tokens: optionalNumber(body, "max_output_tokens"),
+      max_output_tokens: optional(body, "max_output_tokens", "number") ?? null,
       max_tool_calls: null,
       model,
       output: [],
@@ -1124,12 +1147,12 @@ export class FakeOpenAI {
       safety_identifier: null,
       service_tier: "auto",
       store,
-      temperature: optionalNumber(body, "temperature") ?? 1,
+      temperature: optional(body, "temperature", "number") ?? 1,
       text: { format: { type: "text" }, verbosity: "medium" },
       tool_choice: "auto",
       tools: [],
       top_logprobs: 0,
-      top_p: optionalNumber(body, "top_p") ?? 1,
+      top_p: optional(body, "top_p", "number") ?? 1,
       truncation: "disabled",
       usage: null,
       metadata,
@@ -1233,19 +1256,21 @@ export class FakeOpenAI {
     return sse(sink);
   }
 
+  #storedResponse(id: string): WireResponse {
+    checkPrefix(id, "resp", "response_id");
+    const response = this.#responses.get(id);
+    if (!response) throw invalid(`Response with id '${id}' not found.`, null, null, 404);
+    return response;
+  }
+
   #getResponse({ match }: Context): Response {
-    checkPrefix(match[0], "resp", "response_id");
-    const response = this.#responses.get(match[0]);
-    if (!response) throw invalid(`Response with id '${match[0]}' not found.`, null, null, 404);
-    return json(response);
+    return json(this.#storedResponse(match[0]));
   }
 
   #deleteResponse({ match }: Context): Response {
-    checkPrefix(match[0], "resp", "response_id");
-    if (!this.#responses.delete(match[0])) {
-      throw invalid(`Response with id '${match[0]}' not found.`, null, null, 404);
-    }
-    return json({ id: match[0], object: "response.deleted", deleted: true });
+    const { id } = this.#storedResponse(match[0]);
+    this.#responses.delete(id);
+    return json({ id, object: "response.deleted", deleted: true });
   }
 
   // -------------------------------------------------------------------------
@@ -1254,19 +1279,12 @@ export class FakeOpenAI {
   #assistant(id: string): Assistant {
     checkPrefix(id, "asst", "assistant_id");
     const assistant = this.#assistants.get(id);
-    if (!assistant) throw invalid(`No assistant found with id '${id}'.`, null, null, 404);
+    if (!assistant) throw noSuch("assistant", id);
     return assistant;
   }
 
   #listAssistants({ query }: Context): Response {
-    const all = [...this.#assistants.values()];
-    return json(
-      paginate(
-        all,
-        readListQuery(query, true),
-        (id) => invalid(`No assistant found with id '${id}'.`, null, null, 404),
-      ),
-    );
+    return assistantsPage([...this.#assistants.values()], query, "assistant");
   }
 
   #getAssistant({ match }: Context): Response {
@@ -1276,7 +1294,7 @@ export class FakeOpenAI {
   #threadState(id: string): ThreadState {
     checkPrefix(id, "thread", "thread_id");
     const state = this.#threads.get(id);
-    if (!state) throw invalid(`No thread found with id '${id}'.`, null, null, 404);
+    if (!state) throw noSuch("thread", id);
     return state;
   }
 
@@ -1332,38 +1350,28 @@ export class FakeOpenAI {
 
   #listMessages({ match, query }: Context): Response {
     const state = this.#threadState(match[0]);
-    const q = readListQuery(query, true);
     const runId = query.get("run_id");
     const all = runId === null ? state.messages : state.messages.filter((m) => m.run_id === runId);
-    return json(
-      paginate(all, q, (id) => invalid(`No message found with id '${id}'.`, null, null, 404)),
-    );
+    return assistantsPage(all, query, "message");
   }
 
   #getMessage({ match }: Context): Response {
     const state = this.#threadState(match[0]);
     const message = state.messages.find((m) => m.id === match[1]);
-    if (!message) throw invalid(`No message found with id '${match[1]}'.`, null, null, 404);
+    if (!message) throw noSuch("message", match[1]);
     return json(message);
   }
 
   #runState(state: ThreadState, runId: string): RunState {
     checkPrefix(runId, "run", "run_id");
     const run = state.runs.find((r) => r.run.id === runId);
-    if (!run) throw invalid(`No run found with id '${runId}'.`, null, null, 404);
+    if (!run) throw noSuch("run", runId);
     return run;
   }
 
   #listRuns({ match, query }: Context): Response {
     const state = this.#threadState(match[0]);
-    const runs = state.runs.map((r) => r.run);
-    return json(
-      paginate(
-        runs,
-        readListQuery(query, true),
-        (id) => invalid(`No run found with id '${id}'.`, null, null, 404),
-      ),
-    );
+    return assistantsPage(state.runs.map((r) => r.run), query, "run");
   }
 
   #getRun({ match }: Context): Response {
@@ -1387,11 +1395,12 @@ export class FakeOpenAI {
     rejectUnknown(body, RUN_PARAMS);
     const assistantId = requireString(body, "assistant_id");
     const assistant = this.#assistant(assistantId);
-    const stream = optionalBoolean(body, "stream") ?? false;
+    const stream = optional(body, "stream", "boolean") ?? false;
     const metadata = readMetadata(body) ?? {};
-    const instructions = (optionalString(body, "instructions") ?? assistant.instructions ?? "") +
-      (optionalString(body, "additional_instructions") ?? "");
-    const model = optionalString(body, "model") ?? assistant.model;
+    const instructions =
+      (optional(body, "instructions", "string") ?? assistant.instructions ?? "") +
+      (optional(body, "additional_instructions", "string") ?? "");
+    const model = optional(body, "model", "string") ?? assistant.model;
     let additional: ReturnType<typeof threadMessageParam>[] = [];
     if (body.additional_messages !== undefined && body.additional_messages !== null) {
       if (!Array.isArray(body.additional_messages)) {
@@ -1427,10 +1436,10 @@ export class FakeOpenAI {
       instructions,
       tools: [],
       metadata,
-      temperature: optionalNumber(body, "temperature") ?? 1,
-      top_p: optionalNumber(body, "top_p") ?? 1,
-      max_completion_tokens: optionalNumber(body, "max_completion_tokens"),
-      max_prompt_tokens: optionalNumber(body, "max_prompt_tokens"),
+      temperature: optional(body, "temperature", "number") ?? 1,
+      top_p: optional(body, "top_p", "number") ?? 1,
+      max_completion_tokens: optional(body, "max_completion_tokens", "number") ?? null,
+      max_prompt_tokens: optional(body, "max_prompt_tokens", "number") ?? null,
       truncation_strategy: { type: "auto", last_messages: null },
       incomplete_details: null,
       usage: null,
@@ -1698,11 +1707,7 @@ function toConversationItems(input: unknown, param: string): ConversationMessage
 function threadMessageParam(raw: unknown, at: string | null) {
   const p = (name: string) => at === null ? name : `${at}.${name}`;
   if (!isObject(raw)) throw wrongType(at ?? "body", "an object", raw);
-  for (const key of Object.keys(raw)) {
-    if (!["role", "content", "attachments", "metadata"].includes(key)) {
-      throw invalid(`Unknown parameter: '${p(key)}'.`, p(key), "unknown_parameter");
-    }
-  }
+  rejectUnknown(raw, ["role", "content", "attachments", "metadata"], at === null ? "" : `${at}.`);
   const role = raw.role;
   if (role === undefined) {
     throw invalid(

@@ -61,7 +61,10 @@ Deno.test("conversation + streamed response: deltas, usage, items in both orders
     for await (const event of stream) {
       types.push(event.type);
       sequence.push(event.sequence_number);
-      if (event.type === "response.output_text.delta") deltas.push(event.delta);
+      if (event.type === "response.output_text.delta") {
+        deltas.push(event.delta);
+        assert.ok("obfuscation" in event, "deltas are padded by default");
+      }
       if (event.type === "response.completed") completed = event.response;
     }
     assert.deepEqual(deltas, ["Hel", "lo, ", "world"]);
@@ -261,10 +264,17 @@ Deno.test("pacing: time to first token and tokens per second", async () => {
   await withFake({ timeToFirstTokenMs: 120, tokensPerSecond: 20 }, async (fake, client) => {
     fake.reply = () => ["a", "b", "c"];
     const started = Date.now();
-    const stream = await client.responses.create({ model: "m", input: "x", stream: true });
+    const stream = await client.responses.create({
+      model: "m",
+      input: "x",
+      stream: true,
+      stream_options: { include_obfuscation: false },
+    });
     const at: number[] = [];
     for await (const event of stream) {
-      if (event.type === "response.output_text.delta") at.push(Date.now() - started);
+      if (event.type !== "response.output_text.delta") continue;
+      at.push(Date.now() - started);
+      assert.ok(!("obfuscation" in event));
     }
     assert.ok(at[0] >= 110, `first delta after ${at[0]} ms`);
     assert.ok(at[2] - at[0] >= 90, `three deltas over ${at[2] - at[0]} ms at 20/s`);
@@ -330,6 +340,34 @@ Deno.test("requests OpenAI rejects are rejected", async () => {
       } as never),
       400,
       /Invalid value: 'output_text'\. Supported values are: 'input_text', 'input_image', and 'input_file'\./,
+    );
+    const badOptions = await reject(
+      client.responses.create({
+        model: "m",
+        input: "x",
+        stream: true,
+        stream_options: { include_obfuscation: false, include_usage: true },
+      } as never),
+      400,
+      /Unknown parameter: 'stream_options\.include_usage'\./,
+    );
+    assert.equal(badOptions.param, "stream_options.include_usage");
+    await reject(
+      client.responses.create({
+        model: "m",
+        input: "x",
+        stream: true,
+        stream_options: { include_obfuscation: "no" },
+      } as never),
+      400,
+      /Invalid type for 'stream_options\.include_obfuscation': expected a boolean, but got a string/,
+    );
+    await reject(
+      client.responses.create(
+        { model: "m", input: "x", stream: true, stream_options: true } as never,
+      ),
+      400,
+      /Invalid type for 'stream_options': expected an object, but got a boolean/,
     );
     const unknownPath = await fetch(`${fake.baseURL}/nothing/here`, {
       headers: { authorization: `Bearer ${fake.apiKey}` },

@@ -39,15 +39,10 @@ export interface RecordedCall {
 }
 
 export interface FakeTelegramOptions {
-  /** Bot token, `<digits>:<35ish chars>`; the digits are the bot's id. */
-  token?: string;
   /** Delay before every answer (for benchmarks). */
   latencyMs?: number;
-  botUsername?: string;
   /** Methods answered with 404 Not Found, like an older local Bot API server. */
   missingMethods?: string[];
-  /** Wait before a failed webhook delivery is retried; default 100 ms (Telegram waits longer). */
-  webhookRetryMs?: number;
   /** How long a draft stays shown without an update; default 30000 (Telegram's ~30 s). */
   draftTtlMs?: number;
 }
@@ -144,11 +139,16 @@ interface StoredMessage {
   rich?: FakeRich;
 }
 
-/** The draft a private chat shows now. */
+/** Where a new bot message goes, after the checks every send method makes. */
+interface SendTarget {
+  chat: ChatInfo;
+  replyTo?: Json;
+  markup?: Json;
+}
+
+/** The draft a private chat shows now (`draft.at` is its last update). */
 interface ShownDraft {
   draft: FakeDraft;
-  /** Date.now() of its last update. */
-  at: number;
   /** The stop button was pressed (keep_on_stop kept the draft, without the button). */
   stopped: boolean;
 }
@@ -198,7 +198,10 @@ const bad = (message: string) => new ApiError(400, `Bad Request: ${message}`);
 const forbidden = (message: string) => new ApiError(403, `Forbidden: ${message}`);
 const conflict = (message: string) => new ApiError(409, message);
 
-const DEFAULT_TOKEN = "123456:TEST-token_abcdefghijklmnopqrstuvwxyz";
+/** The bot's token, `<digits>:<35ish chars>`; the digits are the bot's id. */
+const TOKEN = "123456:TEST-token_abcdefghijklmnopqrstuvwxyz";
+/** Wait before a failed webhook delivery is retried (Telegram waits longer). */
+const WEBHOOK_RETRY_MS = 100;
 const TOKEN_RE = /^\d+:[A-Za-z0-9_-]+$/;
 const NOT_MODIFIED = "message is not modified: specified new message content and reply markup " +
   "are exactly the same as a current content and reply markup of the message";
@@ -441,6 +444,33 @@ function parseMultipart(
   return { fields, files };
 }
 
+/** Sending on behalf of a business is not modelled: every connection id is unknown. */
+function checkBusiness(p: Params): void {
+  if (argString(p.business_connection_id) !== "") throw bad("business connection not found");
+}
+
+/** link_preview_options as telegram-bot-api reads it for text messages. */
+function checkLinkPreview(p: Params): void {
+  const options = argJson(p.link_preview_options, "can't parse link preview options JSON object");
+  if (options === undefined) return;
+  if (!isObject(options)) throw bad("object expected as link preview options");
+  for (const f of ["is_disabled", "prefer_small_media", "prefer_large_media", "show_above_text"]) {
+    if (options[f] !== undefined && typeof options[f] !== "boolean") {
+      throw bad(`field "${f}" must be of type Boolean`);
+    }
+  }
+  if (typeof options.url === "string" && options.url !== "" && "error" in checkLink(options.url)) {
+    throw bad("WEBPAGE_URL_INVALID");
+  }
+}
+
+/** draft_id of both draft methods: a non-zero integer. */
+function draftIdArg(p: Params): number {
+  const draft = argString(p.draft_id).trim();
+  if (!/^-?\d+$/.test(draft) || Number(draft) === 0) throw bad("draft_id must be non-zero");
+  return Number(draft);
+}
+
 /** The Bot API's body for an error. */
 function errorBody(e: ApiError): Json {
   return {
@@ -454,9 +484,10 @@ function errorBody(e: ApiError): Json {
 /** Fake Telegram Bot API server; see the module comment. */
 export class FakeTelegram {
   readonly apiRoot: string;
-  readonly token: string;
-  readonly botId: number;
-  readonly botUsername: string;
+  readonly token: string = TOKEN;
+  /** The digits of the token. */
+  readonly botId = Number(TOKEN.split(":")[0]);
+  readonly botUsername: string = "fake_test_bot";
   /** Every call, in the order its outcome was decided (a held getUpdates when it answers). */
   readonly calls: RecordedCall[] = [];
   /** Delay before every answer; may be changed while running. */
@@ -464,8 +495,6 @@ export class FakeTelegram {
 
   #server: Deno.HttpServer;
   #closed = false;
-  #missing: Set<string>;
-  #webhookRetryMs: number;
   #draftTtlMs: number;
   #methods = new Map<string, { name: string; handler: Handler }>();
   #failures = new Map<string, { error: FakeApiError; times: number }>();
@@ -483,7 +512,8 @@ export class FakeTelegram {
   #shownDrafts = new Map<number, ShownDraft>();
   #files = new Map<string, FakeDocument>();
   #fileCounter = 0;
-  #queries = new Map<string, { answered: boolean }>();
+  /** Callback queries not answered yet. */
+  #openQueries = new Set<string>();
   #queryCounter = 0;
   #commands = new Map<string, Json[]>();
 
@@ -499,14 +529,9 @@ export class FakeTelegram {
   #deliveries = new Set<Promise<void>>();
 
   private constructor(opts: FakeTelegramOptions) {
-    this.token = opts.token ?? DEFAULT_TOKEN;
-    if (!TOKEN_RE.test(this.token)) throw new Error(`FakeTelegram: malformed token ${this.token}`);
-    this.botId = Number(this.token.split(":")[0]);
-    this.botUsername = opts.botUsername ?? "fake_test_bot";
     this.latencyMs = opts.latencyMs ?? 0;
-    this.#webhookRetryMs = opts.webhookRetryMs ?? 100;
     this.#draftTtlMs = opts.draftTtlMs ?? 30_000;
-    this.#missing = new Set((opts.missingMethods ?? []).map((m) => m.toLowerCase()));
+    const missing = new Set((opts.missingMethods ?? []).map((m) => m.toLowerCase()));
     const handlers: Record<string, Handler> = {
       getMe: () => this.#getMe(),
       getUpdates: (p) => this.#getUpdates(p),
@@ -530,7 +555,10 @@ export class FakeTelegram {
       sendRichMessageDraft: (p) => this.#sendRichMessageDraft(p),
     };
     for (const [name, handler] of Object.entries(handlers)) {
-      this.#methods.set(name.toLowerCase(), { name, handler });
+      // A missing method is simply not there: 404 like any unknown one.
+      if (!missing.has(name.toLowerCase())) {
+        this.#methods.set(name.toLowerCase(), { name, handler });
+      }
     }
     this.#server = Deno.serve(
       { hostname: "127.0.0.1", port: 0, onListen: () => {} },
@@ -658,7 +686,7 @@ export class FakeTelegram {
     this.#rememberUser(user);
     if (message.chat.id === user.id) this.#startPrivate(user);
     const id = `${BigInt(user.id) * 1000000n + BigInt(++this.#queryCounter)}`;
-    this.#queries.set(id, { answered: false });
+    this.#openQueries.add(id);
     return this.pushUpdate({
       callback_query: {
         id,
@@ -814,7 +842,7 @@ export class FakeTelegram {
    */
   shownDraft(chatId: number): FakeDraft | undefined {
     const shown = this.#shownDrafts.get(chatId);
-    if (!shown || Date.now() - shown.at >= this.#draftTtlMs) return undefined;
+    if (!shown || Date.now() - shown.draft.at >= this.#draftTtlMs) return undefined;
     return structuredClone(shown.draft);
   }
 
@@ -891,7 +919,7 @@ export class FakeTelegram {
           : new ApiError(404, "Not Found");
       }
       if (this.#revoked) throw new ApiError(401, "Unauthorized");
-      if (!entry || this.#missing.has(method.toLowerCase())) throw new ApiError(404, "Not Found");
+      if (!entry) throw new ApiError(404, "Not Found");
       if (bodyError) throw bodyError;
       const failure = this.#failures.get(method.toLowerCase());
       if (failure) {
@@ -910,20 +938,11 @@ export class FakeTelegram {
         console.error("FakeTelegram:", e);
       }
     }
-    const result = outcome instanceof Described ? outcome.result : outcome;
-    this.#record({
-      method,
-      params,
-      at,
-      ok: !error,
-      ...(error
-        ? { error: { error_code: error.code, description: error.description } }
-        : { result: structuredClone(result) }),
-    });
+    this.#recordOutcome(method, params, at, error ?? outcome);
     if (error) return await this.#answer(error);
     return await this.#answer({
       ok: true,
-      result,
+      result: outcome instanceof Described ? outcome.result : outcome,
       ...(outcome instanceof Described ? { description: outcome.description } : {}),
     });
   }
@@ -977,8 +996,18 @@ export class FakeTelegram {
     return { params, files };
   }
 
-  #record(call: RecordedCall): void {
-    this.calls.push(call);
+  /** Records a call that ended with this outcome (a result, a Described result or an ApiError). */
+  #recordOutcome(method: string, params: Params, at: number, outcome: unknown): void {
+    const failed = outcome instanceof ApiError;
+    this.calls.push({
+      method,
+      params,
+      at,
+      ok: !failed,
+      ...(failed
+        ? { error: { error_code: outcome.code, description: outcome.description } }
+        : { result: structuredClone(outcome instanceof Described ? outcome.result : outcome) }),
+    });
     for (const w of [...this.#waiters]) {
       if (w.check()) {
         clearTimeout(w.timer);
@@ -1165,26 +1194,6 @@ export class FakeTelegram {
     return chat;
   }
 
-  #checkSendOptions(p: Params): void {
-    if (argString(p.business_connection_id) !== "") throw bad("business connection not found");
-    const options = argJson(p.link_preview_options, "can't parse link preview options JSON object");
-    if (options !== undefined) {
-      if (!isObject(options)) throw bad("object expected as link preview options");
-      for (
-        const f of ["is_disabled", "prefer_small_media", "prefer_large_media", "show_above_text"]
-      ) {
-        if (options[f] !== undefined && typeof options[f] !== "boolean") {
-          throw bad(`field "${f}" must be of type Boolean`);
-        }
-      }
-      if (
-        typeof options.url === "string" && options.url !== "" && "error" in checkLink(options.url)
-      ) {
-        throw bad("WEBPAGE_URL_INVALID");
-      }
-    }
-  }
-
   #checkThread(p: Params): void {
     if (argInt(p.message_thread_id) > 0) throw bad("message thread not found");
   }
@@ -1203,6 +1212,35 @@ export class FakeTelegram {
       if (e instanceof FormatError) throw bad(e.message);
       throw e;
     }
+  }
+
+  /**
+   * The checks every send method makes after its content: reply, keyboard, chat, thread,
+   * in telegram-bot-api's order. Returns what the new message needs.
+   */
+  #sendTarget(p: Params): SendTarget {
+    const reply = this.#parseReply(p);
+    const markup = this.#parseMarkup(p);
+    const chat = this.#writableChat(p);
+    this.#checkThread(p);
+    const replyTo = this.#resolveReply(reply, chat);
+    this.#checkMarkup(markup);
+    return { chat, replyTo, markup };
+  }
+
+  /** Posts a new bot message with `content` as the target says; returns the Bot API's Message. */
+  #post(
+    { chat, replyTo, markup }: SendTarget,
+    content: Json,
+    extra: Pick<StoredMessage, "document" | "rich"> = {},
+  ): Json {
+    const message = this.#newMessage(chat, undefined, {
+      ...(replyTo ? { reply_to_message: replyTo } : {}),
+      ...content,
+      ...(markup ? { reply_markup: markup } : {}),
+    });
+    this.#store(chat.id, { message, fromBot: true, ...extra });
+    return structuredClone(message);
   }
 
   /** Checks TDLib applies when the message is sent. */
@@ -1352,25 +1390,22 @@ export class FakeTelegram {
   }
 
   #sendMessage(p: Params): Json {
-    this.#checkSendOptions(p);
-    const raw = argString(p.text);
-    if (raw === "") throw bad("message text is empty");
-    const text = this.#format(raw, p.parse_mode, p.entities);
-    const reply = this.#parseReply(p);
-    const markup = this.#parseMarkup(p);
-    const chat = this.#writableChat(p);
-    this.#checkThread(p);
-    const replyTo = this.#resolveReply(reply, chat);
-    this.#checkMarkup(markup);
+    checkBusiness(p);
+    const text = this.#messageText(p);
+    const target = this.#sendTarget(p);
     this.#checkText(text, 4096, "text must be non-empty", "message is too long");
-    const message = this.#newMessage(chat, undefined, {
-      ...(replyTo ? { reply_to_message: replyTo } : {}),
+    return this.#post(target, {
       text: text.text,
       ...(text.entities.length ? { entities: text.entities } : {}),
-      ...(markup ? { reply_markup: markup } : {}),
     });
-    this.#store(chat.id, { message, fromBot: true });
-    return structuredClone(message);
+  }
+
+  /** `text` with its link preview options, as sendMessage and editMessageText read them. */
+  #messageText(p: Params): FormattedText {
+    checkLinkPreview(p);
+    const raw = argString(p.text);
+    if (raw === "") throw bad("message text is empty");
+    return this.#format(raw, p.parse_mode, p.entities);
   }
 
   /** The message an edit refers to; inline messages are not modelled. */
@@ -1389,9 +1424,7 @@ export class FakeTelegram {
   }
 
   #editMessageText(p: Params): Json {
-    const raw = argString(p.text);
-    if (raw === "") throw bad("message text is empty");
-    const text = this.#format(raw, p.parse_mode, p.entities);
+    const text = this.#messageText(p);
     const markup = this.#parseMarkup(p);
     const stored = this.#messageToEdit(p);
     if (stored.message.text === undefined) throw bad("there is no text in the message to edit");
@@ -1445,7 +1478,7 @@ export class FakeTelegram {
     if (!CHAT_ACTIONS.has(argString(p.action).toLowerCase())) {
       throw bad("wrong parameter action in request");
     }
-    if (argString(p.business_connection_id) !== "") throw bad("business connection not found");
+    checkBusiness(p);
     this.#writableChat(p);
     this.#checkThread(p);
     return true;
@@ -1467,14 +1500,9 @@ export class FakeTelegram {
       }
     } else upload = ctx.files.get("document");
     if (!upload && !remote) throw bad("there is no document in the request");
-    this.#checkSendOptions(p);
+    checkBusiness(p);
     const caption = this.#format(argString(p.caption), p.parse_mode, p.caption_entities);
-    const reply = this.#parseReply(p);
-    const markup = this.#parseMarkup(p);
-    const chat = this.#writableChat(p);
-    this.#checkThread(p);
-    const replyTo = this.#resolveReply(reply, chat);
-    this.#checkMarkup(markup);
+    const target = this.#sendTarget(p);
     this.#checkText(caption, 1024, undefined, "message caption is too long");
     if (upload && upload.content.length === 0) throw bad("file must be non-empty");
     let document: FakeDocument;
@@ -1496,8 +1524,7 @@ export class FakeTelegram {
       fileId = input;
     }
     const unique = `AgAD${[...this.#files.keys()].indexOf(fileId) + 1}`;
-    const message = this.#newMessage(chat, undefined, {
-      ...(replyTo ? { reply_to_message: replyTo } : {}),
+    return this.#post(target, {
       document: {
         file_name: document.file_name,
         ...(document.mime_type ? { mime_type: document.mime_type } : {}),
@@ -1507,19 +1534,16 @@ export class FakeTelegram {
       },
       ...(caption.text ? { caption: caption.text } : {}),
       ...(caption.text && caption.entities.length ? { caption_entities: caption.entities } : {}),
-      ...(markup ? { reply_markup: markup } : {}),
-    });
-    this.#store(chat.id, { message, fromBot: true, document: { ...document } });
-    return structuredClone(message);
+    }, { document: { ...document } });
   }
 
   #answerCallbackQuery(p: Params): boolean {
-    const query = this.#queries.get(argString(p.callback_query_id));
-    if (!query || query.answered) {
+    const id = argString(p.callback_query_id);
+    if (!this.#openQueries.has(id)) {
       throw bad("query is too old and response timeout expired or query ID is invalid");
     }
     if (argString(p.text).length > 200) throw bad("MESSAGE_TOO_LONG");
-    query.answered = true;
+    this.#openQueries.delete(id);
     return true;
   }
 
@@ -1620,13 +1644,6 @@ export class FakeTelegram {
     };
   }
 
-  /** The checks both draft methods make, in telegram-bot-api's order; returns the chat and id. */
-  #draftTarget(p: Params): { chat: ChatInfo; draftId: number } {
-    const draft = argString(p.draft_id).trim();
-    if (!/^-?\d+$/.test(draft) || Number(draft) === 0) throw bad("draft_id must be non-zero");
-    return { chat: this.#draftChat(p), draftId: Number(draft) };
-  }
-
   #draftChat(p: Params): ChatInfo {
     const chatRaw = argString(p.chat_id).trim();
     if (chatRaw === "") throw bad("chat_id is empty");
@@ -1639,42 +1656,39 @@ export class FakeTelegram {
     return chat;
   }
 
-  #showDraft(chatId: number, draft: FakeDraft): void {
-    let list = this.#drafts.get(chatId);
-    if (!list) this.#drafts.set(chatId, list = []);
-    list.push(draft);
-    this.#shownDrafts.set(chatId, {
-      draft: structuredClone(draft),
+  /** Records the draft with its stop flags and shows it from now on. */
+  #showDraft(
+    chatId: number,
+    p: Params,
+    fields: Omit<FakeDraft, "at" | "can_stop" | "keep_on_stop">,
+  ): true {
+    const draft: FakeDraft = {
+      ...fields,
       at: Date.now(),
-      stopped: false,
-    });
-  }
-
-  #stopFlags(p: Params): Pick<FakeDraft, "can_stop" | "keep_on_stop"> {
-    return {
       ...(p.can_stop !== undefined ? { can_stop: argBool(p.can_stop) } : {}),
       ...(p.keep_on_stop !== undefined ? { keep_on_stop: argBool(p.keep_on_stop) } : {}),
     };
+    let list = this.#drafts.get(chatId);
+    if (!list) this.#drafts.set(chatId, list = []);
+    list.push(draft);
+    this.#shownDrafts.set(chatId, { draft: structuredClone(draft), stopped: false });
+    return true;
   }
 
   #sendMessageDraft(p: Params): boolean {
-    const draft = argString(p.draft_id).trim();
-    if (!/^-?\d+$/.test(draft) || Number(draft) === 0) throw bad("draft_id must be non-zero");
+    const draftId = draftIdArg(p);
     const raw = argString(p.text);
     const text = raw === ""
       ? { text: "", entities: [] }
       : this.#format(raw, p.parse_mode, p.entities);
     const chat = this.#draftChat(p);
     this.#checkText(text, 4096, undefined, "message is too long");
-    this.#showDraft(chat.id, {
-      draft_id: Number(draft),
+    return this.#showDraft(chat.id, p, {
+      draft_id: draftId,
       text: text.text,
       ...(text.entities.length ? { entities: text.entities } : {}),
-      at: Date.now(),
       method: "sendMessageDraft",
-      ...this.#stopFlags(p),
     });
-    return true;
   }
 
   /** rich_message as telegram-bot-api reads it, parsed into blocks. */
@@ -1698,35 +1712,21 @@ export class FakeTelegram {
   }
 
   #sendRichMessageDraft(p: Params): boolean {
-    const { chat, draftId } = this.#draftTarget(p);
+    const draftId = draftIdArg(p);
+    const chat = this.#draftChat(p);
     const rich = this.#richArg(p, true);
-    this.#showDraft(chat.id, {
+    return this.#showDraft(chat.id, p, {
       draft_id: draftId,
       text: rich.text,
-      at: Date.now(),
       method: "sendRichMessageDraft",
       rich,
-      ...this.#stopFlags(p),
     });
-    return true;
   }
 
   #sendRichMessage(p: Params): Json {
-    this.#checkSendOptions(p);
+    checkBusiness(p);
     const rich = this.#richArg(p, false);
-    const reply = this.#parseReply(p);
-    const markup = this.#parseMarkup(p);
-    const chat = this.#writableChat(p);
-    this.#checkThread(p);
-    const replyTo = this.#resolveReply(reply, chat);
-    this.#checkMarkup(markup);
-    const message = this.#newMessage(chat, undefined, {
-      ...(replyTo ? { reply_to_message: replyTo } : {}),
-      rich_message: { blocks: rich.blocks },
-      ...(markup ? { reply_markup: markup } : {}),
-    });
-    this.#store(chat.id, { message, fromBot: true, rich });
-    return structuredClone(message);
+    return this.#post(this.#sendTarget(p), { rich_message: { blocks: rich.blocks } }, { rich });
   }
 
   // === Commands
@@ -1935,7 +1935,7 @@ export class FakeTelegram {
   /**
    * Starts deliveries: like telegram-bot-api, updates of one chat (or one user's
    * queries) go one at a time and in order, different chats in parallel up to
-   * max_connections; a failed one is retried after webhookRetryMs.
+   * max_connections; a failed one is retried after WEBHOOK_RETRY_MS.
    */
   #pumpWebhook(): void {
     const hook = this.#webhook;
@@ -1997,7 +1997,7 @@ export class FakeTelegram {
     if (failure) {
       hook.lastErrorDate = unixNow();
       hook.lastErrorMessage = failure;
-      this.#notBefore.set(id, Date.now() + this.#webhookRetryMs);
+      this.#notBefore.set(id, Date.now() + WEBHOOK_RETRY_MS);
     }
     this.#pumpWebhook();
   }
@@ -2013,22 +2013,16 @@ export class FakeTelegram {
     if (!isObject(body) || typeof body.method !== "string") return;
     const { method: name, ...params } = body;
     const entry = this.#methods.get(name.toLowerCase());
-    if (!entry || entry.name === "getUpdates" || this.#missing.has(name.toLowerCase())) return;
+    if (!entry || entry.name === "getUpdates") return;
     const at = Date.now();
+    let outcome: unknown;
     try {
-      const result = await entry.handler(params, { files: new Map() });
-      const value = result instanceof Described ? result.result : result;
-      this.#record({ method: entry.name, params, at, ok: true, result: structuredClone(value) });
+      outcome = await entry.handler(params, { files: new Map() });
     } catch (e) {
       if (!(e instanceof ApiError)) throw e;
-      this.#record({
-        method: entry.name,
-        params,
-        at,
-        ok: false,
-        error: { error_code: e.code, description: e.description },
-      });
+      outcome = e;
     }
+    this.#recordOutcome(entry.name, params, at, outcome);
   }
 }
 

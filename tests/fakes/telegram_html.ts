@@ -40,24 +40,12 @@ export class FormatError extends Error {
   }
 }
 
-/** Looks up a user for `text_mention` entities; undefined means "user not found". */
-export type UserResolver = (id: number) => Record<string, unknown> | undefined;
-
 export interface FormatOptions {
-  /** Resolves tg://user?id= links and text_mention entities; without it they fail. */
-  resolveUser?: UserResolver;
-  /** Add url/mention/bot_command/hashtag entities found in the text (default true). */
-  detectEntities?: boolean;
-}
-
-/** Length of a string in UTF-16 code units, the unit of Telegram's text limits. */
-export function utf16Length(text: string): number {
-  return text.length;
-}
-
-/** Length of a string in UTF-8 bytes. */
-export function utf8Length(text: string): number {
-  return new TextEncoder().encode(text).length;
+  /**
+   * Resolves tg://user?id= links and text_mention entities; undefined means "user not
+   * found", and so does a missing resolver.
+   */
+  resolveUser?: (id: number) => Record<string, unknown> | undefined;
 }
 
 /**
@@ -71,7 +59,7 @@ export function formatText(
   inputEntities: unknown,
   options: FormatOptions = {},
 ): FormattedText {
-  if (utf8Length(text) > 1 << 15) throw new FormatError("text is too long");
+  if (new TextEncoder().encode(text).length > 1 << 15) throw new FormatError("text is too long");
   const mode = (parseMode ?? "").toLowerCase();
   let parsed: FormattedText;
   let explicit = false;
@@ -153,21 +141,25 @@ function decodeHtmlEntity(text: string, pos: number): { code: number; next: numb
   return { code, next: end };
 }
 
+/** HTML tags that make one entity of a fixed type. */
+const SIMPLE_HTML_TAGS: Record<string, string> = {
+  b: "bold",
+  strong: "bold",
+  i: "italic",
+  em: "italic",
+  s: "strikethrough",
+  strike: "strikethrough",
+  del: "strikethrough",
+  u: "underline",
+  ins: "underline",
+  "tg-spoiler": "spoiler",
+  span: "spoiler",
+};
 const HTML_TAGS = new Set([
+  ...Object.keys(SIMPLE_HTML_TAGS),
   "a",
-  "b",
-  "strong",
-  "i",
-  "em",
-  "s",
-  "strike",
-  "del",
-  "u",
-  "ins",
-  "tg-spoiler",
   "tg-emoji",
   "tg-time",
-  "span",
   "pre",
   "code",
   "blockquote",
@@ -182,10 +174,15 @@ function isInt64(s: string): boolean {
   return n <= INT64_MAX && n >= -INT64_MAX - 1n;
 }
 
-/** The user id of a tg://user?id=N link, or undefined. */
-function linkUserId(url: string): number | undefined {
-  const m = /^tg:(?:\/\/)?user\?id=(\d{1,15})$/i.exec(url.trim());
-  return m ? Number(m[1]) : undefined;
+/**
+ * What a link in parsed text becomes: a text_mention for tg://user?id=N, a text_link for
+ * a valid URL, nothing for an invalid one (its text stays plain).
+ */
+function linkTarget(url: string): Pick<Entity, "type" | "url" | "user"> | undefined {
+  const mention = /^tg:(?:\/\/)?user\?id=(\d{1,15})$/i.exec(url.trim());
+  if (mention) return { type: "text_mention", user: { id: Number(mention[1]) } };
+  const checked = checkLink(url);
+  return "url" in checked ? { type: "text_link", url: checked.url } : undefined;
 }
 
 /** Parses Telegram's HTML parse mode. Throws ParseError with TDLib's messages. */
@@ -318,28 +315,12 @@ export function parseHtml(text: string): FormattedText {
       const length = result.length - offset;
       if (length <= 0) continue;
       const last = entities[entities.length - 1];
+      const simple = SIMPLE_HTML_TAGS[open.tag];
+      if (simple) {
+        entities.push({ offset, length, type: simple });
+        continue;
+      }
       switch (open.tag) {
-        case "i":
-        case "em":
-          entities.push({ offset, length, type: "italic" });
-          break;
-        case "b":
-        case "strong":
-          entities.push({ offset, length, type: "bold" });
-          break;
-        case "s":
-        case "strike":
-        case "del":
-          entities.push({ offset, length, type: "strikethrough" });
-          break;
-        case "u":
-        case "ins":
-          entities.push({ offset, length, type: "underline" });
-          break;
-        case "tg-spoiler":
-        case "span":
-          entities.push({ offset, length, type: "spoiler" });
-          break;
         case "tg-emoji":
           if (!isInt64(open.argument) || BigInt(open.argument) === 0n) {
             throw new ParseError("Invalid custom emoji identifier specified");
@@ -363,16 +344,8 @@ export function parseHtml(text: string): FormattedText {
           break;
         }
         case "a": {
-          const url = open.argument === "" ? result.slice(offset) : open.argument;
-          const userId = linkUserId(url);
-          if (userId !== undefined) {
-            entities.push({ offset, length, type: "text_mention", user: { id: userId } });
-          } else {
-            const checked = checkLink(url);
-            if ("url" in checked) {
-              entities.push({ offset, length, type: "text_link", url: checked.url });
-            }
-          }
+          const target = linkTarget(open.argument === "" ? result.slice(offset) : open.argument);
+          if (target) entities.push({ offset, length, ...target });
           break;
         }
         case "pre":
@@ -420,6 +393,25 @@ export function parseHtml(text: string): FormattedText {
     )
     .map(({ argument: _argument, ...e }) => e);
   return { text: result, entities: out };
+}
+
+/**
+ * The URL of a MarkdownV2 link from `start` up to the next ')', with '\\' escapes
+ * removed; `end` is the index of that ')', or the text's length when there is none.
+ */
+function readLinkUrl(text: string, start: number): { url: string; end: number } {
+  let url = "";
+  let i = start;
+  while (i < text.length && text[i] !== ")") {
+    const next = text.charCodeAt(i + 1);
+    if (text[i] === "\\" && next > 0 && next <= 126) {
+      url += text[i + 1];
+      i += 2;
+      continue;
+    }
+    url += text[i++];
+  }
+  return { url, end: i };
 }
 
 /** TDLib's names of entity types, used in MarkdownV2 error messages. */
@@ -608,47 +600,23 @@ export function parseMarkdownV2(text: string): FormattedText {
         let url = "";
         if (at(i + 1) !== "(") url = result.slice(open.begin);
         else {
-          i += 2;
-          const urlBegin = i;
-          while (i < n && text[i] !== ")") {
-            const next = text.charCodeAt(i + 1);
-            if (text[i] === "\\" && next > 0 && next <= 126) {
-              url += text[i + 1];
-              i += 2;
-              continue;
-            }
-            url += text[i++];
-          }
+          const urlBegin = i + 2;
+          ({ url, end: i } = readLinkUrl(text, urlBegin));
           if (at(i) !== ")") {
             throw new ParseError(`Can't find end of a URL at byte offset ${bytes[urlBegin]}`);
           }
         }
-        const userId = linkUserId(url);
-        if (userId !== undefined) {
-          type = "text_mention";
-          extra = { user: { id: userId } };
-        } else {
-          const checked = checkLink(url);
-          if ("url" in checked) extra = { url: checked.url };
-          else skip = true;
-        }
+        const target = linkTarget(url);
+        if (target) ({ type, ...extra } = target);
+        else skip = true;
         break;
       }
       case "custom_emoji": {
         if (at(i + 1) !== "(") {
           throw new ParseError("Custom emoji entity must contain a tg://emoji URL");
         }
-        i += 2;
-        let url = "";
-        while (i < n && text[i] !== ")") {
-          const next = text.charCodeAt(i + 1);
-          if (text[i] === "\\" && next > 0 && next <= 126) {
-            url += text[i + 1];
-            i += 2;
-            continue;
-          }
-          url += text[i++];
-        }
+        let url: string;
+        ({ url, end: i } = readLinkUrl(text, i + 2));
         if (at(i) !== ")") {
           throw new ParseError("Custom emoji entity must contain a tg://emoji URL");
         }
@@ -747,15 +715,8 @@ export function parseMarkdown(text: string): FormattedText {
           i += 2;
           while (i < n && text[i] !== ")") url += text[i++];
         }
-        const userId = linkUserId(url);
-        if (userId !== undefined) {
-          entities.push({ offset, length, type: "text_mention", user: { id: userId } });
-        } else {
-          const checked = checkLink(url);
-          if ("url" in checked) {
-            entities.push({ offset, length, type: "text_link", url: checked.url });
-          }
-        }
+        const target = linkTarget(url);
+        if (target) entities.push({ offset, length, ...target });
       }
     }
     if (isPre) i += 2;
@@ -922,7 +883,7 @@ const ATOMIC = new Set([
  * /commands and #hashtags. Bare domains ("example.com") are not detected here, although
  * Telegram links those too.
  */
-export function detectEntities(text: string): Entity[] {
+function detectEntities(text: string): Entity[] {
   const found: Entity[] = [];
   const wordBefore = (k: number) => k > 0 && /[\p{L}\p{N}_]/u.test(text[k - 1]);
   for (const m of text.matchAll(/(?:https?:\/\/|www\.)[^\s<>"'«»]+/giu)) {
@@ -958,7 +919,7 @@ export function detectEntities(text: string): Entity[] {
  * removed and other control characters become spaces, surrounding whitespace is trimmed,
  * entities are clipped and sorted, links are normalized and automatic entities added.
  */
-export function fixFormattedText(
+function fixFormattedText(
   text: string,
   entities: Entity[],
   options: FormatOptions & { explicit?: boolean } = {},
@@ -1013,14 +974,12 @@ export function fixFormattedText(
     const stop = Math.min(map[e.offset + e.length] - lead, result.length);
     if (stop > start) out.push({ ...e, offset: start, length: stop - start });
   }
-  if (options.detectEntities ?? true) {
-    const atomic = out.filter((e) => ATOMIC.has(e.type));
-    for (const auto of detectEntities(result)) {
-      const overlaps = atomic.some((e) =>
-        auto.offset < e.offset + e.length && e.offset < auto.offset + auto.length
-      );
-      if (!overlaps) out.push(auto);
-    }
+  const atomic = out.filter((e) => ATOMIC.has(e.type));
+  for (const auto of detectEntities(result)) {
+    const overlaps = atomic.some((e) =>
+      auto.offset < e.offset + e.length && e.offset < auto.offset + auto.length
+    );
+    if (!overlaps) out.push(auto);
   }
   out = sortEntities(out).map(orderKeys);
   return { text: result, entities: out };

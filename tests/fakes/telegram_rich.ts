@@ -23,12 +23,12 @@ import { FormatError } from "./telegram_html.ts";
 
 type Json = Record<string, unknown>;
 /** RichText as the Bot API returns it: a string, an array, or a typed object. */
-export type RichText = string | RichText[] | Json;
+type RichText = string | RichText[] | Json;
 
-export const RICH_TEXT_LIMIT = 32768;
-export const RICH_BLOCK_LIMIT = 500;
-export const RICH_DEPTH_LIMIT = 16;
-export const RICH_COLUMN_LIMIT = 20;
+const RICH_TEXT_LIMIT = 32768;
+const RICH_BLOCK_LIMIT = 500;
+const RICH_DEPTH_LIMIT = 16;
+const RICH_COLUMN_LIMIT = 20;
 
 /** The parsed message: its blocks and the text a user sees (what the limits count). */
 export interface RichContent {
@@ -36,7 +36,32 @@ export interface RichContent {
   text: string;
 }
 
+/** Tags that end the paragraph before them and start a block. */
+const BLOCK_TAGS = new Set([
+  "p",
+  "h1",
+  "h2",
+  "h3",
+  "h4",
+  "h5",
+  "h6",
+  "pre",
+  "footer",
+  "blockquote",
+  "aside",
+  "li",
+  "tr",
+  "details",
+  "figure",
+  "tg-math-block",
+  "tg-thinking",
+]);
+/** Tags without an end tag. */
+const VOID_TAGS = new Set(["hr", "br", "img", "input", "tg-map"]);
+/** Every tag rich HTML documents. */
 const SUPPORTED_HTML_TAGS = new Set([
+  ...BLOCK_TAGS,
+  ...VOID_TAGS,
   "a",
   "b",
   "strong",
@@ -56,65 +81,23 @@ const SUPPORTED_HTML_TAGS = new Set([
   "tg-emoji",
   "tg-time",
   "tg-math",
-  "tg-math-block",
-  "tg-thinking",
-  "tg-map",
   "tg-collage",
   "tg-slideshow",
   "tg-document",
   "tg-button",
   "tg-button-row",
-  "h1",
-  "h2",
-  "h3",
-  "h4",
-  "h5",
-  "h6",
-  "p",
-  "pre",
-  "footer",
-  "hr",
   "ul",
   "ol",
-  "li",
-  "input",
-  "blockquote",
-  "aside",
   "cite",
-  "img",
   "video",
   "audio",
-  "figure",
   "figcaption",
   "table",
   "caption",
-  "tr",
   "th",
   "td",
-  "details",
   "summary",
-  "br",
   "span",
-]);
-const VOID_TAGS = new Set(["hr", "br", "img", "input", "tg-map"]);
-const BLOCK_TAGS = new Set([
-  "p",
-  "h1",
-  "h2",
-  "h3",
-  "h4",
-  "h5",
-  "h6",
-  "pre",
-  "footer",
-  "blockquote",
-  "aside",
-  "li",
-  "tr",
-  "details",
-  "figure",
-  "tg-math-block",
-  "tg-thinking",
 ]);
 
 /**
@@ -361,17 +344,26 @@ function byteOffset(text: string, index: number): number {
   return new TextEncoder().encode(text.slice(0, index)).length;
 }
 
+/** The named entities rich HTML documents; all numeric ones are decoded too. */
+const NAMED_ENTITIES: Record<string, string> = {
+  lt: "<",
+  gt: ">",
+  amp: "&",
+  quot: '"',
+  apos: "'",
+  nbsp: "\u00a0",
+  hellip: "\u2026",
+  mdash: "\u2014",
+  ndash: "\u2013",
+  lsquo: "\u2018",
+  rsquo: "\u2019",
+  ldquo: "\u201c",
+  rdquo: "\u201d",
+};
+
 function decode(text: string): string {
-  return text.replace(/&(lt|gt|amp|quot|apos|nbsp|#\d+|#x[0-9a-fA-F]+);/g, (_, e: string) => {
-    const named: Record<string, string> = {
-      lt: "<",
-      gt: ">",
-      amp: "&",
-      quot: '"',
-      apos: "'",
-      nbsp: "\u00a0",
-    };
-    if (named[e]) return named[e];
+  return text.replace(/&([a-z]+|#\d+|#x[0-9a-fA-F]+);/g, (whole, e: string) => {
+    if (e[0] !== "#") return NAMED_ENTITIES[e] ?? whole;
     const hex = e[1] === "x";
     return String.fromCodePoint(Number.parseInt(e.slice(hex ? 2 : 1), hex ? 16 : 10));
   });
@@ -444,7 +436,7 @@ function htmlBlocks(html: string, draft: boolean): Json[] {
 // Measuring
 
 /** The text a user sees in rich text: strings, formula sources, emoji alternatives. */
-export function richTextPlain(text: unknown): string {
+function richTextPlain(text: unknown): string {
   if (typeof text === "string") return text;
   if (Array.isArray(text)) return text.map(richTextPlain).join("");
   if (typeof text !== "object" || text === null) return "";
@@ -455,7 +447,7 @@ export function richTextPlain(text: unknown): string {
 }
 
 /** The text of blocks, one block per paragraph; table cells joined with " | ". */
-export function blocksText(blocks: Json[]): string {
+function blocksText(blocks: Json[]): string {
   return blocks.map((b) => {
     switch (b.type) {
       case "list":
