@@ -55,27 +55,33 @@ export function createAdmin(options: AdminOptions): Composer<BotContext> {
 
   admin.command("limits", (ctx) => ctx.reply(texts(ctx).limits(options.limits)));
 
-  admin.command("reset_user", async (ctx) => {
-    const id = parseUserId(ctx.match);
-    if (id === undefined) return void await ctx.reply(texts(ctx).needsId("reset_user"));
-    await options.assistant.reset(id);
-    log.info("Admin {admin} reset the conversation of {userId}", {
-      admin: ctx.from!.id,
-      userId: id,
+  /** An admin command that acts on the user id given as its argument. */
+  const onUser = (
+    command: "reset_user" | "drop_cache",
+    action: (id: number) => Promise<void>,
+    done: string,
+    reply: (ctx: BotContext, id: number) => string,
+  ) =>
+    admin.command(command, async (ctx) => {
+      const id = parseUserId(ctx.match);
+      if (id === undefined) return void await ctx.reply(texts(ctx).needsId(command));
+      await action(id);
+      log.info("Admin {admin}: {done} of {userId}", { admin: ctx.from!.id, done, userId: id });
+      await ctx.reply(reply(ctx, id));
     });
-    await ctx.reply(texts(ctx).userReset(id));
-  });
 
-  admin.command("drop_cache", async (ctx) => {
-    const id = parseUserId(ctx.match);
-    if (id === undefined) return void await ctx.reply(texts(ctx).needsId("drop_cache"));
-    await options.access.forget(id);
-    log.info("Admin {admin} dropped the subscription cache of {userId}", {
-      admin: ctx.from!.id,
-      userId: id,
-    });
-    await ctx.reply(texts(ctx).cacheDropped(id));
-  });
+  onUser(
+    "reset_user",
+    (id) => options.assistant.reset(id),
+    "reset the conversation",
+    (ctx, id) => texts(ctx).userReset(id),
+  );
+  onUser(
+    "drop_cache",
+    (id) => options.access.forget(id),
+    "dropped the subscription cache",
+    (ctx, id) => texts(ctx).cacheDropped(id),
+  );
 
   return composer;
 }
