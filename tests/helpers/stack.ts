@@ -165,3 +165,23 @@ export async function postUpdate(stack: Stack, url: string, update: unknown): Pr
   });
   await response.body?.cancel();
 }
+
+/**
+ * Runs `fn` with a fresh stack and always stops it (checking a clean exit and that no
+ * secret leaked). The one scaffold of every end-to-end test:
+ *
+ * ```ts
+ * Deno.test("…", () => withStack({ redis: true }, async (stack) => { … }));
+ * ```
+ */
+export async function withStack(
+  options: StackOptions,
+  fn: (stack: Stack) => Promise<void>,
+): Promise<void> {
+  const stack = await startStack(options);
+  try {
+    await fn(stack);
+  } finally {
+    await stack.stop();
+  }
+}
