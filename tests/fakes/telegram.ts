@@ -572,6 +572,11 @@ export class FakeTelegram {
     return Promise.resolve(new FakeTelegram(opts));
   }
 
+  /** Updates not yet confirmed by getUpdates nor acknowledged by the webhook. */
+  get pendingUpdateCount(): number {
+    return this.#pending.length;
+  }
+
   /** Recorded calls of one method (case-insensitive, like the Bot API). */
   callsTo(method: string): RecordedCall[] {
     const m = method.toLowerCase();
