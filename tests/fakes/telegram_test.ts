@@ -5,7 +5,7 @@
 import assert from "node:assert/strict";
 import { Api, Bot, GrammyError, InputFile } from "grammy";
 import { FakeTelegram, type FakeUser } from "./telegram.ts";
-import { parseHtml, parseMarkdown, parseMarkdownV2 } from "./telegram_html.ts";
+import { parseHtml } from "./telegram_html.ts";
 
 type Json = Record<string, unknown>;
 
@@ -66,7 +66,7 @@ async function grammyError(p: Promise<unknown>, description?: string): Promise<G
   assert.fail("expected a GrammyError");
 }
 
-Deno.test("getMe through grammY; unknown methods, wrong tokens, GET and case-insensitive names", async () => {
+Deno.test("getMe through grammY; unknown methods, wrong tokens, case-insensitive names", async () => {
   await withFake(async (tg) => {
     const me = await api(tg).getMe();
     assert.equal(me.id, 123456);
@@ -86,9 +86,7 @@ Deno.test("getMe through grammY; unknown methods, wrong tokens, GET and case-ins
       body: { ok: false, error_code: 401, description: "Unauthorized" },
     });
 
-    const get = await fetch(`${tg.apiRoot}/bot${tg.token}/GETME?x=1`);
-    assert.equal((await get.json()).result.id, 123456);
-    assert.equal(tg.callsTo("getMe").at(-1)?.ok, true);
+    assert.equal((await call(tg, "GETME")).body.ok, true);
     // Every call is recorded, the refused ones too.
     assert.deepEqual(tg.callsTo("getme").map((c) => c.error?.error_code ?? 200), [
       200,
@@ -96,9 +94,6 @@ Deno.test("getMe through grammY; unknown methods, wrong tokens, GET and case-ins
       401,
       200,
     ]);
-
-    tg.revokeToken();
-    assert.equal((await call(tg, "getMe")).status, 401);
   });
 });
 
@@ -150,12 +145,6 @@ Deno.test("sendMessage needs a chat the user opened; messages get increasing ids
       { chat_id: alice.id, text: "x", reply_parameters: { message_id: 999 } },
       "Bad Request: message to be replied not found",
     );
-
-    tg.blockBot(alice.id);
-    await grammyError(
-      api(tg).sendMessage(alice.id, "hello?"),
-      "Forbidden: bot was blocked by the user",
-    );
   });
 });
 
@@ -166,7 +155,7 @@ Deno.test("HTML parse mode: text and entities as Telegram returns them", async (
       alice.id,
       '<b>bold <i>both</i></b> &lt;tag&gt; &amp; &#128512; <a href="https://example.com">link</a>\n' +
         '<pre><code class="language-ts">let x = 1;</code></pre> <code>c</code> ' +
-        "<tg-spoiler>s</tg-spoiler> <blockquote expandable>q</blockquote>",
+        "<tg-spoiler>s</tg-spoiler> <blockquote>q</blockquote>",
       { parse_mode: "HTML" },
     );
     assert.equal(m.text, "bold both <tag> & 😀 link\nlet x = 1; c s q");
@@ -177,7 +166,7 @@ Deno.test("HTML parse mode: text and entities as Telegram returns them", async (
       { offset: 26, length: 10, type: "pre", language: "ts" },
       { offset: 37, length: 1, type: "code" },
       { offset: 39, length: 1, type: "spoiler" },
-      { offset: 41, length: 1, type: "expandable_blockquote" },
+      { offset: 41, length: 1, type: "blockquote" },
     ]);
   });
 });
@@ -193,7 +182,6 @@ Deno.test("HTML parse errors carry Telegram's reasons and byte offsets", async (
       ["é<br/>", 'Unsupported start tag "br/" at byte offset 2'],
       ["x</b>", "Unexpected end tag at byte offset 1"],
       ['<a href="x"', "Unclosed start tag at byte offset 0"],
-      ["<span>s</span>", 'Tag "span" must have class "tg-spoiler" at byte offset 0'],
     ];
     for (const [text, reason] of cases) {
       await assertBad(
@@ -209,6 +197,12 @@ Deno.test("HTML parse errors carry Telegram's reasons and byte offsets", async (
       { chat_id: alice.id, text: "x", parse_mode: "Markdown3" },
       "Bad Request: unsupported parse_mode",
     );
+    await assertBad(
+      tg,
+      "sendMessage",
+      { chat_id: alice.id, text: "*x*", parse_mode: "MarkdownV2" },
+      "Bad Request: FakeTelegram does not model parse_mode MarkdownV2",
+    );
     // Empty after parsing and trimming is refused by TDLib with its own words.
     await assertBad(
       tg,
@@ -219,53 +213,6 @@ Deno.test("HTML parse errors carry Telegram's reasons and byte offsets", async (
     // Nothing was delivered.
     assert.equal(tg.chatMessages(alice.id).length, 0);
     assert.equal(tg.callsTo("sendMessage").every((c) => !c.ok), true);
-  });
-});
-
-Deno.test("MarkdownV2 and Markdown: entities, reserved characters, unclosed entities", async () => {
-  await withFake(async (tg) => {
-    tg.sendText(alice, "hi");
-    const m = await api(tg).sendMessage(
-      alice.id,
-      "*bold* _it_ __u__ ~s~ ||sp|| `c` [l](http://a.bc/x\\)y) 1\\.",
-      {
-        parse_mode: "MarkdownV2",
-      },
-    );
-    assert.equal(m.text, "bold it u s sp c l 1.");
-    assert.deepEqual(m.entities?.map((e) => e.type), [
-      "bold",
-      "italic",
-      "underline",
-      "strikethrough",
-      "spoiler",
-      "code",
-      "text_link",
-    ]);
-    assert.deepEqual(m.entities?.at(-1), {
-      offset: 17,
-      length: 1,
-      type: "text_link",
-      url: "http://a.bc/x)y",
-    });
-    await assertBad(
-      tg,
-      "sendMessage",
-      { chat_id: alice.id, text: "Done.", parse_mode: "MarkdownV2" },
-      "Bad Request: can't parse entities: Character '.' is reserved and must be escaped with the preceding '\\'",
-    );
-    await assertBad(
-      tg,
-      "sendMessage",
-      { chat_id: alice.id, text: "*bold _italic\\_*", parse_mode: "MarkdownV2" },
-      "Bad Request: can't parse entities: Can't find end of Bold entity at byte offset 15",
-    );
-    await assertBad(
-      tg,
-      "sendMessage",
-      { chat_id: alice.id, text: "*unclosed", parse_mode: "Markdown" },
-      "Bad Request: can't parse entities: Can't find end of the entity starting at byte offset 0",
-    );
   });
 });
 
@@ -483,10 +430,7 @@ Deno.test("webhooks: set, conflict with getUpdates, delivery with secret and ret
       assert.equal(received.length, 1);
       assert.equal(received[0].secret, "s3cr-et_");
       assert.equal(received[0].update.update_id, update_id);
-      const info = (await call(tg, "getWebhookInfo")).body.result as Json;
-      assert.equal(info.url, url);
-      assert.equal(info.pending_update_count, 0);
-      assert.match(String(info.last_error_message), /500/);
+      assert.equal(tg.pendingUpdateCount, 0);
       assert.equal((await call(tg, "deleteWebhook")).body.description, "Webhook was deleted");
       assert.equal((await call(tg, "getUpdates")).status, 200);
     });
@@ -517,10 +461,6 @@ Deno.test("multipart sendDocument from grammY's InputFile", async () => {
     assert.equal(recorded.params.chat_id, alice.id);
     assert.match(String(recorded.params.document), /^attach:\/\//);
 
-    // The same file again by its file_id, as JSON.
-    const again = await api(tg).sendDocument(alice.id, m.document!.file_id);
-    assert.equal(again.document?.file_id, m.document?.file_id);
-
     await grammyError(
       api(tg).sendDocument(alice.id, new InputFile(new Uint8Array(0), "empty.txt")),
       "Bad Request: file must be non-empty",
@@ -528,30 +468,9 @@ Deno.test("multipart sendDocument from grammY's InputFile", async () => {
     await assertBad(
       tg,
       "sendDocument",
-      { chat_id: alice.id, document: "nonsense" },
-      "Bad Request: wrong file identifier/HTTP URL specified",
+      { chat_id: alice.id, document: "BQACAgIAAxkDAAI0001fake" },
+      "Bad Request: FakeTelegram models only uploaded documents",
     );
-  });
-});
-
-Deno.test("form-urlencoded and query-string parameters", async () => {
-  await withFake(async (tg) => {
-    tg.sendText(alice, "hi");
-    const res = await fetch(`${tg.apiRoot}/bot${tg.token}/sendMessage?chat_id=${alice.id}`, {
-      method: "POST",
-      body: new URLSearchParams({
-        text: "<i>form</i>",
-        parse_mode: "HTML",
-        reply_markup: JSON.stringify({ inline_keyboard: [[{ text: "b", callback_data: "d" }]] }),
-      }),
-    });
-    const body = await res.json();
-    assert.equal(body.result.text, "form");
-    const params = tg.callsTo("sendMessage")[0].params;
-    assert.equal(params.chat_id, alice.id);
-    assert.deepEqual(params.reply_markup, {
-      inline_keyboard: [[{ text: "b", callback_data: "d" }]],
-    });
   });
 });
 
@@ -639,7 +558,7 @@ Deno.test("callback queries: pressButton, answered once, then too old", async ()
   });
 });
 
-Deno.test("editMessageText, editMessageReplyMarkup and deleteMessage", async () => {
+Deno.test("editMessageText and deleteMessage", async () => {
   await withFake(async (tg) => {
     const { message: incoming } = tg.sendText(alice, "hi");
     const keyboard = { inline_keyboard: [[{ text: "b", callback_data: "d" }]] };
@@ -691,8 +610,6 @@ Deno.test("editMessageText, editMessageReplyMarkup and deleteMessage", async () 
     assert.equal(now.text, "final");
     assert.equal(now.reply_markup, undefined);
     assert.deepEqual(now.entities, [{ offset: 0, length: 5, type: "bold" }]);
-    await api(tg).editMessageReplyMarkup(alice.id, m.message_id, { reply_markup: keyboard });
-    assert.deepEqual(tg.chatMessages(alice.id)[0].reply_markup, keyboard);
 
     assert.equal(await api(tg).deleteMessage(alice.id, m.message_id), true);
     assert.deepEqual(tg.chatMessages(alice.id), []);
@@ -705,7 +622,7 @@ Deno.test("editMessageText, editMessageReplyMarkup and deleteMessage", async () 
   });
 });
 
-Deno.test("sendChatAction, setMyCommands and getMyCommands", async () => {
+Deno.test("sendChatAction and setMyCommands", async () => {
   await withFake(async (tg) => {
     tg.sendText(alice, "hi");
     assert.equal(await api(tg).sendChatAction(alice.id, "typing"), true);
@@ -727,18 +644,9 @@ Deno.test("sendChatAction, setMyCommands and getMyCommands", async () => {
       { commands: [{ command: "start", description: "go" }], language_code: "rus" },
       "Bad Request: invalid language code specified",
     );
-    const ru = [{ command: "start", description: "Начать" }, {
-      command: "reset",
-      description: "Сброс",
-    }];
-    await api(tg).setMyCommands(ru, { language_code: "ru", scope: { type: "all_private_chats" } });
-    await api(tg).setMyCommands([{ command: "start", description: "Start" }]);
-    assert.deepEqual(
-      await api(tg).getMyCommands({ language_code: "ru", scope: { type: "all_private_chats" } }),
-      ru,
-    );
-    assert.deepEqual(await api(tg).getMyCommands(), [{ command: "start", description: "Start" }]);
-    assert.deepEqual(await api(tg).getMyCommands({ language_code: "ru" }), []);
+    const ru = [{ command: "start", description: "Начать" }];
+    assert.equal(await api(tg).setMyCommands(ru, { language_code: "ru" }), true);
+    assert.equal(await api(tg).setMyCommands([{ command: "start", description: "Start" }]), true);
   });
 });
 
@@ -844,19 +752,9 @@ Deno.test("sendRichMessage: Markdown becomes Telegram's blocks; limits and error
     assert.equal(stored.rich!.markdown, markdown);
     assert.match(stored.rich!.text, /^Title\n\nSome bold and code, marked, a link and x\^2\./);
     assert.match(stored.rich!.text, /a \| b\n1 \| 2/);
-    // Rich messages go to groups too; HTML input works.
-    const html = await api(tg).sendRichMessage(group.id, { html: "<h2>Hi</h2><p>there</p>" });
-    assert.deepEqual(html.rich_message.blocks, [
-      { type: "paragraph", text: "Hi" },
-      { type: "paragraph", text: "there" },
-    ]);
-    // The documented named entities are decoded; others stay as written.
-    const dashes = await api(tg).sendRichMessage(alice.id, {
-      html: "<p>a &mdash; b &hellip; &ldquo;c&rdquo; &copy;</p>",
-    });
-    assert.deepEqual(dashes.rich_message.blocks, [
-      { type: "paragraph", text: "a \u2014 b \u2026 \u201cc\u201d &copy;" },
-    ]);
+    // Rich messages go to groups too.
+    const inGroup = await api(tg).sendRichMessage(group.id, { markdown: "Hi" });
+    assert.deepEqual(inGroup.rich_message.blocks, [{ type: "paragraph", text: "Hi" }]);
 
     const bad = (rich_message: unknown, description: string) =>
       assertBad(tg, "sendRichMessage", { chat_id: alice.id, rich_message }, description);
@@ -886,12 +784,8 @@ Deno.test("sendRichMessage: Markdown becomes Telegram's blocks; limits and error
       "Bad Request: failed to get HTTP URL content",
     );
     await bad(
-      { html: "<b>bold <blink>x</blink></b>" },
-      'Bad Request: can\'t parse rich message: Unsupported start tag "blink" at byte offset 8',
-    );
-    await bad(
-      { html: "<b>open" },
-      "Bad Request: can't parse rich message: Can't find end tag corresponding to start tag \"b\"",
+      { html: "<b>x</b>" },
+      "Bad Request: FakeTelegram does not model rich messages by html",
     );
     // 32768 characters of text is allowed; markup does not count.
     await api(tg).sendRichMessage(alice.id, { markdown: `**${"y".repeat(32768)}**` });
@@ -1019,14 +913,8 @@ Deno.test("a real grammY bot polls the fake, answers, and stops", async () => {
   });
 });
 
-Deno.test("parsers: UTF-16 offsets, byte offsets in errors, legacy Markdown", () => {
+Deno.test("the HTML parser: UTF-16 offsets, byte offsets in errors", () => {
   const html = parseHtml("😀 <b>é</b>");
   assert.deepEqual(html.entities, [{ offset: 3, length: 1, type: "bold" }]);
   assert.throws(() => parseHtml("😀<x>"), /Unsupported start tag "x" at byte offset 4/);
-  const v2 = parseMarkdownV2(">quote line\n>second||\nafter");
-  assert.equal(v2.text, "quote line\nsecond\nafter");
-  assert.deepEqual(v2.entities, [{ offset: 0, length: 17, type: "expandable_blockquote" }]);
-  const md = parseMarkdown("*b* _i_ `c` [t](http://x.io)");
-  assert.equal(md.text, "b i c t");
-  assert.deepEqual(md.entities.map((e) => e.type), ["bold", "italic", "code", "text_link"]);
 });
