@@ -234,7 +234,7 @@ Deno.test("a sticker gets a friendly 'text only' answer without spending tokens"
   withStack({}, async (stack) => {
     const { telegram, openai } = stack;
     const user = stack.subscriber();
-    telegram.sendOther(user, "sticker");
+    telegram.sendSticker(user);
     const call = await telegram.waitForCall("sendMessage", sentTo(user.id));
     assert.match(textOf(call), /text messages only/);
     assert.equal(openai.requests.length, 0);

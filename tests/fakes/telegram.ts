@@ -459,45 +459,23 @@ export class FakeTelegram {
     return { update_id: this.pushUpdate({ message }), message: structuredClone(message) };
   }
 
-  /** A sticker, photo, voice note or document from `user` in their private chat. */
-  sendOther(user: FakeUser, kind: "sticker" | "photo" | "voice" | "document"): number {
+  /** A sticker from `user` in their private chat (a message that is not text). */
+  sendSticker(user: FakeUser): number {
     const chat = this.#startPrivate(user);
     const n = ++this.#fileCounter;
-    const file = (prefix: string) => ({
-      file_id: `${prefix}${n}_user_file`,
-      file_unique_id: `U${n}`,
+    const message = this.#newMessage(chat, user, {
+      sticker: {
+        file_id: `CAACAgI${n}_user_file`,
+        file_unique_id: `U${n}`,
+        type: "regular",
+        width: 512,
+        height: 512,
+        is_animated: false,
+        is_video: false,
+        emoji: "👍",
+        file_size: 20480,
+      },
     });
-    const content: Json = kind === "sticker"
-      ? {
-        sticker: {
-          ...file("CAACAgI"),
-          type: "regular",
-          width: 512,
-          height: 512,
-          is_animated: false,
-          is_video: false,
-          emoji: "👍",
-          file_size: 20480,
-        },
-      }
-      : kind === "photo"
-      ? {
-        photo: [
-          { ...file("AgACAgIs"), width: 90, height: 90, file_size: 1200 },
-          { ...file("AgACAgIm"), width: 800, height: 800, file_size: 64000 },
-        ],
-      }
-      : kind === "voice"
-      ? { voice: { ...file("AwACAgI"), duration: 3, mime_type: "audio/ogg", file_size: 9000 } }
-      : {
-        document: {
-          ...file("BQACAgI"),
-          file_name: "file.pdf",
-          mime_type: "application/pdf",
-          file_size: 12345,
-        },
-      };
-    const message = this.#newMessage(chat, user, content);
     this.#store(chat.id, { message, fromBot: false });
     return this.pushUpdate({ message });
   }

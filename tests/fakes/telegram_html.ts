@@ -1,8 +1,8 @@
 /**
  * Telegram's text formatting, as the Bot API applies it to the bot's message text and
  * captions: the HTML parse mode (the bot's only one) and the clean-up TDLib does before
- * a message is sent (control characters, trimming, automatic url/mention/command/hashtag
- * entities). Ported from the behaviour of TDLib's MessageEntity.cpp and
+ * a message is sent (control characters, trimming). Ported from the behaviour of TDLib's
+ * MessageEntity.cpp and
  * telegram-bot-api's Client.cpp, including their error texts, so a fake server rejects
  * exactly what Telegram rejects.
  *
@@ -10,6 +10,8 @@
  * links; an invalid one leaves plain text), code (with class="language-…"), pre and
  * blockquote, HTML entities, and every parse error of those. Not modelled, refused with
  * a 400 that says so: the MarkdownV2 and Markdown parse modes and explicit `entities`.
+ * The entities Telegram adds by itself (links, @mentions, /commands, #hashtags) are not
+ * added: the bot never reads the entities of what it sent.
  * Tags the bot never writes (tg-emoji, tg-time, span, expandable blockquotes) are
  * refused as unsupported.
  *
@@ -331,49 +333,9 @@ function sortEntities(entities: Entity[]): Entity[] {
   );
 }
 
-/** Entities that hold data of their own and cannot overlap automatic ones. */
-const ATOMIC = new Set(["code", "pre", "text_link"]);
-
-/**
- * Finds the entities Telegram adds on its own: http(s) and www. links, @mentions,
- * /commands and #hashtags. Bare domains ("example.com") are not detected here, although
- * Telegram links those too.
- */
-function detectEntities(text: string): Entity[] {
-  const found: Entity[] = [];
-  const wordBefore = (k: number) => k > 0 && /[\p{L}\p{N}_]/u.test(text[k - 1]);
-  for (const m of text.matchAll(/(?:https?:\/\/|www\.)[^\s<>"'«»]+/giu)) {
-    let url = m[0];
-    // Trailing punctuation is not part of a link.
-    while (/[.,;:!?)\]}'"]$/.test(url) && !(url.endsWith(")") && url.includes("("))) {
-      url = url.slice(0, -1);
-    }
-    if (wordBefore(m.index) || !/[\p{L}\p{N}]\.[\p{L}\p{N}]/u.test(url)) continue;
-    found.push({ offset: m.index, length: url.length, type: "url" });
-  }
-  const taken = (start: number, end: number) =>
-    found.some((e) => start < e.offset + e.length && e.offset < end);
-  for (const m of text.matchAll(/@[a-zA-Z0-9_]{4,32}(?![a-zA-Z0-9_])/g)) {
-    if (wordBefore(m.index) || taken(m.index, m.index + m[0].length)) continue;
-    found.push({ offset: m.index, length: m[0].length, type: "mention" });
-  }
-  for (const m of text.matchAll(/\/[a-zA-Z0-9_]{1,64}(?:@[a-zA-Z0-9_]{3,32})?(?![a-zA-Z0-9_/])/g)) {
-    if (m.index > 0 && !/\s/.test(text[m.index - 1])) continue;
-    if (taken(m.index, m.index + m[0].length)) continue;
-    found.push({ offset: m.index, length: m[0].length, type: "bot_command" });
-  }
-  for (const m of text.matchAll(/#[\p{L}\p{N}_]{1,256}/gu)) {
-    if (wordBefore(m.index) || !/[\p{L}_]/u.test(m[0].slice(1))) continue;
-    if (taken(m.index, m.index + m[0].length)) continue;
-    found.push({ offset: m.index, length: m[0].length, type: "hashtag" });
-  }
-  return found;
-}
-
 /**
  * TDLib's clean-up before sending: '\r' is removed and other control characters become
- * spaces, surrounding whitespace is trimmed, entities are clipped and sorted, and
- * automatic entities added.
+ * spaces, surrounding whitespace is trimmed, entities are clipped and sorted.
  */
 function fixFormattedText(text: string, entities: Entity[]): FormattedText {
   // Control characters: '\r' is dropped, the others become spaces.
@@ -391,21 +353,13 @@ function fixFormattedText(text: string, entities: Entity[]): FormattedText {
   let end = cleaned.length;
   while (end > lead && isSpace(cleaned[end - 1])) end--;
   const result = cleaned.slice(lead, end);
-  let out: Entity[] = [];
+  const out: Entity[] = [];
   for (const e of entities) {
     const start = Math.max(map[e.offset] - lead, 0);
     const stop = Math.min(map[e.offset + e.length] - lead, result.length);
     if (stop > start) out.push({ ...e, offset: start, length: stop - start });
   }
-  const atomic = out.filter((e) => ATOMIC.has(e.type));
-  for (const auto of detectEntities(result)) {
-    const overlaps = atomic.some((e) =>
-      auto.offset < e.offset + e.length && e.offset < auto.offset + auto.length
-    );
-    if (!overlaps) out.push(auto);
-  }
-  out = sortEntities(out).map(orderKeys);
-  return { text: result, entities: out };
+  return { text: result, entities: sortEntities(out).map(orderKeys) };
 }
 
 /** Puts offset, length and type first, the way the Bot API serializes entities. */

@@ -3,7 +3,7 @@
  * wire answers) and with grammY's own client, as the bot uses it.
  */
 import assert from "node:assert/strict";
-import { Api, Bot, GrammyError, InputFile } from "grammy";
+import { Api, GrammyError, InputFile } from "grammy";
 import { FakeTelegram, type FakeUser } from "./telegram.ts";
 import { parseHtml } from "./telegram_html.ts";
 
@@ -39,7 +39,7 @@ async function call(
   return { status: res.status, body: await res.json() };
 }
 
-/** Asserts a Bad Request with exactly this description. */
+/** Asserts an error answer with exactly this description (a Bad Request by default). */
 async function assertBad(
   tg: FakeTelegram,
   method: string,
@@ -50,6 +50,17 @@ async function assertBad(
   const res = await call(tg, method, body);
   assert.deepEqual(res.body, { ok: false, error_code: code, description });
   assert.equal(res.status, code);
+}
+
+/** assertBad for each `[body, description, code?]` in turn. */
+async function assertRefused(
+  tg: FakeTelegram,
+  method: string,
+  cases: [Json, string, number?][],
+): Promise<void> {
+  for (const [body, description, code] of cases) {
+    await assertBad(tg, method, body, description, code);
+  }
 }
 
 const api = (tg: FakeTelegram) => new Api(tg.token, { apiRoot: tg.apiRoot });
@@ -116,16 +127,16 @@ Deno.test("missingMethods answer 404 like an older local Bot API server", async 
 
 Deno.test("sendMessage needs a chat the user opened; messages get increasing ids", async () => {
   await withFake(async (tg) => {
-    await assertBad(
-      tg,
-      "sendMessage",
-      { chat_id: alice.id, text: "hi" },
-      "Forbidden: bot can't initiate conversation with a user",
-      403,
-    );
-    await assertBad(tg, "sendMessage", { chat_id: -42, text: "hi" }, "Bad Request: chat not found");
-    await assertBad(tg, "sendMessage", { text: "hi" }, "Bad Request: chat_id is empty");
-    await assertBad(tg, "sendMessage", { chat_id: alice.id }, "Bad Request: message text is empty");
+    await assertRefused(tg, "sendMessage", [
+      [
+        { chat_id: alice.id, text: "hi" },
+        "Forbidden: bot can't initiate conversation with a user",
+        403,
+      ],
+      [{ chat_id: -42, text: "hi" }, "Bad Request: chat not found"],
+      [{ text: "hi" }, "Bad Request: chat_id is empty"],
+      [{ chat_id: alice.id }, "Bad Request: message text is empty"],
+    ]);
 
     const { message: incoming } = tg.sendText(alice, "/start");
     assert.deepEqual(incoming.entities, [{ offset: 0, length: 6, type: "bot_command" }]);
@@ -183,33 +194,25 @@ Deno.test("HTML parse errors carry Telegram's reasons and byte offsets", async (
       ["x</b>", "Unexpected end tag at byte offset 1"],
       ['<a href="x"', "Unclosed start tag at byte offset 0"],
     ];
-    for (const [text, reason] of cases) {
-      await assertBad(
-        tg,
-        "sendMessage",
+    await assertRefused(tg, "sendMessage", [
+      ...cases.map(([text, reason]): [Json, string] => [
         { chat_id: alice.id, text, parse_mode: "HTML" },
         `Bad Request: can't parse entities: ${reason}`,
-      );
-    }
-    await assertBad(
-      tg,
-      "sendMessage",
-      { chat_id: alice.id, text: "x", parse_mode: "Markdown3" },
-      "Bad Request: unsupported parse_mode",
-    );
-    await assertBad(
-      tg,
-      "sendMessage",
-      { chat_id: alice.id, text: "*x*", parse_mode: "MarkdownV2" },
-      "Bad Request: FakeTelegram does not model parse_mode MarkdownV2",
-    );
-    // Empty after parsing and trimming is refused by TDLib with its own words.
-    await assertBad(
-      tg,
-      "sendMessage",
-      { chat_id: alice.id, text: "<b> </b>\n", parse_mode: "HTML" },
-      "Bad Request: text must be non-empty",
-    );
+      ]),
+      [
+        { chat_id: alice.id, text: "x", parse_mode: "Markdown3" },
+        "Bad Request: unsupported parse_mode",
+      ],
+      [
+        { chat_id: alice.id, text: "*x*", parse_mode: "MarkdownV2" },
+        "Bad Request: FakeTelegram does not model parse_mode MarkdownV2",
+      ],
+      // Empty after parsing and trimming is refused by TDLib with its own words.
+      [
+        { chat_id: alice.id, text: "<b> </b>\n", parse_mode: "HTML" },
+        "Bad Request: text must be non-empty",
+      ],
+    ]);
     // Nothing was delivered.
     assert.equal(tg.chatMessages(alice.id).length, 0);
     assert.equal(tg.callsTo("sendMessage").every((c) => !c.ok), true);
@@ -223,26 +226,13 @@ Deno.test("the 4096 limit counts UTF-16 units after entity parsing", async () =>
       parse_mode: "HTML",
     });
     assert.equal(ok.text?.length, 4096);
-    await assertBad(
-      tg,
-      "sendMessage",
-      { chat_id: alice.id, text: "x".repeat(4097) },
-      "Bad Request: message is too long",
-    );
     // 2048 emoji are 4096 UTF-16 units (8192 bytes): fine; one more is too long.
     await api(tg).sendMessage(alice.id, "😀".repeat(2048));
-    await assertBad(
-      tg,
-      "sendMessage",
-      { chat_id: alice.id, text: "😀".repeat(2048) + "!" },
-      "Bad Request: message is too long",
-    );
-    await assertBad(
-      tg,
-      "sendMessage",
-      { chat_id: alice.id, text: "   \n " },
-      "Bad Request: text must be non-empty",
-    );
+    await assertRefused(tg, "sendMessage", [
+      [{ chat_id: alice.id, text: "x".repeat(4097) }, "Bad Request: message is too long"],
+      [{ chat_id: alice.id, text: "😀".repeat(2048) + "!" }, "Bad Request: message is too long"],
+      [{ chat_id: alice.id, text: "   \n " }, "Bad Request: text must be non-empty"],
+    ]);
   });
 });
 
@@ -254,36 +244,24 @@ Deno.test("inline keyboards are validated like Telegram's", async () => {
       text: "pick",
       reply_markup: { inline_keyboard },
     });
-    await assertBad(
-      tg,
-      "sendMessage",
-      send([[{ text: "b", callback_data: "x".repeat(65) }]]),
-      "Bad Request: BUTTON_DATA_INVALID",
-    );
-    await assertBad(
-      tg,
-      "sendMessage",
-      send([[{ text: "b", callback_data: "" }]]),
-      "Bad Request: can't parse inline keyboard button: Text buttons are unallowed in the inline keyboard",
-    );
-    await assertBad(
-      tg,
-      "sendMessage",
-      send([[{ callback_data: "x" }]]),
-      `Bad Request: can't parse inline keyboard button: Can't find field "text"`,
-    );
-    await assertBad(
-      tg,
-      "sendMessage",
-      send([[{ text: "b", url: "not a url" }]]),
-      "Bad Request: inline keyboard button URL 'not a url' is invalid: Wrong HTTP URL",
-    );
-    await assertBad(
-      tg,
-      "sendMessage",
-      send({ text: "b" }),
-      'Bad Request: field "inline_keyboard" must be of type Array',
-    );
+    const button = "Bad Request: can't parse inline keyboard button";
+    await assertRefused(tg, "sendMessage", [
+      [send([[{ text: "b", callback_data: "x".repeat(65) }]]), "Bad Request: BUTTON_DATA_INVALID"],
+      [
+        send([[{ text: "b", callback_data: "" }]]),
+        `${button}: Text buttons are unallowed in the inline keyboard`,
+      ],
+      [send([[{ callback_data: "x" }]]), `${button}: Can't find field "text"`],
+      [
+        send([[{ text: "b", url: "not a url" }]]),
+        "Bad Request: inline keyboard button URL 'not a url' is invalid: Wrong HTTP URL",
+      ],
+      [send({ text: "b" }), 'Bad Request: field "inline_keyboard" must be of type Array'],
+      [
+        send([[{ text: "b", web_app: { url: "https://a.io" } }]]),
+        "Bad Request: FakeTelegram does not model web_app buttons",
+      ],
+    ]);
     const m = await api(tg).sendMessage(alice.id, "pick", {
       reply_markup: {
         inline_keyboard: [[{ text: "Join", url: "https://t.me/news_channel" }, {
@@ -327,12 +305,10 @@ Deno.test("failNext injects a 429 that grammY sees with retry_after", async () =
 
 Deno.test("getUpdates: long polling waits for an update; offset confirms", async () => {
   await withFake(async (tg) => {
-    const started = Date.now();
     const poll = call(tg, "getUpdates", { timeout: 5 });
     await new Promise((r) => setTimeout(r, 100));
     const { update_id } = tg.sendText(alice, "hello");
     const res = await poll;
-    assert.ok(Date.now() - started < 2000, "answered as soon as the update came");
     const updates = res.body.result as Json[];
     assert.equal(updates.length, 1);
     assert.equal(updates[0].update_id, update_id);
@@ -348,10 +324,8 @@ Deno.test("getUpdates: long polling waits for an update; offset confirms", async
     );
 
     // A short timeout runs out with no updates.
-    const t0 = Date.now();
     const empty = await call(tg, "getUpdates", { offset: update_id + 2, timeout: 1 });
     assert.deepEqual(empty.body, { ok: true, result: [] });
-    assert.ok(Date.now() - t0 >= 900);
   });
 });
 
@@ -382,10 +356,8 @@ Deno.test("a second getUpdates ends the first with 409; close() ends a held poll
           "Conflict: terminated by other getUpdates request; make sure that only one bot instance is running",
       },
     });
-    const t0 = Date.now();
     await tg.close();
     assert.deepEqual((await second).body, { ok: true, result: [] });
-    assert.ok(Date.now() - t0 < 1000);
   });
 });
 
@@ -514,13 +486,10 @@ Deno.test("getChatMember: statuses, shapes, and the not-admin error", async () =
       api(tg).getChatMember(CHANNEL.id, 2002),
       "Bad Request: member list is inaccessible",
     );
-    await grammyError(api(tg).getChatMember("@nowhere", 2002), "Bad Request: chat not found");
-    await assertBad(
-      tg,
-      "getChatMember",
-      { chat_id: CHANNEL.id, user_id: "x" },
-      "Bad Request: invalid user_id specified",
-    );
+    await assertRefused(tg, "getChatMember", [
+      [{ chat_id: "@nowhere", user_id: 2002 }, "Bad Request: chat not found"],
+      [{ chat_id: CHANNEL.id, user_id: "x" }, "Bad Request: invalid user_id specified"],
+    ]);
   });
 });
 
@@ -553,8 +522,10 @@ Deno.test("callback queries: pressButton, answered once, then too old", async ()
     );
     const tooOld =
       "Bad Request: query is too old and response timeout expired or query ID is invalid";
-    await assertBad(tg, "answerCallbackQuery", { callback_query_id: query.id }, tooOld);
-    await assertBad(tg, "answerCallbackQuery", { callback_query_id: "12345" }, tooOld);
+    await assertRefused(tg, "answerCallbackQuery", [
+      [{ callback_query_id: query.id }, tooOld],
+      [{ callback_query_id: "12345" }, tooOld],
+    ]);
   });
 });
 
@@ -563,43 +534,25 @@ Deno.test("editMessageText and deleteMessage", async () => {
     const { message: incoming } = tg.sendText(alice, "hi");
     const keyboard = { inline_keyboard: [[{ text: "b", callback_data: "d" }]] };
     const m = await api(tg).sendMessage(alice.id, "draft", { reply_markup: keyboard });
-    await assertBad(
-      tg,
-      "editMessageText",
-      { chat_id: alice.id, message_id: 77, text: "x" },
-      "Bad Request: message to edit not found",
-    );
-    await assertBad(
-      tg,
-      "editMessageText",
-      { chat_id: alice.id, message_id: incoming.message_id, text: "x" },
-      "Bad Request: message can't be edited",
-    );
-    await assertBad(
-      tg,
-      "editMessageText",
-      { chat_id: alice.id, message_id: m.message_id, text: "draft", reply_markup: keyboard },
-      "Bad Request: message is not modified: specified new message content and reply markup are " +
-        "exactly the same as a current content and reply markup of the message",
-    );
-    // editMessageText reads link_preview_options like sendMessage.
-    await assertBad(
-      tg,
-      "editMessageText",
-      { chat_id: alice.id, message_id: m.message_id, text: "x", link_preview_options: "[1]" },
-      "Bad Request: object expected as link preview options",
-    );
-    await assertBad(
-      tg,
-      "editMessageText",
-      {
-        chat_id: alice.id,
-        message_id: m.message_id,
-        text: "x",
-        link_preview_options: { is_disabled: "yes" },
-      },
-      'Bad Request: field "is_disabled" must be of type Boolean',
-    );
+    const edit = { chat_id: alice.id, message_id: m.message_id, text: "x" };
+    await assertRefused(tg, "editMessageText", [
+      [{ ...edit, message_id: 77 }, "Bad Request: message to edit not found"],
+      [{ ...edit, message_id: incoming.message_id }, "Bad Request: message can't be edited"],
+      [
+        { ...edit, text: "draft", reply_markup: keyboard },
+        "Bad Request: message is not modified: specified new message content and reply markup " +
+        "are exactly the same as a current content and reply markup of the message",
+      ],
+      // editMessageText reads link_preview_options like sendMessage.
+      [
+        { ...edit, link_preview_options: "[1]" },
+        "Bad Request: object expected as link preview options",
+      ],
+      [
+        { ...edit, link_preview_options: { is_disabled: "yes" } },
+        'Bad Request: field "is_disabled" must be of type Boolean',
+      ],
+    ]);
     // Same text without the markup is a change: the keyboard goes away.
     const edited = await api(tg).editMessageText(alice.id, m.message_id, "<b>final</b>", {
       parse_mode: "HTML",
@@ -632,18 +585,15 @@ Deno.test("sendChatAction and setMyCommands", async () => {
       { chat_id: alice.id, action: "thinking" },
       "Bad Request: wrong parameter action in request",
     );
-    await assertBad(
-      tg,
-      "setMyCommands",
-      { commands: [{ command: "Start", description: "go" }] },
-      "Bad Request: BOT_COMMAND_INVALID",
-    );
-    await assertBad(
-      tg,
-      "setMyCommands",
-      { commands: [{ command: "start", description: "go" }], language_code: "rus" },
-      "Bad Request: invalid language code specified",
-    );
+    const commands = [{ command: "start", description: "go" }];
+    await assertRefused(tg, "setMyCommands", [
+      [{ commands: [{ command: "Start", description: "go" }] }, "Bad Request: BOT_COMMAND_INVALID"],
+      [{ commands, language_code: "rus" }, "Bad Request: invalid language code specified"],
+      [
+        { commands, scope: { type: "all_private_chats" } },
+        "Bad Request: FakeTelegram does not model command scopes",
+      ],
+    ]);
     const ru = [{ command: "start", description: "Начать" }];
     assert.equal(await api(tg).setMyCommands(ru, { language_code: "ru" }), true);
     assert.equal(await api(tg).setMyCommands([{ command: "start", description: "Start" }]), true);
@@ -660,24 +610,14 @@ Deno.test("sendMessageDraft: private chats only, non-zero draft_id, drafts recor
       await api(tg).sendMessageDraft(alice.id, 7, "<b>Thinking</b> hard", { parse_mode: "HTML" }),
       true,
     );
-    await assertBad(
-      tg,
-      "sendMessageDraft",
-      { chat_id: group.id, draft_id: 7, text: "x" },
-      "Bad Request: TEXTDRAFT_PEER_INVALID",
-    );
-    await assertBad(
-      tg,
-      "sendMessageDraft",
-      { chat_id: alice.id, draft_id: 0, text: "x" },
-      "Bad Request: draft_id must be non-zero",
-    );
-    await assertBad(
-      tg,
-      "sendMessageDraft",
-      { chat_id: alice.id, draft_id: 1, text: "x".repeat(4097) },
-      "Bad Request: message is too long",
-    );
+    await assertRefused(tg, "sendMessageDraft", [
+      [{ chat_id: group.id, draft_id: 7, text: "x" }, "Bad Request: TEXTDRAFT_PEER_INVALID"],
+      [{ chat_id: alice.id, draft_id: 0, text: "x" }, "Bad Request: draft_id must be non-zero"],
+      [
+        { chat_id: alice.id, draft_id: 1, text: "x".repeat(4097) },
+        "Bad Request: message is too long",
+      ],
+    ]);
     const drafts = tg.chatDrafts(alice.id);
     assert.deepEqual(drafts.map((d) => [d.draft_id, d.text]), [[7, ""], [7, "Thinking hard"]]);
     assert.deepEqual(drafts[1].entities, [{ offset: 0, length: 8, type: "bold" }]);
@@ -756,37 +696,33 @@ Deno.test("sendRichMessage: Markdown becomes Telegram's blocks; limits and error
     const inGroup = await api(tg).sendRichMessage(group.id, { markdown: "Hi" });
     assert.deepEqual(inGroup.rich_message.blocks, [{ type: "paragraph", text: "Hi" }]);
 
-    const bad = (rich_message: unknown, description: string) =>
-      assertBad(tg, "sendRichMessage", { chat_id: alice.id, rich_message }, description);
-    await assertBad(
-      tg,
-      "sendRichMessage",
-      { chat_id: alice.id },
-      'Bad Request: parameter "rich_message" is required',
-    );
-    await bad(
-      { markdown: "a", html: "b" },
-      "Bad Request: exactly one of the fields html, markdown or blocks must be specified",
-    );
-    await bad({ markdown: "  \n" }, "Bad Request: rich message is empty");
-    await bad({ markdown: "x".repeat(32769) }, "Bad Request: rich message text is too long");
-    await bad(
-      { markdown: Array.from({ length: 501 }, (_, i) => `- ${i}`).join("\n") },
-      "Bad Request: rich message has too many blocks",
-    );
+    const rich = (rich_message?: Json): Json => ({ chat_id: alice.id, rich_message });
     const wide = Array.from({ length: 21 }, (_, i) => `c${i}`);
-    await bad(
-      { markdown: `| ${wide.join(" | ")} |\n|${wide.map(() => "---").join("|")}|` },
-      "Bad Request: table has too many columns",
-    );
-    await bad(
-      { markdown: "![](https://example.com/a.png)" },
-      "Bad Request: failed to get HTTP URL content",
-    );
-    await bad(
-      { html: "<b>x</b>" },
-      "Bad Request: FakeTelegram does not model rich messages by html",
-    );
+    await assertRefused(tg, "sendRichMessage", [
+      [rich(), 'Bad Request: parameter "rich_message" is required'],
+      [
+        rich({ markdown: "a", html: "b" }),
+        "Bad Request: exactly one of the fields html, markdown or blocks must be specified",
+      ],
+      [rich({ markdown: "  \n" }), "Bad Request: rich message is empty"],
+      [rich({ markdown: "x".repeat(32769) }), "Bad Request: rich message text is too long"],
+      [
+        rich({ markdown: Array.from({ length: 501 }, (_, i) => `- ${i}`).join("\n") }),
+        "Bad Request: rich message has too many blocks",
+      ],
+      [
+        rich({ markdown: `| ${wide.join(" | ")} |\n|${wide.map(() => "---").join("|")}|` }),
+        "Bad Request: table has too many columns",
+      ],
+      [
+        rich({ markdown: "![](https://example.com/a.png)" }),
+        "Bad Request: failed to get HTTP URL content",
+      ],
+      [
+        rich({ html: "<b>x</b>" }),
+        "Bad Request: FakeTelegram does not model rich messages by html",
+      ],
+    ]);
     // 32768 characters of text is allowed; markup does not count.
     await api(tg).sendRichMessage(alice.id, { markdown: `**${"y".repeat(32768)}**` });
   });
@@ -808,24 +744,15 @@ Deno.test("drafts: rich drafts, the stop button, shown until a message or the ti
       }),
       true,
     );
-    await assertBad(
-      tg,
-      "sendRichMessageDraft",
-      { chat_id: group.id, draft_id: 5, rich_message: { markdown: "x" } },
-      "Bad Request: TEXTDRAFT_PEER_INVALID",
-    );
-    await assertBad(
-      tg,
-      "sendRichMessageDraft",
-      { chat_id: alice.id, draft_id: 0, rich_message: { markdown: "x" } },
-      "Bad Request: draft_id must be non-zero",
-    );
-    await assertBad(
-      tg,
-      "sendRichMessageDraft",
-      { chat_id: alice.id, draft_id: 5, rich_message: { markdown: "x".repeat(32769) } },
-      "Bad Request: rich message text is too long",
-    );
+    const draft = { chat_id: alice.id, draft_id: 5, rich_message: { markdown: "x" } };
+    await assertRefused(tg, "sendRichMessageDraft", [
+      [{ ...draft, chat_id: group.id }, "Bad Request: TEXTDRAFT_PEER_INVALID"],
+      [{ ...draft, draft_id: 0 }, "Bad Request: draft_id must be non-zero"],
+      [
+        { ...draft, rich_message: { markdown: "x".repeat(32769) } },
+        "Bad Request: rich message text is too long",
+      ],
+    ]);
     const drafts = tg.chatDrafts(alice.id);
     assert.deepEqual(
       drafts.map((d) => [d.method, d.text, d.can_stop, d.keep_on_stop]),
@@ -879,37 +806,6 @@ Deno.test("waitForCall sees past and future calls and times out listing what it 
     );
     const two = await tg.waitForCalls("sendMessage", 2);
     assert.deepEqual(two.map((c) => c.params.text), ["sooner", "later"]);
-  });
-});
-
-Deno.test("latencyMs delays every answer", async () => {
-  await withFake(async (tg) => {
-    const t0 = Date.now();
-    await api(tg).getMe();
-    assert.ok(Date.now() - t0 >= 150);
-  }, { latencyMs: 150 });
-});
-
-Deno.test("a real grammY bot polls the fake, answers, and stops", async () => {
-  await withFake(async (tg) => {
-    const bot = new Bot(tg.token, { client: { apiRoot: tg.apiRoot } });
-    bot.command(
-      "start",
-      (ctx) => ctx.reply(`Hello, <b>${ctx.from?.first_name}</b>!`, { parse_mode: "HTML" }),
-    );
-    bot.on("message:text", (ctx) => ctx.reply(`Echo: ${ctx.message.text}`));
-    const started = new Promise<void>((resolve) => {
-      bot.start({ onStart: () => resolve() });
-    });
-    await started;
-    tg.sendText(alice, "/start");
-    tg.sendText(alice, "ping");
-    const replies = await tg.waitForCalls("sendMessage", 2);
-    assert.deepEqual(replies.map((c) => (c.result as Json).text), ["Hello, Alice!", "Echo: ping"]);
-    await bot.stop();
-    assert.ok(tg.callsTo("deleteWebhook").length >= 1);
-    // stop() confirmed the handled updates.
-    assert.equal(((await call(tg, "getUpdates")).body.result as Json[]).length, 0);
   });
 });
 
