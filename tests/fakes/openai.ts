@@ -12,9 +12,12 @@
  *   `after`), `POST /v1/threads/{id}/runs` streamed, `GET /v1/threads/{id}/runs/{id}`
  *   and `POST /v1/threads/{id}/runs/{id}/cancel`.
  * Any other path is OpenAI's 404 "Invalid URL". Parameters OpenAI accepts but the bot
- * never sends (non-streamed answers, array inputs, `previous_response_id`, conversation
- * items at creation, thread messages at creation, `additional_messages`, attachments)
- * are refused with a 400 that says the fake does not model them.
+ * never sends (non-streamed answers and runs, array inputs and content parts,
+ * `previous_response_id`, items or messages at creation, `tool_resources`,
+ * `additional_messages`, attachments, the `before` cursor, `run_id`) are refused with a
+ * 400 "FakeOpenAI does not model …". For tests: `reply` makes the answer, `hold()`
+ * pauses streams, `failNext` injects OpenAI's errors, `timeToFirstTokenMs` and
+ * `tokensPerSecond` pace deltas, and `requests`, `aborted`, `conversationItems()` record.
  *
  * It is strict where OpenAI is strict: unknown body parameters, wrong types, bad id
  * prefixes, missing headers, concurrent work on one conversation or thread and
@@ -497,61 +500,23 @@ const ACTIVE_RUN = new Set<Run["status"]>([
   "cancelling",
 ]);
 
-const RESPONSE_PARAMS = [
-  "access_programs",
-  "background",
-  "context_management",
-  "conversation",
-  "image",
-  "include",
-  "input",
-  "instructions",
-  "max_output_tokens",
-  "max_tool_calls",
-  "metadata",
-  "model",
-  "moderation",
-  "parallel_tool_calls",
-  "previous_response_id",
-  "prompt",
-  "prompt_cache_key",
-  "prompt_cache_options",
-  "prompt_cache_retention",
-  "reasoning",
-  "safety_identifier",
-  "service_tier",
-  "store",
-  "stream",
-  "stream_options",
-  "temperature",
-  "text",
-  "tool_choice",
-  "tools",
-  "top_logprobs",
-  "top_p",
-  "truncation",
-  "user",
-] as const;
+/** The body parameters `responses.create` accepts. */
+const RESPONSE_PARAMS = (
+  "access_programs background context_management conversation image include input " +
+  "instructions max_output_tokens max_tool_calls metadata model moderation " +
+  "parallel_tool_calls previous_response_id prompt prompt_cache_key " +
+  "prompt_cache_options prompt_cache_retention reasoning safety_identifier service_tier " +
+  "store stream stream_options temperature text tool_choice tools top_logprobs top_p " +
+  "truncation user"
+).split(" ");
 
-const RUN_PARAMS = [
-  "assistant_id",
-  "additional_instructions",
-  "additional_messages",
-  "instructions",
-  "max_completion_tokens",
-  "max_prompt_tokens",
-  "metadata",
-  "model",
-  "parallel_tool_calls",
-  "reasoning_effort",
-  "response_format",
-  "stream",
-  "temperature",
-  "tool_choice",
-  "tools",
-  "top_p",
-  "truncation_strategy",
-] as const;
+/** The body parameters `threads.runs.create` accepts. */
+const RUN_PARAMS = (
+  "assistant_id additional_instructions additional_messages instructions " +
+  "max_completion_tokens max_prompt_tokens metadata model parallel_tool_calls " +
+  "reasoning_effort response_format stream temperature tool_choice tools top_p " +
+  "truncation_strategy"
+).split(" ");
 
 interface Context {
   method: string;

@@ -249,93 +249,67 @@ Deno.test("a client abort mid-stream is counted and adds nothing to the conversa
 Deno.test("requests OpenAI rejects are rejected", async () => {
   await withFake({}, async (fake, client) => {
     const { id } = await client.conversations.create();
-    const reject = async (promise: Promise<unknown>, status: number, pattern: RegExp) => {
-      const error = await promise.then(() => undefined, (e) => e);
+    /** A streamed responses.create with these parameters (typed loosely: some are wrong). */
+    const respond = (body: Record<string, unknown>) =>
+      client.responses.create({ model: "m", input: "x", stream: true, ...body } as never);
+    const cases: [() => Promise<unknown>, number, RegExp, string?][] = [
+      [() => respond({ model: undefined }), 400, /Missing required parameter: 'model'\./, "model"],
+      [
+        () => respond({ conversation: id, previous_response_id: "resp_abc" }),
+        400,
+        /Mutually exclusive parameters/,
+      ],
+      [
+        () => respond({ conversation: "conv_nope" }),
+        404,
+        /Conversation with id 'conv_nope' not found\./,
+      ],
+      [() => respond({ stream: undefined }), 400, /does not model non-streamed responses\./],
+      [
+        () => client.conversations.items.list("thread_abc"),
+        400,
+        /Expected an ID that begins with 'conv'/,
+      ],
+      [() => respond({ assistant_id: "asst_test" }), 400, /Unknown parameter: 'assistant_id'\./],
+      [
+        () => client.conversations.create({ metadata: { n: 1 as unknown as string } }),
+        400,
+        /Invalid type for 'metadata\.n': expected a string/,
+      ],
+      [
+        () => client.conversations.items.list(id, { limit: 101 }),
+        400,
+        /integer above maximum value/,
+      ],
+      [
+        () => respond({ input: 42 }),
+        400,
+        /Invalid type for 'input': expected a string or an array, but got an integer instead\./,
+      ],
+      [
+        () => respond({ stream_options: { include_obfuscation: false, include_usage: true } }),
+        400,
+        /Unknown parameter: 'stream_options\.include_usage'\./,
+        "stream_options.include_usage",
+      ],
+      [
+        () => respond({ stream_options: { include_obfuscation: "no" } }),
+        400,
+        /Invalid type for 'stream_options\.include_obfuscation': expected a boolean, but got a string/,
+      ],
+      [
+        () => respond({ stream_options: true }),
+        400,
+        /Invalid type for 'stream_options': expected an object, but got a boolean/,
+      ],
+    ];
+    for (const [request, status, pattern, param] of cases) {
+      const error = await request().then(() => undefined, (e) => e);
       assert.ok(error instanceof APIError, `expected an API error for ${pattern}`);
       assert.equal(error.status, status);
       assert.match(error.message, pattern);
-      return error;
-    };
-    const missingModel = await reject(
-      client.responses.create({ input: "x" } as OpenAI.Responses.ResponseCreateParamsNonStreaming),
-      400,
-      /Missing required parameter: 'model'\./,
-    );
-    assert.equal(missingModel.param, "model");
-    await reject(
-      client.responses.create({
-        model: "m",
-        input: "x",
-        conversation: id,
-        previous_response_id: "resp_abc",
-        stream: true,
-      }),
-      400,
-      /Mutually exclusive parameters/,
-    );
-    await reject(
-      client.responses.create({ model: "m", input: "x", conversation: "conv_nope", stream: true }),
-      404,
-      /Conversation with id 'conv_nope' not found\./,
-    );
-    await reject(
-      client.responses.create({ model: "m", input: "x" }),
-      400,
-      /FakeOpenAI does not model non-streamed responses\./,
-    );
-    await reject(
-      client.conversations.items.list("thread_abc"),
-      400,
-      /Expected an ID that begins with 'conv'/,
-    );
-    await reject(
-      client.responses.create({ model: "m", input: "x", assistant_id: "asst_test" } as never),
-      400,
-      /Unknown parameter: 'assistant_id'\./,
-    );
-    await reject(
-      client.conversations.create({ metadata: { n: 1 as unknown as string } }),
-      400,
-      /Invalid type for 'metadata\.n': expected a string/,
-    );
-    await reject(
-      client.conversations.items.list(id, { limit: 101 }),
-      400,
-      /integer above maximum value/,
-    );
-    await reject(
-      client.responses.create({ model: "m", input: 42, stream: true } as never),
-      400,
-      /Invalid type for 'input': expected a string or an array, but got an integer instead\./,
-    );
-    const badOptions = await reject(
-      client.responses.create({
-        model: "m",
-        input: "x",
-        stream: true,
-        stream_options: { include_obfuscation: false, include_usage: true },
-      } as never),
-      400,
-      /Unknown parameter: 'stream_options\.include_usage'\./,
-    );
-    assert.equal(badOptions.param, "stream_options.include_usage");
-    await reject(
-      client.responses.create({
-        model: "m",
-        input: "x",
-        stream: true,
-        stream_options: { include_obfuscation: "no" },
-      } as never),
-      400,
-      /Invalid type for 'stream_options\.include_obfuscation': expected a boolean, but got a string/,
-    );
-    await reject(
-      client.responses.create(
-        { model: "m", input: "x", stream: true, stream_options: true } as never,
-      ),
-      400,
-      /Invalid type for 'stream_options': expected an object, but got a boolean/,
-    );
+      if (param) assert.equal(error.param, param);
+    }
     const unknownPath = await fetch(`${fake.baseURL}/nothing/here`, {
       headers: { authorization: `Bearer ${fake.apiKey}` },
     });

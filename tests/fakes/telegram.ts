@@ -15,9 +15,14 @@
  * them. Any other method is 404 "Not Found", and `missingMethods` makes any of these
  * 404 too, like an older local Bot API server. What the bot never sends (other parse
  * modes, explicit entities, reply keyboards, other button types, command scopes, files
- * by id or URL) is refused with a 400 that says the fake does not model it. Users,
- * chats and channels exist only when a test declares them (sendText, addChannel,
- * setMember, ...).
+ * by id or URL, inline messages) is refused with a 400 that says the fake does not
+ * model it; a method call in a webhook's answer is ignored (grammY makes none).
+ *
+ * The user's side, for tests: sendText (private chat or group), sendSticker,
+ * pressButton, pressStop, pushUpdate (any update, e.g. chat_member), and the channel
+ * and its members (addChannel, setMember). Users, chats and channels exist only when a
+ * test declares them that way. Records: calls, callsTo, waitForCall(s), chatMessages,
+ * chatDrafts, shownDraft, pendingUpdateCount; faults: failNext, missingMethods.
  *
  * Drafts: the last draft of a private chat is shown until the bot sends a message there
  * or `draftTtlMs` (30 s, Telegram's preview time) passes without an update. With
@@ -215,32 +220,25 @@ const WEBHOOK_ACTIVE =
 /** Types Telegram sends only when named in allowed_updates. */
 const OPT_IN_UPDATES = new Set(["chat_member", "message_reaction", "message_reaction_count"]);
 
-const CHAT_ACTIONS = new Set([
-  "cancel",
-  "typing",
-  "record_video",
-  "upload_video",
-  "record_audio",
-  "record_voice",
-  "upload_audio",
-  "upload_voice",
-  "upload_photo",
-  "upload_document",
-  "choose_sticker",
-  "pick_up_location",
-  "find_location",
-  "record_video_note",
-  "upload_video_note",
-]);
+/** The actions sendChatAction knows, as telegram-bot-api lists them. */
+const CHAT_ACTIONS = new Set(
+  ("cancel typing record_video upload_video record_audio record_voice upload_audio " +
+    "upload_voice upload_photo upload_document choose_sticker pick_up_location find_location " +
+    "record_video_note upload_video_note").split(" "),
+);
 
-const MEMBER_STATUSES = new Set([
-  "creator",
-  "administrator",
-  "member",
-  "restricted",
-  "left",
-  "kicked",
-]);
+const MEMBER_STATUSES = new Set("creator administrator member restricted left kicked".split(" "));
+
+/** A restricted member's rights in ChatMemberRestricted: none but reactions. */
+const RESTRICTED_RIGHTS = {
+  ...Object.fromEntries(
+    ("can_send_messages can_send_audios can_send_documents can_send_photos can_send_videos " +
+      "can_send_video_notes can_send_voice_notes can_send_polls can_send_other_messages " +
+      "can_add_web_page_previews can_change_info can_invite_users can_edit_tag " +
+      "can_pin_messages can_manage_topics").split(" ").map((right) => [right, false]),
+  ),
+  can_react_to_messages: true,
+};
 
 /** Types Telegram gives the bot's documents by their extension. */
 const MIME_TYPES: Record<string, string> = { txt: "text/plain", md: "text/markdown" };
@@ -425,14 +423,14 @@ export class FakeTelegram {
   /**
    * Queues an update for getUpdates or the webhook and returns its update_id (assigned
    * when missing). Like Telegram, an update of a type the bot did not ask for in
-   * allowed_updates is never generated: the id is returned but nothing is queued.
+   * allowed_updates is never generated: the id is returned but nothing is queued. The
+   * update's users and chats are not learnt: use sendText for a new user's message.
    */
   pushUpdate(update: Record<string, unknown>): number {
     const { update_id, ...rest } = update;
     const id = typeof update_id === "number" ? update_id : this.#lastUpdateId + 1;
     this.#lastUpdateId = Math.max(this.#lastUpdateId, id);
     const type = Object.keys(rest)[0];
-    this.#learn(rest);
     if (type !== undefined && !this.#isAllowed(type)) return id;
     this.#pending.push({ update_id: id, ...structuredClone(rest) });
     this.#poll?.wake("update");
@@ -869,24 +867,6 @@ export class FakeTelegram {
     return chat;
   }
 
-  /** What a message in an update tells Telegram: the sender exists, the chat is open. */
-  #learn(update: Json): void {
-    const message = (update.message ?? update.edited_message) as Json | undefined;
-    const chat = message?.chat as Json | undefined;
-    const from = message?.from as Json | undefined;
-    if (!chat || typeof chat.id !== "number" || !from || typeof from.id !== "number") return;
-    const user: FakeUser = {
-      id: from.id,
-      first_name: from.first_name as string | undefined,
-      username: from.username as string | undefined,
-      language_code: from.language_code as string | undefined,
-    };
-    if (chat.type === "private") this.#startPrivate(user);
-    else if (chat.type === "group" || chat.type === "supergroup") {
-      this.#ensureGroup({ id: chat.id, type: chat.type, title: chat.title as string }, user);
-    }
-  }
-
   #chatByUsername(username: string): ChatInfo | undefined {
     const u = username.toLowerCase();
     for (const chat of this.#chats.values()) {
@@ -1137,8 +1117,7 @@ export class FakeTelegram {
   #messageToEdit(p: Params): StoredMessage {
     const messageId = argInt(p.message_id);
     if (argString(p.chat_id) === "" && messageId <= 0) {
-      if (argString(p.inline_message_id) === "") throw bad("message identifier is not specified");
-      throw bad("MESSAGE_ID_INVALID");
+      throw bad("message identifier is not specified");
     }
     const chat = this.#chatArg(p);
     if (messageId <= 0) throw bad("message identifier is not specified");
@@ -1249,16 +1228,12 @@ export class FakeTelegram {
 
   #memberJson(chat: ChatInfo, userId: number): Json {
     const user = this.#userJson(userId);
-    if (userId === this.botId) {
-      if (chat.type === "channel" || chat.botIsAdmin) return this.#adminJson(user, chat, true);
-      return { user, status: "member" };
-    }
     const member = this.#members.get(chat.id)?.get(userId) ?? { status: "left", isMember: false };
     switch (member.status) {
       case "creator":
         return { user, status: "creator", is_anonymous: false };
       case "administrator":
-        return this.#adminJson(user, chat, false);
+        return this.#adminJson(user, chat);
       case "member":
         return { user, status: "member" };
       case "restricted":
@@ -1266,22 +1241,7 @@ export class FakeTelegram {
           user,
           status: "restricted",
           is_member: member.isMember,
-          can_send_messages: false,
-          can_send_audios: false,
-          can_send_documents: false,
-          can_send_photos: false,
-          can_send_videos: false,
-          can_send_video_notes: false,
-          can_send_voice_notes: false,
-          can_send_polls: false,
-          can_send_other_messages: false,
-          can_add_web_page_previews: false,
-          can_react_to_messages: true,
-          can_change_info: false,
-          can_invite_users: false,
-          can_edit_tag: false,
-          can_pin_messages: false,
-          can_manage_topics: false,
+          ...RESTRICTED_RIGHTS,
           until_date: 0,
         };
       case "kicked":
@@ -1291,7 +1251,7 @@ export class FakeTelegram {
     }
   }
 
-  #adminJson(user: Json, chat: ChatInfo, isBot: boolean): Json {
+  #adminJson(user: Json, chat: ChatInfo): Json {
     const channel = chat.type === "channel";
     return {
       user,
@@ -1299,7 +1259,7 @@ export class FakeTelegram {
       can_be_edited: false,
       is_anonymous: false,
       can_manage_chat: true,
-      can_change_info: !isBot,
+      can_change_info: true,
       ...(channel ? { can_post_messages: true, can_edit_messages: true } : {}),
       can_delete_messages: true,
       can_invite_users: true,
@@ -1308,9 +1268,9 @@ export class FakeTelegram {
       ...(chat.type === "supergroup" ? { can_manage_topics: false } : {}),
       can_promote_members: false,
       can_manage_video_chats: true,
-      can_post_stories: !isBot,
-      can_edit_stories: !isBot,
-      can_delete_stories: !isBot,
+      can_post_stories: true,
+      can_edit_stories: true,
+      can_delete_stories: true,
       ...(channel ? { can_manage_direct_messages: false } : {}),
       can_send_welcome_messages: false,
     };

@@ -1,19 +1,17 @@
 /**
  * Telegram's text formatting, as the Bot API applies it to the bot's message text and
  * captions: the HTML parse mode (the bot's only one) and the clean-up TDLib does before
- * a message is sent (control characters, trimming). Ported from the behaviour of TDLib's
- * MessageEntity.cpp and
- * telegram-bot-api's Client.cpp, including their error texts, so a fake server rejects
- * exactly what Telegram rejects.
+ * a message is sent (control characters, trimming). Ported from the behaviour of
+ * TDLib's MessageEntity.cpp and telegram-bot-api's Client.cpp, including their error
+ * texts, so a fake server rejects exactly what Telegram rejects.
  *
  * Covered HTML: b/strong, i/em, u/ins, s/strike/del, tg-spoiler, a href (http and https
  * links; an invalid one leaves plain text), code (with class="language-…"), pre and
  * blockquote, HTML entities, and every parse error of those. Not modelled, refused with
  * a 400 that says so: the MarkdownV2 and Markdown parse modes and explicit `entities`.
- * The entities Telegram adds by itself (links, @mentions, /commands, #hashtags) are not
- * added: the bot never reads the entities of what it sent.
  * Tags the bot never writes (tg-emoji, tg-time, span, expandable blockquotes) are
- * refused as unsupported.
+ * refused as unsupported. The entities Telegram adds by itself (links, @mentions,
+ * /commands, #hashtags) are not added: the bot never reads the entities it sent.
  *
  * Offsets and lengths are in UTF-16 code units (JavaScript string indices); positions in
  * error messages are UTF-8 byte offsets, as Telegram reports them.
