@@ -13,7 +13,6 @@ import { getLogger, type Logger } from "@logtape/logtape";
 import { type Config, ConfigError, loadEnv, parseConfig } from "./src/config.ts";
 import { setupLogging, stopLogging } from "./src/log.ts";
 import { type App, createApp } from "./src/app.ts";
-import { registerCommands } from "./src/bot/bot.ts";
 import { startPolling } from "./src/transport/polling.ts";
 import { startWebhook } from "./src/transport/webhook.ts";
 import { type MetricsServer, startMetricsServer } from "./src/transport/metrics_server.ts";
@@ -136,7 +135,7 @@ async function main(): Promise<number> {
     return 1;
   }
   // After the transport: the command menu is not needed to take the first update.
-  await registerCommands(app.bot, log);
+  await app.registerCommands();
 
   const signal = await stopped;
   log.info("{signal}: stopping; running answers get {seconds} s to finish", {

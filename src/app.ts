@@ -9,18 +9,18 @@ import type { Bot } from "grammy";
 import type { Config } from "./config.ts";
 import type { Store } from "./store/store.ts";
 import { KvStore } from "./store/kv.ts";
-import { RedisStore } from "./store/redis.ts";
-import { FallbackStore } from "./store/fallback.ts";
 import { createAccessChecker } from "./access.ts";
 import type { Assistant } from "./assistant/assistant.ts";
 import { createResponsesAssistant } from "./assistant/responses.ts";
 import { createAssistantsAssistant } from "./assistant/assistants.ts";
-import { createBot } from "./bot/bot.ts";
+import { botHandlers, createBot, registerCommands } from "./bot/bot.ts";
+import { ApiSupport } from "./bot/deliver.ts";
 import { storeRelay } from "./bot/cancel.ts";
 import { createTurnLock, inProcessTurns } from "./turns.ts";
 import { createMetrics, type Metrics } from "./metrics.ts";
 import { createStats } from "./stats.ts";
 import { createUsage } from "./limits.ts";
+import { createLedger } from "./ledger.ts";
 import type { BotContext } from "./bot/context.ts";
 
 export interface App {
@@ -28,6 +28,8 @@ export interface App {
   store: Store;
   assistant: Assistant;
   metrics: Metrics;
+  /** Sets the command menu (English and Russian); failures only warn. */
+  registerCommands(): Promise<void>;
   /** Closes the store; the bot's transport is stopped by its owner first. */
   close(): Promise<void>;
 }
@@ -35,8 +37,10 @@ export interface App {
 /** Opens the store the config asks for: Redis (with an in-memory fallback) or Deno KV. */
 export async function openStore(config: Config): Promise<Store> {
   if (config.redis) {
-    const redis = new RedisStore(config.redis, getLogger(["bot", "store"]));
-    return new FallbackStore(redis);
+    // Loaded only when configured: ioredis costs memory and start-up time otherwise.
+    const { RedisStore } = await import("./store/redis.ts");
+    const { FallbackStore } = await import("./store/fallback.ts");
+    return new FallbackStore(new RedisStore(config.redis, getLogger(["bot", "store"])));
   }
   // No path: the default database (Deno Deploy's built-in KV); KvStore.open then
   // creates no directory.
@@ -65,37 +69,38 @@ export function createAssistant(config: Config, store: Store): Assistant {
 
 /** Builds the whole app. */
 export async function createApp(config: Config): Promise<App> {
+  const log = getLogger(["bot"]);
   const store = await openStore(config);
   const assistant = createAssistant(config, store);
   const metrics = createMetrics();
   const stats = createStats({ store, resetHourUtc: config.limits.resetHourUtc });
   const usage = createUsage({ store, limits: config.limits, adminIds: config.adminIds });
+  const ledger = createLedger({ usage, stats, metrics, log });
+  const bot = createBot(config.telegram, ledger, log);
+  // On the bot's API, so getChatMember gets the ledger's counting and auto-retry.
+  const access = createAccessChecker({
+    getChatMember: (chat, userId) => bot.api.getChatMember(chat, userId),
+    store,
+    channels: config.channels,
+    mode: config.channelMode,
+    ttlSeconds: config.subscriptionTtl,
+    negativeTtlSeconds: config.subscriptionNegativeTtl,
+    log: getLogger(["bot", "access"]),
+    onCheck: (result) => ledger.subscriptionCheck(result),
+  });
   // Several instances share Redis (or Deploy's KV); the embedded KV file serves one process.
   const shared = store.kind === "redis" || config.denoDeploy;
-  const bot = createBot({
-    token: config.telegram.token,
-    apiRoot: config.telegram.apiRoot,
-    channels: config.channels,
-    access: (api) =>
-      createAccessChecker({
-        getChatMember: (chat, userId) => api.getChatMember(chat, userId),
-        store,
-        channels: config.channels,
-        mode: config.channelMode,
-        ttlSeconds: config.subscriptionTtl,
-        negativeTtlSeconds: config.subscriptionNegativeTtl,
-        log: getLogger(["bot", "access"]),
-        onCheck: (result) => {
-          metrics.subscriptionCache.inc({ result });
-          stats.count(result === "hit" ? "cache_hit" : "cache_miss");
-        },
-      }),
+  bot.use(botHandlers({
+    access,
     assistant,
-    store,
-    turnLock: shared ? createTurnLock({ store, log: getLogger(["bot", "turns"]) }) : inProcessTurns,
-    // With several instances a stop may land on another one than the answer's.
-    cancelRelay: shared ? storeRelay(store, getLogger(["bot", "cancel"])) : undefined,
+    turns: {
+      store,
+      lock: shared ? createTurnLock({ store, log: getLogger(["bot", "turns"]) }) : inProcessTurns,
+      // With several instances a stop may land on another one than the answer's.
+      relay: shared ? storeRelay(store, getLogger(["bot", "cancel"])) : undefined,
+    },
     operator: {
+      ledger,
       usage,
       stats,
       metrics,
@@ -103,8 +108,15 @@ export async function createApp(config: Config): Promise<App> {
       limits: config.limits,
       storeKind: store.kind,
     },
-    log: getLogger(["bot"]),
-    replyFormat: config.replyFormat,
-  });
-  return { bot, store, assistant, metrics, close: () => store.close() };
+    replies: { format: config.replyFormat, support: new ApiSupport(log) },
+    log,
+  }));
+  return {
+    bot,
+    store,
+    assistant,
+    metrics,
+    registerCommands: () => registerCommands(bot, log),
+    close: () => store.close(),
+  };
 }

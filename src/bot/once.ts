@@ -46,7 +46,7 @@ export function handleOnce<C extends Context>(options: OnceOptions): MiddlewareF
       return;
     }
     const waitStarted = (ctx as Stamped)[ARRIVED] ?? performance.now();
-    const release = await lock.acquire(`turn:${turn}`);
+    const release = await lock.acquire(turn);
     options.metrics?.turnWait.observe((performance.now() - waitStarted) / 1000);
     options.metrics?.turnsInFlight.inc();
     try {

@@ -11,9 +11,10 @@
  * methods 405. No input can crash the server: an unexpected error is a 500.
  *
  * The updates are handled here with `bot.handleUpdate` rather than grammY's
- * `webhookCallback`, which compares the secret with `!==`, reads bodies without a
- * limit, answers 500 after a middleware error (so Telegram re-sends an update that
- * was already answered) and cannot hand a running answer over to the shutdown.
+ * `webhookCallback` (whose secret check is constant-time too, since 1.46), because
+ * that reads bodies without a limit, answers 500 after a middleware error (so Telegram
+ * re-sends an update that was already answered) and cannot hand a running answer over
+ * to the shutdown.
  *
  * Long answers. Telegram waits about 60 s for a webhook response, then closes the
  * connection and sends the update again. An update is handled inside its request, so

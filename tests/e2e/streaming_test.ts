@@ -8,7 +8,7 @@ import { longAnswer } from "../helpers/answers.ts";
 import assert from "node:assert/strict";
 import { startStack } from "../helpers/stack.ts";
 import type { RecordedCall } from "../fakes/telegram.ts";
-import { splitForTelegram } from "../../src/bot/format.ts";
+import { splitForTelegram } from "../../src/bot/split.ts";
 
 const inChat = (chatId: number) => (c: RecordedCall) => c.params.chat_id === chatId;
 const markdownOf = (c: RecordedCall) => (c.params.rich_message as { markdown: string }).markdown;
