@@ -120,7 +120,7 @@ export function createLedger(options: LedgerOptions): Ledger {
       const answered = answer !== undefined;
       if (ticket || tokens > 0) {
         counts.push(
-          usage.finish(userId, { answered: answered || !ticket, tokens }).catch((error) =>
+          usage.finish(userId, { answered, tokens }).catch((error) =>
             log.warning("Usage of {userId} not recorded: {error}", { userId, error })
           ),
         );
