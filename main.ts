@@ -41,7 +41,7 @@ async function startTransport(
         return undefined;
       }
     }
-    const polling = await startPolling(app.bot, log);
+    const polling = await startPolling(app.bot, app.inbox, log);
     return {
       async stop(timeoutMs) {
         const outcome = await polling.stop(timeoutMs);
@@ -53,6 +53,7 @@ async function startTransport(
   try {
     return await startWebhook(app.bot, {
       webhook: config.webhook,
+      inbox: app.inbox,
       ping: () => app.store.ping(),
       metrics: app.metrics,
       log,

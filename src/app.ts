@@ -21,6 +21,7 @@ import { createMetrics, type Metrics } from "./metrics.ts";
 import { createStats } from "./stats.ts";
 import { createUsage } from "./limits.ts";
 import { createLedger } from "./ledger.ts";
+import { Inbox } from "./inbox.ts";
 import type { BotContext } from "./bot/context.ts";
 
 export interface App {
@@ -28,6 +29,8 @@ export interface App {
   store: Store;
   assistant: Assistant;
   metrics: Metrics;
+  /** Accepted updates until they are answered; the transports record into it. */
+  inbox: Inbox;
   /** Sets the command menu (English and Russian); failures only warn. */
   registerCommands(): Promise<void>;
   /** Closes the store; the bot's transport is stopped by its owner first. */
@@ -90,6 +93,12 @@ export async function createApp(config: Config): Promise<App> {
   });
   // Several instances share Redis (or Deploy's KV); the embedded KV file serves one process.
   const shared = store.kind === "redis" || config.denoDeploy;
+  const inbox = new Inbox({
+    store,
+    shared,
+    log: getLogger(["bot", "inbox"]),
+    leaseSeconds: config.inboxLeaseSeconds,
+  });
   bot.use(botHandlers({
     access,
     assistant,
@@ -98,6 +107,7 @@ export async function createApp(config: Config): Promise<App> {
       lock: shared ? createTurnLock({ store, log: getLogger(["bot", "turns"]) }) : inProcessTurns,
       // With several instances a stop may land on another one than the answer's.
       relay: shared ? storeRelay(store, getLogger(["bot", "cancel"])) : undefined,
+      inbox,
     },
     operator: {
       ledger,
@@ -116,6 +126,7 @@ export async function createApp(config: Config): Promise<App> {
     store,
     assistant,
     metrics,
+    inbox,
     registerCommands: () => registerCommands(bot, log),
     close: () => store.close(),
   };

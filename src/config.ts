@@ -65,6 +65,8 @@ export interface Config {
   replyFormat: ReplyFormat;
   /** Milliseconds running answers get to finish on SIGINT/SIGTERM. */
   shutdownTimeoutMs: number;
+  /** Seconds a silent instance keeps its unanswered updates before another takes them over. */
+  inboxLeaseSeconds: number;
   /** Values that must never be logged. */
   secrets: string[];
 }
@@ -332,6 +334,7 @@ export function parseConfig(env: Env): Config {
     log: { level: parseLogLevel(env), file: get(env, "LOG_FILE") },
     replyFormat: parseReplyFormat(env),
     shutdownTimeoutMs: integer(env, "SHUTDOWN_TIMEOUT", 25, 1, 3600) * 1000,
+    inboxLeaseSeconds: integer(env, "INBOX_LEASE_SECONDS", 30, 2, 3600),
     secrets,
   };
 }

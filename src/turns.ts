@@ -7,11 +7,12 @@
  *   token, renewed every 10 s while the turn runs and deleted by compare-and-delete
  *   when it ends. A crashed holder stops renewing, so its lock lapses within the TTL.
  *   Waiters retry with a jittered backoff capped at 250 ms.
- * - **Done marks** `update:{update_id}` (24 h): checked inside the turn and written when
- *   the handler returns or throws (a handler that threw may have answered already, and
- *   a retry would risk a second answer). An update that Telegram re-sends while the
- *   first delivery is still being answered waits for the turn, then sees the mark and
- *   is skipped. Only a process that died mid-turn leaves no mark.
+ * - **Done marks** `update:{update_id}` (24 h): checked inside the turn and written once
+ *   the update was handled: answered, or refused with a message. An update that
+ *   Telegram re-sends while the first delivery is still being answered waits for the
+ *   turn, then sees the mark and is skipped. A handler that threw leaves no mark: its
+ *   update is retried from the inbox (`inbox.ts`, `bot/once.ts`), and so is the update
+ *   of a process that died mid-turn; the mark keeps either from being answered twice.
  *
  * The store may fail: the lock then gives way (logged once) instead of blocking
  * the bot; the FallbackStore in front of Redis makes that rare.

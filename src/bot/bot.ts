@@ -32,6 +32,7 @@ import type { LimitsConfig, Usage } from "../limits.ts";
 import type { Stats } from "../stats.ts";
 import type { Metrics } from "../metrics.ts";
 import type { Ledger } from "../ledger.ts";
+import type { Inbox } from "../inbox.ts";
 import { createAdmin } from "./admin.ts";
 
 /** The update types the bot handles (also given to getUpdates / setWebhook). */
@@ -90,6 +91,8 @@ export interface Turns {
   lock: TurnLock;
   /** Carries stop/cancel between instances sharing a store (several instances only). */
   relay?: CancelRelay;
+  /** Accepted updates until they are done (crash-safe). */
+  inbox: Inbox;
 }
 
 /** The operator's controls: limits, statistics and admins. */
@@ -134,6 +137,7 @@ export function botHandlers(parts: BotParts): Composer<BotContext> {
     log,
     turnOf: turnKey,
     metrics: operator.metrics,
+    inbox: turns.inbox,
   }));
   bot.use((ctx, next) => {
     ctx.texts = textsFor(ctx.from?.language_code);

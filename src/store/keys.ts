@@ -19,6 +19,9 @@
  * | `stats:users_total`            | users ever seen                | none                          |
  * | `seen:{day}:{user}`            | `"1"`: counted today           | until the day ends, + 1 h     |
  * | `seen:{user}`                  | `"1"`: counted ever            | 10 years                      |
+ * | `inbox` (hash)                 | update id → the update, owner  | until answered (`inbox.ts`)   |
+ * | `inbox_owner:{process}`        | `"1"`: the process is alive    | INBOX_LEASE_SECONDS, renewed  |
+ * | `inbox_claim:{update_id}`      | the process that took it over  | INBOX_LEASE_SECONDS           |
  *
  * Days follow `LIMITS_RESET_HOUR_UTC` (`dayOf` in `limits.ts`).
  */
@@ -44,6 +47,12 @@ export const keys = {
   stat: (day: number, name: string) => `stats:${day}:${name}`,
   /** The number of users ever seen (`stats.ts`). */
   usersTotal: "stats:users_total",
+  /** The hash of accepted updates not yet answered (`inbox.ts`). */
+  inbox: "inbox",
+  /** A live process's inbox lease (`inbox.ts`). */
+  inboxOwner: (processId: string) => `inbox_owner:${processId}`,
+  /** Which process took over an orphaned update (`inbox.ts`). */
+  inboxClaim: (updateId: number) => `inbox_claim:${updateId}`,
   /** Marks a user as counted for a day, or (without a day) ever (`stats.ts`). */
   seen: (userId: number, day?: number) =>
     day === undefined ? `seen:${userId}` : `seen:${day}:${userId}`,

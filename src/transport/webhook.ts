@@ -29,6 +29,7 @@
  * the bot makes that re-send a no-op, so the message is still answered once.
  */
 import { type Bot, BotError } from "grammy";
+import type { Inbox } from "../inbox.ts";
 import type { Update } from "grammy/types";
 import type { Logger } from "@logtape/logtape";
 import type { WebhookConfig } from "../config.ts";
@@ -72,6 +73,8 @@ export interface WebhookHandlerOptions {
   secret: string;
   /** Handles one update; resolves when its answer is complete. */
   handleUpdate(update: Update): Promise<void>;
+  /** Records an accepted update (the inbox) before the 200 can go out. */
+  record?(update: Update): Promise<void>;
   /** Resolves when the store answers (for /readyz). */
   ping(): Promise<void>;
   /** Whether the bot is initialised (for /readyz). */
@@ -96,6 +99,8 @@ export interface WebhookHandler {
   drain(timeoutMs: number): Promise<"drained" | "timeout">;
   /** Answers running now, in requests or after them. */
   readonly running: number;
+  /** Handles an update that came another way (taken over from the inbox), tracked for `drain`. */
+  adopt(update: Update): Promise<void>;
 }
 
 const text = (status: number, body: string, headers?: HeadersInit) =>
@@ -208,15 +213,19 @@ export function createWebhookHandler(options: WebhookHandlerOptions): WebhookHan
     return text(status, reason);
   };
 
-  async function accept(update: Update): Promise<Response> {
-    const work = answers.track(
+  const run = (update: Update) =>
+    answers.track(
       handleUpdate(update).catch((error) => {
         log.error("Webhook: update {updateId} failed: {error}", {
           updateId: update.update_id,
           error,
         });
       }),
-    ).then(() => "done" as const);
+    );
+
+  async function accept(update: Update): Promise<Response> {
+    await options.record?.(update);
+    const work = run(update).then(() => "done" as const);
     let timer: ReturnType<typeof setTimeout> | undefined;
     const racers: Promise<"done" | "ack" | "gave up">[] = [work, giveUp.promise];
     if (Number.isFinite(ackAfterMs)) {
@@ -300,6 +309,7 @@ export function createWebhookHandler(options: WebhookHandlerOptions): WebhookHan
     get running() {
       return answers.size;
     },
+    adopt: run,
   };
 }
 
@@ -317,6 +327,8 @@ export function botUpdateHandler(bot: Bot<BotContext>): (update: Update) => Prom
 
 export interface WebhookServerOptions {
   webhook: WebhookConfig;
+  /** Accepted updates are recorded here before the 200, and orphans taken over. */
+  inbox: Inbox;
   /** For /readyz. */
   ping(): Promise<void>;
   /** For /metrics. */
@@ -350,6 +362,7 @@ export async function startWebhook(
     path: webhook.path,
     secret: webhook.secret,
     handleUpdate: botUpdateHandler(bot),
+    record: (update) => options.inbox.record([update]),
     ping: options.ping,
     initialised: () => bot.isInited(),
     metrics: options.metrics,
@@ -377,6 +390,7 @@ export async function startWebhook(
     await server.shutdown();
     throw error;
   }
+  await options.inbox.start(handler.adopt);
   log.info("Webhook ready as @{username}: {url} (listening on port {port})", {
     username: bot.botInfo.username,
     url: webhook.url,
@@ -385,6 +399,7 @@ export async function startWebhook(
   return {
     addr,
     async stop(timeoutMs) {
+      await options.inbox.stop();
       const outcome = await handler.drain(timeoutMs);
       let timer: ReturnType<typeof setTimeout> | undefined;
       await Promise.race([
