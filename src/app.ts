@@ -97,14 +97,20 @@ export async function createApp(config: Config): Promise<App> {
     store,
     shared,
     log: getLogger(["bot", "inbox"]),
-    leaseSeconds: config.inboxLeaseSeconds,
+    leaseSeconds: config.leaseSeconds,
   });
   bot.use(botHandlers({
     access,
     assistant,
     turns: {
       store,
-      lock: shared ? createTurnLock({ store, log: getLogger(["bot", "turns"]) }) : inProcessTurns,
+      lock: shared
+        ? createTurnLock({
+          store,
+          log: getLogger(["bot", "turns"]),
+          ttlSeconds: config.leaseSeconds,
+        })
+        : inProcessTurns,
       // With several instances a stop may land on another one than the answer's.
       relay: shared ? storeRelay(store, getLogger(["bot", "cancel"])) : undefined,
       inbox,

@@ -65,8 +65,11 @@ export interface Config {
   replyFormat: ReplyFormat;
   /** Milliseconds running answers get to finish on SIGINT/SIGTERM. */
   shutdownTimeoutMs: number;
-  /** Seconds a silent instance keeps its unanswered updates before another takes them over. */
-  inboxLeaseSeconds: number;
+  /**
+   * Seconds a process that stopped renewing (it died) keeps its turn locks and its
+   * unanswered updates before another process takes them over.
+   */
+  leaseSeconds: number;
   /** Values that must never be logged. */
   secrets: string[];
 }
@@ -334,7 +337,7 @@ export function parseConfig(env: Env): Config {
     log: { level: parseLogLevel(env), file: get(env, "LOG_FILE") },
     replyFormat: parseReplyFormat(env),
     shutdownTimeoutMs: integer(env, "SHUTDOWN_TIMEOUT", 25, 1, 3600) * 1000,
-    inboxLeaseSeconds: integer(env, "INBOX_LEASE_SECONDS", 30, 2, 3600),
+    leaseSeconds: integer(env, "LEASE_SECONDS", 30, 2, 3600),
     secrets,
   };
 }

@@ -7,7 +7,7 @@
  * | ------------------------------ | ------------------------------ | ----------------------------- |
  * | `thread_id:{user}`             | conversation (or thread) id    | none                          |
  * | `subscription:{user}`          | `"true"` / `"false"`           | SUBSCRIPTION_(NEGATIVE_)TTL   |
- * | `turn:{user}`                  | the holder's random token      | 30 s, renewed while it runs   |
+ * | `turn:{user}`                  | the holder's random token      | LEASE_SECONDS, renewed        |
  * | `update:{update_id}`           | `"done"`                       | 24 h                          |
  * | `answer:{user}`                | the running answer's id        | 10 min, deleted at its end    |
  * | `cancel:{answer_id}`           | the stopped draft id, or `""`  | 2 min, deleted when read      |
@@ -20,8 +20,8 @@
  * | `seen:{day}:{user}`            | `"1"`: counted today           | until the day ends, + 1 h     |
  * | `seen:{user}`                  | `"1"`: counted ever            | 10 years                      |
  * | `inbox` (hash)                 | update id → the update, owner  | until answered (`inbox.ts`)   |
- * | `inbox_owner:{process}`        | `"1"`: the process is alive    | INBOX_LEASE_SECONDS, renewed  |
- * | `inbox_claim:{update_id}`      | the process that took it over  | INBOX_LEASE_SECONDS           |
+ * | `inbox_owner:{process}`        | `"1"`: the process is alive    | LEASE_SECONDS, renewed  |
+ * | `inbox_claim:{update_id}`      | the process that took it over  | LEASE_SECONDS           |
  *
  * Days follow `LIMITS_RESET_HOUR_UTC` (`dayOf` in `limits.ts`).
  */
