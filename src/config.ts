@@ -58,8 +58,13 @@ export interface Config {
   channelMode: "all" | "any";
   /** Usage limits (cost control); absent ones are off. */
   limits: LimitsConfig;
-  /** Port of a /metrics server in polling mode (the webhook server has /metrics anyway). */
+  /** Port of the /metrics server (`METRICS_PORT`), in either mode. */
   metricsPort?: number;
+  /**
+   * `METRICS_TOKEN`: with it the webhook port serves /metrics too, to requests with
+   * `Authorization: Bearer <token>`; without it /metrics is only on `metricsPort`.
+   */
+  metricsToken?: string;
   log: { level: LogLevel; file?: string };
   /** Where the answer format fallback chain starts (`REPLY_FORMAT`, default rich). */
   replyFormat: ReplyFormat;
@@ -219,6 +224,40 @@ function parseWebhook(env: Env): WebhookConfig | undefined {
   };
 }
 
+function parseMetricsToken(env: Env): string | undefined {
+  const token = get(env, "METRICS_TOKEN");
+  if (token !== undefined && !/^[A-Za-z0-9._~+\/=-]{16,256}$/.test(token)) {
+    throw new ConfigError(
+      "METRICS_TOKEN",
+      "must be 16–256 characters of A-Z a-z 0-9 . _ ~ + / = - (e.g. `openssl rand -hex 32`)",
+    );
+  }
+  return token;
+}
+
+function parseMetricsPort(
+  env: Env,
+  webhook: WebhookConfig | undefined,
+  denoDeploy: boolean,
+): number | undefined {
+  const port = optionalInteger(env, "METRICS_PORT", 65535);
+  if (port !== undefined && denoDeploy) {
+    throw new ConfigError(
+      "METRICS_PORT",
+      "is not available on Deno Deploy (an app serves one port): unset it and set " +
+        "METRICS_TOKEN to serve /metrics on the webhook URL's host",
+    );
+  }
+  if (port !== undefined && port === webhook?.port) {
+    throw new ConfigError(
+      "METRICS_PORT",
+      `is the webhook's PORT (${port}): give it another port (keep it closed to the internet), ` +
+        "or unset it and set METRICS_TOKEN to serve /metrics on the webhook port",
+    );
+  }
+  return port;
+}
+
 function parseLogLevel(env: Env): LogLevel {
   const raw = (get(env, "LOG_LEVEL") ?? "info").toLowerCase();
   const level = raw === "warn" ? "warning" : raw;
@@ -309,7 +348,9 @@ export function parseConfig(env: Env): Config {
         "built-in KV database is used) or set REDIS_URL",
     );
   }
-  const secrets = [token, apiKey, redis?.password, webhook?.secret].filter((s): s is string => !!s);
+  const metricsToken = parseMetricsToken(env);
+  const secrets = [token, apiKey, redis?.password, webhook?.secret, metricsToken]
+    .filter((s): s is string => !!s);
   if (redis?.url) {
     const password = new URL(redis.url).password;
     if (password) secrets.push(decodeURIComponent(password));
@@ -328,7 +369,8 @@ export function parseConfig(env: Env): Config {
     adminIds: parseIds("ADMIN_USER_IDS", get(env, "ADMIN_USER_IDS")),
     channelMode: parseChannelMode(env),
     limits: parseLimits(env),
-    metricsPort: optionalInteger(env, "METRICS_PORT", 65535),
+    metricsPort: parseMetricsPort(env, webhook, denoDeploy),
+    metricsToken,
     log: { level: parseLogLevel(env), file: get(env, "LOG_FILE") },
     replyFormat: parseReplyFormat(env),
     shutdownTimeoutMs: integer(env, "SHUTDOWN_TIMEOUT", 25, 1, 3600) * 1000,

@@ -113,6 +113,38 @@ Deno.test("config: webhook mode needs https and a valid secret", () => {
   );
 });
 
+Deno.test("config: METRICS_TOKEN is validated and secret; METRICS_PORT is not the webhook's port", () => {
+  const hook = {
+    ...base,
+    WEBHOOK_URL: "https://bot.example.com/tg/hook",
+    WEBHOOK_SECRET: "s3cret_value-1",
+    PORT: "8443",
+  };
+  assert.equal(parseConfig(base).metricsToken, undefined);
+  const token = "0123456789abcdef0123";
+  const config = parseConfig({ ...hook, METRICS_TOKEN: token, METRICS_PORT: "9464" });
+  assert.equal(config.metricsToken, token);
+  assert.equal(config.metricsPort, 9464);
+  assert.ok(config.secrets.includes(token));
+  for (const bad of ["short", "has space in it 0123456789", "x".repeat(257)]) {
+    const error = configError({ ...base, METRICS_TOKEN: bad });
+    assert.equal(error.variable, "METRICS_TOKEN");
+    assert.ok(!error.message.includes(bad), "the token is not printed");
+  }
+  const same = configError({ ...hook, METRICS_PORT: "8443" });
+  assert.equal(same.variable, "METRICS_PORT");
+  assert.match(same.message, /METRICS_TOKEN/);
+  assert.equal(parseConfig({ ...base, PORT: "9464", METRICS_PORT: "9464" }).metricsPort, 9464);
+  const deploy = configError({
+    ...hook,
+    PORT: "",
+    DENO_DEPLOYMENT_ID: "abc",
+    KV_PATH: "",
+    METRICS_PORT: "9464",
+  });
+  assert.equal(deploy.variable, "METRICS_PORT");
+});
+
 Deno.test("config: an asst_ id against OpenAI itself says what to set instead", () => {
   const error = configError({ ...base, ASSISTANT_ID: "asst_abc123" });
   assert.equal(error.variable, "ASSISTANT_ID");
