@@ -115,12 +115,13 @@ async function main(): Promise<number> {
   let config;
   try {
     config = parseConfig(await loadEnv());
+    // Inside: a LOG_FILE that cannot be opened is a configuration error too.
+    await setupLogging({ ...config.log, secrets: config.secrets });
   } catch (error) {
     if (!(error instanceof ConfigError)) throw error;
     console.error(`Configuration error: ${error.message}`);
     return 1;
   }
-  await setupLogging({ ...config.log, secrets: config.secrets });
   const log = getLogger(["bot"]);
 
   const app = await createApp(config);

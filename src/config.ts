@@ -65,7 +65,8 @@ export interface Config {
    * `Authorization: Bearer <token>`; without it /metrics is only on `metricsPort`.
    */
   metricsToken?: string;
-  log: { level: LogLevel; file?: string };
+  /** `file`: `LOG_FILE`, rotated past `maxBytes`, keeping `count` old files. */
+  log: { level: LogLevel; file?: { path: string; maxBytes: number; count: number } };
   /** Where the answer format fallback chain starts (`REPLY_FORMAT`, default rich). */
   replyFormat: ReplyFormat;
   /** Milliseconds running answers get to finish on SIGINT/SIGTERM. */
@@ -271,6 +272,13 @@ function optionalInteger(env: Env, name: string, max: number): number | undefine
   return get(env, name) === undefined ? undefined : integer(env, name, 0, 1, max);
 }
 
+function parseLogFile(env: Env): Config["log"]["file"] {
+  const maxBytes = integer(env, "LOG_FILE_MAX_BYTES", 10 * 1024 * 1024, 1024, 2 ** 40);
+  const count = integer(env, "LOG_FILE_COUNT", 5, 1, 1000);
+  const path = get(env, "LOG_FILE");
+  return path ? { path, maxBytes, count } : undefined;
+}
+
 function parseLimits(env: Env): LimitsConfig {
   return {
     messagesPerMinute: optionalInteger(env, "LIMIT_MESSAGES_PER_MINUTE", 10_000),
@@ -371,7 +379,7 @@ export function parseConfig(env: Env): Config {
     limits: parseLimits(env),
     metricsPort: parseMetricsPort(env, webhook, denoDeploy),
     metricsToken,
-    log: { level: parseLogLevel(env), file: get(env, "LOG_FILE") },
+    log: { level: parseLogLevel(env), file: parseLogFile(env) },
     replyFormat: parseReplyFormat(env),
     shutdownTimeoutMs: integer(env, "SHUTDOWN_TIMEOUT", 25, 1, 3600) * 1000,
     secrets,

@@ -182,6 +182,36 @@ Deno.test("config: admin ids and log level", () => {
   assert.equal(configError({ ...base, LOG_LEVEL: "loud" }).variable, "LOG_LEVEL");
 });
 
+Deno.test("config: the log file rotates at LOG_FILE_MAX_BYTES keeping LOG_FILE_COUNT files", () => {
+  assert.equal(parseConfig(base).log.file, undefined);
+  assert.deepEqual(parseConfig({ ...base, LOG_FILE: "data/bot.log" }).log.file, {
+    path: "data/bot.log",
+    maxBytes: 10 * 1024 * 1024,
+    count: 5,
+  });
+  assert.deepEqual(
+    parseConfig({
+      ...base,
+      LOG_FILE: "data/bot.log",
+      LOG_FILE_MAX_BYTES: "65536",
+      LOG_FILE_COUNT: "2",
+    }).log.file,
+    { path: "data/bot.log", maxBytes: 65536, count: 2 },
+  );
+  for (
+    const [name, value] of [
+      ["LOG_FILE_MAX_BYTES", "10M"],
+      ["LOG_FILE_MAX_BYTES", "100"],
+      ["LOG_FILE_COUNT", "0"],
+      ["LOG_FILE_COUNT", "-1"],
+    ]
+  ) {
+    const error = configError({ ...base, LOG_FILE: "data/bot.log", [name]: value });
+    assert.equal(error.variable, name);
+    assert.doesNotMatch(error.message, /\n/, "one line");
+  }
+});
+
 Deno.test(".env parsing: comments, quotes, export, inline comments", () => {
   const vars = parseDotEnv(
     [
