@@ -71,7 +71,11 @@ export interface Config {
   replyFormat: ReplyFormat;
   /** Milliseconds running answers get to finish on SIGINT/SIGTERM. */
   shutdownTimeoutMs: number;
-  /** Values that must never be logged. */
+  /**
+   * Values that must never be logged: the token, the key, the passwords, the webhook
+   * and metrics secrets, and the credentials in `TELEGRAM_API_ROOT`, `OPENAI_BASE_URL`
+   * and `REDIS_URL` (see {@link urlCredentials}).
+   */
   secrets: string[];
 }
 
@@ -118,13 +122,41 @@ function url(name: string, raw: string, schemes: string[], secret = false): URL 
   } catch {
     throw new ConfigError(
       name,
-      `is not a valid URL${secret ? "" : ` ("${raw}")`}; expected ${schemes.join(" or ")}//host…`,
+      // A URL with credentials (`user:pass@`) is not printed either.
+      `is not a valid URL${secret || raw.includes("@") ? "" : ` ("${raw}")`}; expected ${
+        schemes.join(" or ")
+      }//host…`,
     );
   }
   if (!schemes.includes(parsed.protocol)) {
     throw new ConfigError(name, `must start with ${schemes.join(" or ")}//`);
   }
   return parsed;
+}
+
+/**
+ * The credentials a URL carries, to be kept out of logs: the password (as written and
+ * decoded), or the user name when there is no password (`https://<token>@host`). A
+ * user name next to a password is usually not secret (Redis's `default`) and would
+ * hide that word in every log line.
+ */
+export function urlCredentials(raw: string | undefined): string[] {
+  if (!raw) return [];
+  let parsed: URL;
+  try {
+    parsed = new URL(raw);
+  } catch {
+    return [];
+  }
+  const value = parsed.password || parsed.username;
+  if (!value) return [];
+  let decoded = value;
+  try {
+    decoded = decodeURIComponent(value);
+  } catch {
+    // A malformed %-escape: the value as written is all there is.
+  }
+  return decoded === value ? [value] : [value, decoded];
 }
 
 const isLoopback = (host: string) =>
@@ -357,12 +389,20 @@ export function parseConfig(env: Env): Config {
     );
   }
   const metricsToken = parseMetricsToken(env);
-  const secrets = [token, apiKey, redis?.password, webhook?.secret, metricsToken]
-    .filter((s): s is string => !!s);
-  if (redis?.url) {
-    const password = new URL(redis.url).password;
-    if (password) secrets.push(decodeURIComponent(password));
-  }
+  const secrets = [
+    ...new Set(
+      [
+        token,
+        apiKey,
+        redis?.password,
+        webhook?.secret,
+        metricsToken,
+        ...urlCredentials(apiRoot),
+        ...urlCredentials(baseURL),
+        ...urlCredentials(redis?.url),
+      ].filter((s): s is string => !!s),
+    ),
+  ];
 
   return {
     telegram: { token, apiRoot: apiRoot.replace(/\/+$/, "") },

@@ -43,14 +43,27 @@ const FILE_FLUSH_MS = 1_000;
 
 const escape = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
 
-/** Patterns that hide the given secrets and anything shaped like a bot token or an API key. */
+/**
+ * The userinfo of a URL (`scheme://user:password@`): group 1 is the scheme part. The
+ * userinfo cannot hold whitespace, quotes, `/ ? # @` (RFC 3986 percent-encodes them),
+ * so the match stops at the URL's end.
+ */
+const URL_USERINFO = /\b([a-z][a-z0-9+.-]*:\/\/)[^\s/?#@"'<>`]+@/gi;
+
+/**
+ * Patterns that hide the given secrets (every one, whatever its length, longest
+ * first, in one pass so a replacement is never matched again), the credentials of any
+ * URL (`https://user:pass@host` → `https://[REDACTED]@host`), and anything shaped like
+ * a bot token or an API key.
+ */
 export function secretPatterns(secrets: string[]): RedactionPattern[] {
-  const exact = secrets.filter((s) => s.length >= 4).map((s) => ({
-    pattern: new RegExp(escape(s), "g"),
-    replacement: "[REDACTED]",
-  }));
+  const exact = [...new Set(secrets.filter((s) => s.length > 0))]
+    .sort((a, b) => b.length - a.length);
   return [
-    ...exact,
+    ...(exact.length > 0
+      ? [{ pattern: new RegExp(exact.map(escape).join("|"), "g"), replacement: "[REDACTED]" }]
+      : []),
+    { pattern: URL_USERINFO, replacement: "$1[REDACTED]@" },
     { pattern: /\d{5,}:[A-Za-z0-9_-]{30,}/g, replacement: "[REDACTED]" },
     { pattern: /\bsk-[A-Za-z0-9_*.-]{8,}/g, replacement: "[REDACTED]" },
   ];

@@ -84,6 +84,25 @@ Deno.test("config: Redis from a URL or from host/port/db/password; password is a
   assert.ok(!error.message.includes("hunter2"));
 });
 
+Deno.test("config: credentials in TELEGRAM_API_ROOT, OPENAI_BASE_URL and REDIS_URL are secrets", () => {
+  const config = parseConfig({
+    ...base,
+    TELEGRAM_API_ROOT: "https://bot-user:tg%2Fpass@bot-api.example.com",
+    OPENAI_BASE_URL: "https://sk-proxy-token@llm.example.com/v1",
+    REDIS_URL: "redis://default:r3dis@cache.local:6379",
+  });
+  for (const secret of ["tg%2Fpass", "tg/pass", "sk-proxy-token", "r3dis"]) {
+    assert.ok(config.secrets.includes(secret), secret);
+  }
+  // A user name beside a password is not a secret (Redis's "default" would hide a word).
+  assert.ok(!config.secrets.includes("default"));
+  assert.ok(!config.secrets.includes("bot-user"));
+  assert.equal(new Set(config.secrets).size, config.secrets.length, "no duplicates");
+  const error = configError({ ...base, TELEGRAM_API_ROOT: "https://u:pa ss@[bad" });
+  assert.equal(error.variable, "TELEGRAM_API_ROOT");
+  assert.ok(!error.message.includes("pa ss"), error.message);
+});
+
 Deno.test("config: webhook mode needs https and a valid secret", () => {
   const config = parseConfig({
     ...base,

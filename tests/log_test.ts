@@ -40,6 +40,34 @@ Deno.test("log: a token-shaped string is hidden even when not configured", () =>
   assert.ok(!line.includes("ZZZdefGHIjklMNOpqrSTUvwxYZ0123456789"), line);
 });
 
+Deno.test("log: every configured secret is hidden, however short, in one pass", () => {
+  const format = redactingFormatter(["abc", "Z", "pw", "abcdef"]);
+  const line = format(record("values: ", "abcdef abc pw-Z"));
+  assert.doesNotMatch(line, /abc|pw|Z/, line);
+  // The longest first: "abcdef" is one [REDACTED], not "[REDACTED]def".
+  assert.match(line, /values: \[REDACTED\] \[REDACTED\] \[REDACTED\]-\[REDACTED\]/);
+  assert.match(redactingFormatter([""])(record("empty: ", "kept")), /empty: kept/);
+});
+
+Deno.test("log: the credentials of any URL are masked, configured or not", () => {
+  const format = redactingFormatter([]);
+  const cases: [string, string][] = [
+    ["https://user:pass@bot-api.example.com/bot1/getMe", "https://[REDACTED]@bot-api.example.com/"],
+    ["redis://:s3cr%40t@cache.local:6379/0", "redis://[REDACTED]@cache.local:6379/0"],
+    ["rediss://default:pw@redis.example.com", "rediss://[REDACTED]@redis.example.com"],
+    ["http://only-a-token@127.0.0.1:8080/v1", "http://[REDACTED]@127.0.0.1:8080/v1"],
+    ['{"url":"https://u:p@h.example/x"}', '{"url":"https://[REDACTED]@h.example/x"}'],
+  ];
+  for (const [input, expected] of cases) {
+    const line = format(record("connect ", `${input} failed`));
+    assert.ok(line.includes(expected), `${input} → ${line}`);
+  }
+  for (const plain of ["https://api.openai.com/v1/responses", "mail me: ops@example.com"]) {
+    const line = format(record("", plain));
+    assert.ok(line.includes(plain), line);
+  }
+});
+
 Deno.test("log: the file rotates past its size, keeps `count` old files, and is redacted", async () => {
   const dir = await Deno.makeTempDir();
   try {
