@@ -317,7 +317,8 @@ function parseLimits(env: Env): LimitsConfig {
     answersPerDay: optionalInteger(env, "LIMIT_ANSWERS_PER_DAY", 1_000_000),
     tokensPerDay: optionalInteger(env, "LIMIT_TOKENS_PER_DAY", 1e12),
     globalTokensPerDay: optionalInteger(env, "LIMIT_GLOBAL_TOKENS_PER_DAY", 1e15),
-    maxMessageChars: integer(env, "MAX_MESSAGE_CHARS", 16_000, 1, 1_000_000),
+    // Telegram's own limit for one message: a longer text arrives split in several.
+    maxMessageChars: integer(env, "MAX_MESSAGE_CHARS", 4096, 1, 1_000_000),
     resetHourUtc: integer(env, "LIMITS_RESET_HOUR_UTC", 0, 0, 23),
   };
 }

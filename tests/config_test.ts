@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { ConfigError, parseChannels, parseConfig, parseDotEnv } from "../src/config.ts";
+import { FakeTelegram } from "./fakes/telegram.ts";
 
 const TOKEN = "123456:ABCdefGHIjklMNOpqrSTUvwxYZ0123456789";
 const KEY = "sk-proj-verysecretkey123";
@@ -259,7 +260,7 @@ Deno.test("config: limits, channel mode and metrics port", () => {
     answersPerDay: undefined,
     tokensPerDay: undefined,
     globalTokensPerDay: undefined,
-    maxMessageChars: 16_000,
+    maxMessageChars: 4096,
     resetHourUtc: 0,
   });
   assert.equal(config.channelMode, "all");
@@ -294,4 +295,16 @@ Deno.test("config: limits, channel mode and metrics port", () => {
     "LIMITS_RESET_HOUR_UTC",
   );
   assert.equal(configError({ ...base, CHANNEL_MODE: "some" }).variable, "CHANNEL_MODE");
+});
+
+Deno.test("config: MAX_MESSAGE_CHARS defaults to the longest text a Telegram user can send", async () => {
+  assert.equal(parseConfig(base).limits.maxMessageChars, 4096);
+  const telegram = await FakeTelegram.start();
+  try {
+    const user = { id: 4096, first_name: "Long" };
+    telegram.sendText(user, "x".repeat(4096));
+    assert.throws(() => telegram.sendText(user, "x".repeat(4097)), /at most 4096/);
+  } finally {
+    await telegram.close();
+  }
 });
