@@ -37,7 +37,15 @@ export interface WebhookConfig {
 
 export interface Config {
   telegram: { token: string; apiRoot: string };
-  openai: { apiKey: string; baseURL?: string; assistant: AssistantConfig };
+  openai: {
+    apiKey: string;
+    baseURL?: string;
+    assistant: AssistantConfig;
+    /** `OPENAI_FIRST_TOKEN_TIMEOUT` in ms: no text this long after asking is a stall; 0 = off. */
+    firstTokenTimeoutMs: number;
+    /** `OPENAI_IDLE_TIMEOUT` in ms: no text this long mid-answer is a stall; 0 = off. */
+    idleTimeoutMs: number;
+  };
   /** `@name` or numeric id (as a number) of every channel a user must be subscribed to. */
   channels: (string | number)[];
   /** Seconds a positive subscription check is cached. */
@@ -407,7 +415,13 @@ export function parseConfig(env: Env): Config {
 
   return {
     telegram: { token, apiRoot: apiRoot.replace(/\/+$/, "") },
-    openai: { apiKey, baseURL, assistant: parseAssistant(env, baseURL) },
+    openai: {
+      apiKey,
+      baseURL,
+      assistant: parseAssistant(env, baseURL),
+      firstTokenTimeoutMs: integer(env, "OPENAI_FIRST_TOKEN_TIMEOUT", 30, 0, 3600) * 1000,
+      idleTimeoutMs: integer(env, "OPENAI_IDLE_TIMEOUT", 60, 0, 3600) * 1000,
+    },
     channels,
     subscriptionTtl: integer(env, "SUBSCRIPTION_CACHE_TTL", 600, 1, 86_400 * 30),
     subscriptionNegativeTtl: integer(env, "SUBSCRIPTION_NEGATIVE_TTL", 60, 1, 86_400),

@@ -165,6 +165,22 @@ Deno.test("config: METRICS_TOKEN is validated and secret; METRICS_PORT is not th
   assert.equal(deploy.variable, "METRICS_PORT");
 });
 
+Deno.test("config: stall timeouts in seconds, 0 = off", () => {
+  const defaults = parseConfig(base).openai;
+  assert.equal(defaults.firstTokenTimeoutMs, 30_000);
+  assert.equal(defaults.idleTimeoutMs, 60_000);
+  const set = parseConfig({ ...base, OPENAI_FIRST_TOKEN_TIMEOUT: "5", OPENAI_IDLE_TIMEOUT: "0" });
+  assert.equal(set.openai.firstTokenTimeoutMs, 5_000);
+  assert.equal(set.openai.idleTimeoutMs, 0);
+  for (const name of ["OPENAI_FIRST_TOKEN_TIMEOUT", "OPENAI_IDLE_TIMEOUT"]) {
+    for (const bad of ["-1", "1.5", "30s", "3601"]) {
+      const error = configError({ ...base, [name]: bad });
+      assert.equal(error.variable, name);
+      assert.match(error.message, /whole number from 0 to 3600/);
+    }
+  }
+});
+
 Deno.test("config: an asst_ id against OpenAI itself says what to set instead", () => {
   const error = configError({ ...base, ASSISTANT_ID: "asst_abc123" });
   assert.equal(error.variable, "ASSISTANT_ID");
