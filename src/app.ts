@@ -13,6 +13,7 @@ import { createAccessChecker } from "./access.ts";
 import type { Assistant } from "./assistant/assistant.ts";
 import { createResponsesAssistant } from "./assistant/responses.ts";
 import { createAssistantsAssistant } from "./assistant/assistants.ts";
+import { withStallDetection } from "./assistant/stall.ts";
 import { botHandlers, createBot, registerCommands } from "./bot/bot.ts";
 import { ApiSupport } from "./bot/deliver.ts";
 import { storeRelay } from "./bot/cancel.ts";
@@ -60,7 +61,7 @@ export function createAssistant(config: Config, store: Store): Assistant {
     timeout: 120_000,
   });
   const assistant = config.openai.assistant;
-  return assistant.kind === "assistants"
+  const backend = assistant.kind === "assistants"
     ? createAssistantsAssistant({ client, store, assistantId: assistant.assistantId })
     : createResponsesAssistant({
       client,
@@ -68,6 +69,14 @@ export function createAssistant(config: Config, store: Store): Assistant {
       model: assistant.model,
       instructions: assistant.instructions,
     });
+  // Stall detection (src/assistant/stall.ts). A first-token stall is asked again only
+  // where an aborted call adds nothing to the conversation (Conversations); the
+  // Assistants backend has already added the user's message to the thread.
+  return withStallDetection(backend, {
+    firstTokenMs: config.openai.firstTokenTimeoutMs,
+    idleMs: config.openai.idleTimeoutMs,
+    retry: backend.kind === "responses",
+  });
 }
 
 /** Builds the whole app. */

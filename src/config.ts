@@ -37,7 +37,15 @@ export interface WebhookConfig {
 
 export interface Config {
   telegram: { token: string; apiRoot: string };
-  openai: { apiKey: string; baseURL?: string; assistant: AssistantConfig };
+  openai: {
+    apiKey: string;
+    baseURL?: string;
+    assistant: AssistantConfig;
+    /** `OPENAI_FIRST_TOKEN_TIMEOUT` in ms: no text this long after asking is a stall; 0 = off. */
+    firstTokenTimeoutMs: number;
+    /** `OPENAI_IDLE_TIMEOUT` in ms: no text this long mid-answer is a stall; 0 = off. */
+    idleTimeoutMs: number;
+  };
   /** `@name` or numeric id (as a number) of every channel a user must be subscribed to. */
   channels: (string | number)[];
   /** Seconds a positive subscription check is cached. */
@@ -58,9 +66,15 @@ export interface Config {
   channelMode: "all" | "any";
   /** Usage limits (cost control); absent ones are off. */
   limits: LimitsConfig;
-  /** Port of a /metrics server in polling mode (the webhook server has /metrics anyway). */
+  /** Port of the /metrics server (`METRICS_PORT`), in either mode. */
   metricsPort?: number;
-  log: { level: LogLevel; file?: string };
+  /**
+   * `METRICS_TOKEN`: with it the webhook port serves /metrics too, to requests with
+   * `Authorization: Bearer <token>`; without it /metrics is only on `metricsPort`.
+   */
+  metricsToken?: string;
+  /** `file`: `LOG_FILE`, rotated past `maxBytes`, keeping `count` old files. */
+  log: { level: LogLevel; file?: { path: string; maxBytes: number; count: number } };
   /** Where the answer format fallback chain starts (`REPLY_FORMAT`, default rich). */
   replyFormat: ReplyFormat;
   /** Milliseconds running answers get to finish on SIGINT/SIGTERM. */
@@ -70,7 +84,11 @@ export interface Config {
    * unanswered updates before another process takes them over.
    */
   leaseSeconds: number;
-  /** Values that must never be logged. */
+  /**
+   * Values that must never be logged: the token, the key, the passwords, the webhook
+   * and metrics secrets, and the credentials in `TELEGRAM_API_ROOT`, `OPENAI_BASE_URL`
+   * and `REDIS_URL` (see {@link urlCredentials}).
+   */
   secrets: string[];
 }
 
@@ -117,13 +135,41 @@ function url(name: string, raw: string, schemes: string[], secret = false): URL 
   } catch {
     throw new ConfigError(
       name,
-      `is not a valid URL${secret ? "" : ` ("${raw}")`}; expected ${schemes.join(" or ")}//host…`,
+      // A URL with credentials (`user:pass@`) is not printed either.
+      `is not a valid URL${secret || raw.includes("@") ? "" : ` ("${raw}")`}; expected ${
+        schemes.join(" or ")
+      }//host…`,
     );
   }
   if (!schemes.includes(parsed.protocol)) {
     throw new ConfigError(name, `must start with ${schemes.join(" or ")}//`);
   }
   return parsed;
+}
+
+/**
+ * The credentials a URL carries, to be kept out of logs: the password (as written and
+ * decoded), or the user name when there is no password (`https://<token>@host`). A
+ * user name next to a password is usually not secret (Redis's `default`) and would
+ * hide that word in every log line.
+ */
+export function urlCredentials(raw: string | undefined): string[] {
+  if (!raw) return [];
+  let parsed: URL;
+  try {
+    parsed = new URL(raw);
+  } catch {
+    return [];
+  }
+  const value = parsed.password || parsed.username;
+  if (!value) return [];
+  let decoded = value;
+  try {
+    decoded = decodeURIComponent(value);
+  } catch {
+    // A malformed %-escape: the value as written is all there is.
+  }
+  return decoded === value ? [value] : [value, decoded];
 }
 
 const isLoopback = (host: string) =>
@@ -224,6 +270,40 @@ function parseWebhook(env: Env): WebhookConfig | undefined {
   };
 }
 
+function parseMetricsToken(env: Env): string | undefined {
+  const token = get(env, "METRICS_TOKEN");
+  if (token !== undefined && !/^[A-Za-z0-9._~+\/=-]{16,256}$/.test(token)) {
+    throw new ConfigError(
+      "METRICS_TOKEN",
+      "must be 16–256 characters of A-Z a-z 0-9 . _ ~ + / = - (e.g. `openssl rand -hex 32`)",
+    );
+  }
+  return token;
+}
+
+function parseMetricsPort(
+  env: Env,
+  webhook: WebhookConfig | undefined,
+  denoDeploy: boolean,
+): number | undefined {
+  const port = optionalInteger(env, "METRICS_PORT", 65535);
+  if (port !== undefined && denoDeploy) {
+    throw new ConfigError(
+      "METRICS_PORT",
+      "is not available on Deno Deploy (an app serves one port): unset it and set " +
+        "METRICS_TOKEN to serve /metrics on the webhook URL's host",
+    );
+  }
+  if (port !== undefined && port === webhook?.port) {
+    throw new ConfigError(
+      "METRICS_PORT",
+      `is the webhook's PORT (${port}): give it another port (keep it closed to the internet), ` +
+        "or unset it and set METRICS_TOKEN to serve /metrics on the webhook port",
+    );
+  }
+  return port;
+}
+
 function parseLogLevel(env: Env): LogLevel {
   const raw = (get(env, "LOG_LEVEL") ?? "info").toLowerCase();
   const level = raw === "warn" ? "warning" : raw;
@@ -237,13 +317,21 @@ function optionalInteger(env: Env, name: string, max: number): number | undefine
   return get(env, name) === undefined ? undefined : integer(env, name, 0, 1, max);
 }
 
+function parseLogFile(env: Env): Config["log"]["file"] {
+  const maxBytes = integer(env, "LOG_FILE_MAX_BYTES", 10 * 1024 * 1024, 1024, 2 ** 40);
+  const count = integer(env, "LOG_FILE_COUNT", 5, 1, 1000);
+  const path = get(env, "LOG_FILE");
+  return path ? { path, maxBytes, count } : undefined;
+}
+
 function parseLimits(env: Env): LimitsConfig {
   return {
     messagesPerMinute: optionalInteger(env, "LIMIT_MESSAGES_PER_MINUTE", 10_000),
     answersPerDay: optionalInteger(env, "LIMIT_ANSWERS_PER_DAY", 1_000_000),
     tokensPerDay: optionalInteger(env, "LIMIT_TOKENS_PER_DAY", 1e12),
     globalTokensPerDay: optionalInteger(env, "LIMIT_GLOBAL_TOKENS_PER_DAY", 1e15),
-    maxMessageChars: integer(env, "MAX_MESSAGE_CHARS", 16_000, 1, 1_000_000),
+    // Telegram's own limit for one message: a longer text arrives split in several.
+    maxMessageChars: integer(env, "MAX_MESSAGE_CHARS", 4096, 1, 1_000_000),
     resetHourUtc: integer(env, "LIMITS_RESET_HOUR_UTC", 0, 0, 23),
   };
 }
@@ -314,15 +402,31 @@ export function parseConfig(env: Env): Config {
         "built-in KV database is used) or set REDIS_URL",
     );
   }
-  const secrets = [token, apiKey, redis?.password, webhook?.secret].filter((s): s is string => !!s);
-  if (redis?.url) {
-    const password = new URL(redis.url).password;
-    if (password) secrets.push(decodeURIComponent(password));
-  }
+  const metricsToken = parseMetricsToken(env);
+  const secrets = [
+    ...new Set(
+      [
+        token,
+        apiKey,
+        redis?.password,
+        webhook?.secret,
+        metricsToken,
+        ...urlCredentials(apiRoot),
+        ...urlCredentials(baseURL),
+        ...urlCredentials(redis?.url),
+      ].filter((s): s is string => !!s),
+    ),
+  ];
 
   return {
     telegram: { token, apiRoot: apiRoot.replace(/\/+$/, "") },
-    openai: { apiKey, baseURL, assistant: parseAssistant(env, baseURL) },
+    openai: {
+      apiKey,
+      baseURL,
+      assistant: parseAssistant(env, baseURL),
+      firstTokenTimeoutMs: integer(env, "OPENAI_FIRST_TOKEN_TIMEOUT", 30, 0, 3600) * 1000,
+      idleTimeoutMs: integer(env, "OPENAI_IDLE_TIMEOUT", 60, 0, 3600) * 1000,
+    },
     channels,
     subscriptionTtl: integer(env, "SUBSCRIPTION_CACHE_TTL", 600, 1, 86_400 * 30),
     subscriptionNegativeTtl: integer(env, "SUBSCRIPTION_NEGATIVE_TTL", 60, 1, 86_400),
@@ -333,8 +437,9 @@ export function parseConfig(env: Env): Config {
     adminIds: parseIds("ADMIN_USER_IDS", get(env, "ADMIN_USER_IDS")),
     channelMode: parseChannelMode(env),
     limits: parseLimits(env),
-    metricsPort: optionalInteger(env, "METRICS_PORT", 65535),
-    log: { level: parseLogLevel(env), file: get(env, "LOG_FILE") },
+    metricsPort: parseMetricsPort(env, webhook, denoDeploy),
+    metricsToken,
+    log: { level: parseLogLevel(env), file: parseLogFile(env) },
     replyFormat: parseReplyFormat(env),
     shutdownTimeoutMs: integer(env, "SHUTDOWN_TIMEOUT", 25, 1, 3600) * 1000,
     leaseSeconds: integer(env, "LEASE_SECONDS", 30, 2, 3600),

@@ -16,6 +16,11 @@ export interface Answer {
   usage?: Usage;
   /** `aborted` when the signal fired: `text` holds what was generated until then. */
   status: "completed" | "incomplete" | "aborted";
+  /**
+   * Set (with status `incomplete`) when the model stopped sending mid-answer and the
+   * call was given up (`stall.ts`): `text` is what was shown before it stopped.
+   */
+  stalled?: true;
 }
 
 /** One message of a conversation read back from the backend. */
@@ -45,8 +50,11 @@ export interface Assistant {
   reset(userId: number): Promise<void>;
 }
 
-/** Why an answer failed, in the terms the user-facing text needs. */
-export type AssistantFailure = "rateLimited" | "unavailable" | "failed";
+/**
+ * Why an answer failed, in the terms the user-facing text needs. `stalled`: the model
+ * sent no text within the first-token timeout (`stall.ts`).
+ */
+export type AssistantFailure = "rateLimited" | "unavailable" | "failed" | "stalled";
 
 /** An assistant call that failed after retries; `kind` picks the user's message. */
 export class AssistantError extends Error {

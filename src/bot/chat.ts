@@ -52,7 +52,8 @@ export function finalText(answer: Answer, texts: BotContext["texts"]): string {
   const text = answer.text.trim() ? answer.text.trimEnd() : "";
   if (answer.status === "aborted") return text ? `${text}\n\n${texts.stopped}` : texts.stopped;
   const body = text || texts.emptyAnswer;
-  return answer.status === "incomplete" ? `${body}\n\n${texts.incomplete}` : body;
+  if (answer.status !== "incomplete") return body;
+  return `${body}\n\n${answer.stalled ? texts.stalledNote : texts.incomplete}`;
 }
 
 /** Handles private text messages (commands excluded) and other private messages. */

@@ -30,6 +30,10 @@ export interface Texts {
   failed: string;
   emptyAnswer: string;
   incomplete: string;
+  /** The answer failed: the model sent nothing within the first-token timeout (twice). */
+  stalled: string;
+  /** Ends the part of an answer that was shown before the model stopped sending. */
+  stalledNote: string;
   /** Ends an answer the user stopped (or is the whole answer when nothing was written yet). */
   stopped: string;
   nothingToCancel: string;
@@ -74,6 +78,9 @@ const en: Texts = {
   failed: "Something went wrong while answering. Please send your message again.",
   emptyAnswer: "The assistant returned an empty answer. Please rephrase your message.",
   incomplete: "(the answer was cut short)",
+  stalled:
+    "The assistant stopped answering: no reply came in time. Please send your message again.",
+  stalledNote: "(the assistant stopped answering here; send your message again for a full answer)",
   stopped: "⏹ Stopped.",
   nothingToCancel: "Nothing to stop: no answer is being written right now.",
   commands: [
@@ -125,6 +132,10 @@ const ru: Texts = {
   failed: "Что-то пошло не так при ответе. Пожалуйста, отправьте сообщение ещё раз.",
   emptyAnswer: "Ассистент вернул пустой ответ. Попробуйте переформулировать.",
   incomplete: "(ответ оборвался)",
+  stalled:
+    "Ассистент перестал отвечать: ответ не пришёл вовремя. Пожалуйста, отправьте сообщение ещё раз.",
+  stalledNote:
+    "(здесь ассистент перестал отвечать; отправьте сообщение ещё раз, чтобы получить полный ответ)",
   stopped: "⏹ Остановлено.",
   nothingToCancel: "Останавливать нечего: сейчас ответ не пишется.",
   commands: [

@@ -1,7 +1,14 @@
 /**
  * Webhook mode: an HTTP server (`Deno.serve`) that takes Telegram's updates on the
- * path of `WEBHOOK_URL`, plus `GET /healthz` (the process is up), `GET /readyz`
- * (the store answers and the bot is initialised) and `GET /metrics` (Prometheus).
+ * path of `WEBHOOK_URL`, plus `GET /healthz` (the process is up) and `GET /readyz`
+ * (the store answers and the bot is initialised).
+ *
+ * `GET /metrics` is not public: this port faces the internet through the proxy, and
+ * the metrics tell anyone how busy the bot is and what fails. It is served here only
+ * when `METRICS_TOKEN` is set and the request carries `Authorization: Bearer <token>`
+ * (compared in constant time; 401 otherwise); without a token it is 404 like any
+ * unknown path. `METRICS_PORT` serves it without a token on a separate port
+ * (`metrics_server.ts`), in this mode as in polling.
  *
  * Requests are checked before anything reaches the bot: the
  * `X-Telegram-Bot-Api-Secret-Token` header must equal `WEBHOOK_SECRET` (compared in
@@ -66,6 +73,12 @@ const SERVER_SHUTDOWN_TIMEOUT_MS = 2_000;
 
 const SECRET_HEADER = "x-telegram-bot-api-secret-token";
 
+/** The token of an `Authorization: Bearer <token>` header; null for any other header. */
+function bearerToken(header: string | null): string | null {
+  const match = header?.match(/^Bearer +(\S+) *$/i);
+  return match ? match[1] : null;
+}
+
 export interface WebhookHandlerOptions {
   /** The path updates are POSTed to, e.g. `/tg/hook`. */
   path: string;
@@ -79,8 +92,11 @@ export interface WebhookHandlerOptions {
   ping(): Promise<void>;
   /** Whether the bot is initialised (for /readyz). */
   initialised(): boolean;
-  /** Serves `GET /metrics` when given. */
-  metrics?: Pick<Metrics, "render" | "contentType">;
+  /**
+   * Serves `GET /metrics` to requests with `Authorization: Bearer <token>` (401
+   * without it or with another token). Without it `/metrics` is 404.
+   */
+  metrics?: { source: Pick<Metrics, "render" | "contentType">; token: string };
   log: Logger;
   /** See {@link ACK_AFTER_MS} (the default); `Infinity` holds every request until its answer is done. */
   ackAfterMs?: number;
@@ -195,6 +211,7 @@ export function createWebhookHandler(options: WebhookHandlerOptions): WebhookHan
   const ackAfterMs = options.ackAfterMs ?? ACK_AFTER_MS;
   const maxBodyBytes = options.maxBodyBytes ?? MAX_BODY_BYTES;
   const expected = sha256(options.secret);
+  const metricsToken = options.metrics ? sha256(options.metrics.token) : undefined;
   const answers = new InFlight();
   let draining = false;
   const giveUp = Promise.withResolvers<"gave up">();
@@ -267,10 +284,21 @@ export function createWebhookHandler(options: WebhookHandlerOptions): WebhookHan
     if (url.pathname === "/healthz") {
       return isGet ? text(200, "ok") : refuse(405, "method not allowed", info, "debug");
     }
-    if (url.pathname === "/metrics" && options.metrics) {
+    if (url.pathname === "/metrics" && options.metrics && metricsToken) {
       if (!isGet) return refuse(405, "method not allowed", info, "debug");
-      return new Response(await options.metrics.render(), {
-        headers: { "content-type": options.metrics.contentType },
+      const given = bearerToken(request.headers.get("authorization"));
+      if (!await secretMatches(given, metricsToken)) {
+        log.warning(
+          "Webhook: refused /metrics (401, wrong or missing METRICS_TOKEN) from {remote}",
+          {
+            remote: remote(info),
+          },
+        );
+        return text(401, "wrong or missing bearer token", { "www-authenticate": "Bearer" });
+      }
+      const { source } = options.metrics;
+      return new Response(await source.render(), {
+        headers: { "content-type": source.contentType },
       });
     }
     if (url.pathname === "/readyz") {
@@ -331,8 +359,10 @@ export interface WebhookServerOptions {
   inbox: Inbox;
   /** For /readyz. */
   ping(): Promise<void>;
-  /** For /metrics. */
+  /** For /metrics, served on this port only with {@link metricsToken}. */
   metrics?: Pick<Metrics, "render" | "contentType">;
+  /** `METRICS_TOKEN`: the bearer token /metrics needs here; without it /metrics is 404. */
+  metricsToken?: string;
   log: Logger;
   /** See {@link WebhookHandlerOptions.ackAfterMs}. */
   ackAfterMs?: number;
@@ -365,7 +395,9 @@ export async function startWebhook(
     record: (update) => options.inbox.record([update]),
     ping: options.ping,
     initialised: () => bot.isInited(),
-    metrics: options.metrics,
+    metrics: options.metrics && options.metricsToken
+      ? { source: options.metrics, token: options.metricsToken }
+      : undefined,
     log,
     ackAfterMs: options.ackAfterMs,
   });

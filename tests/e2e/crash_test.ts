@@ -43,7 +43,9 @@ async function killMidAnswerAndRestart(stack: Stack): Promise<void> {
       c.ok && String((c.params.rich_message as { markdown?: string }).markdown).includes("second"),
   );
   assert.equal(answersTo(stack, user.id, "first question").length, 1, "answered once");
-  assert.match(stack.bot.output(), /Inbox: taking over 1 unanswered update/);
+  // Polling confirmed the update to Telegram: only the inbox can have brought it back.
+  // (A webhook request cut by the kill may also be re-sent by Telegram; once either way.)
+  if (!stack.webhook) assert.match(stack.bot.output(), /Inbox: taking over 1 unanswered update/);
 }
 
 for (const redis of [false, true]) {

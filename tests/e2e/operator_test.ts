@@ -136,7 +136,7 @@ Deno.test("admin commands: invisible to others, working for admins", async () =>
     telegram.sendText(admin, "/limits");
     await telegram.waitForCall(
       "sendMessage",
-      to(ADMIN, /Limits in force:[\s\S]*longest message: 16,000/),
+      to(ADMIN, /Limits in force:[\s\S]*longest message: 4,096/),
     );
 
     // /reset_user: the user's next message starts a new conversation.

@@ -49,6 +49,9 @@ Deno.test("webhook: registered with the secret; updates are answered; health and
     const ready = await fetch(`${origin}/readyz`);
     assert.equal(ready.status, 200);
     assert.equal(await ready.text(), "ready");
+    const metrics = await fetch(`${origin}/metrics`);
+    assert.equal(metrics.status, 404, "no METRICS_TOKEN: /metrics is not on the public port");
+    await metrics.body?.cancel();
   } finally {
     await stack.stop();
   }
@@ -133,6 +136,37 @@ Deno.test("webhook: the bot survives a restart and takes updates again on the sa
     const sets = telegram.callsTo("setWebhook");
     // Telegram allows one setWebhook a second: the second start's 429 was waited out.
     assert.equal(sets.filter((c) => c.ok).length, 2, "setWebhook on every start");
+  } finally {
+    await stack.stop();
+  }
+});
+
+Deno.test("webhook: /metrics on METRICS_PORT, and on the webhook port only with METRICS_TOKEN", async () => {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const metricsPort = (listener.addr as Deno.NetAddr).port;
+  listener.close();
+  const token = crypto.randomUUID().replaceAll("-", "");
+  const stack = await startStack({
+    webhook: true,
+    env: { METRICS_PORT: String(metricsPort), METRICS_TOKEN: token },
+  });
+  try {
+    const scrape = async (url: string, authorization?: string) => {
+      const res = await fetch(url, { headers: authorization ? { authorization } : {} });
+      return { status: res.status, body: await res.text() };
+    };
+    const own = await scrape(`http://127.0.0.1:${metricsPort}/metrics`);
+    assert.equal(own.status, 200);
+    assert.match(own.body, /^# HELP bot_answers_total/m);
+
+    const publicUrl = new URL("/metrics", stack.webhook!.url).href;
+    assert.equal((await scrape(publicUrl)).status, 401, "no token");
+    assert.equal((await scrape(publicUrl, "Bearer wrong-token-0123456789")).status, 401);
+    const authorised = await scrape(publicUrl, `Bearer ${token}`);
+    assert.equal(authorised.status, 200);
+    assert.match(authorised.body, /^# HELP bot_answers_total/m);
+    await stack.bot.waitForOutput(/refused \/metrics \(401/);
+    assert.ok(!stack.bot.output().includes(token), "the metrics token was printed");
   } finally {
     await stack.stop();
   }

@@ -599,13 +599,18 @@ export class FakeTelegram {
   /**
    * A text message from `user`, in their private chat (which then counts as started) or
    * in the given group. Text starting with /command (or /command@bot) gets its
-   * bot_command entity.
+   * bot_command entity. Throws for a text over 4096 characters, which no client sends.
    */
   sendText(
     user: FakeUser,
     text: string,
     chat?: { id: number; type: "group" | "supergroup"; title?: string },
   ): { update_id: number; message: Record<string, unknown> } {
+    // Telegram's clients send at most 4096 characters (UTF-16 units, as the Bot API
+    // counts) in one message; a longer text is split before it is sent.
+    if (text.length > 4096) {
+      throw new Error(`sendText: a user text is at most 4096 characters, got ${text.length}`);
+    }
     const target = chat ? this.#ensureGroup(chat, user) : this.#startPrivate(user);
     const fields: Json = { text };
     const command = /^\/[a-zA-Z0-9_]{1,64}(?:@[a-zA-Z0-9_]{3,32})?(?![a-zA-Z0-9_])/.exec(text);
