@@ -15,6 +15,10 @@ import { createAccessChecker } from "./access.ts";
 import type { Assistant } from "./assistant/assistant.ts";
 import { createResponsesAssistant } from "./assistant/responses.ts";
 import { createAssistantsAssistant } from "./assistant/assistants.ts";
+import { createStatelessResponsesAssistant } from "./assistant/stateless_responses.ts";
+import { createChatCompletionsAssistant } from "./assistant/chat_completions.ts";
+import { createHistory } from "./assistant/history.ts";
+import { userFields } from "./assistant/identity.ts";
 import { createBot } from "./bot/bot.ts";
 import { storeRelay } from "./bot/cancel.ts";
 import { createTurnLock, inProcessTurns } from "./turns.ts";
@@ -43,7 +47,7 @@ export async function openStore(config: Config): Promise<Store> {
   return await KvStore.open(config.kvPath);
 }
 
-/** Builds the assistant backend the config selects. */
+/** Builds the assistant backend the config selects (`OPENAI_API`, `OPENAI_ASSISTANT_ID`). */
 export function createAssistant(config: Config, store: Store): Assistant {
   const client = new OpenAI({
     apiKey: config.openai.apiKey,
@@ -53,14 +57,41 @@ export function createAssistant(config: Config, store: Store): Assistant {
     timeout: 120_000,
   });
   const assistant = config.openai.assistant;
-  return assistant.kind === "assistants"
-    ? createAssistantsAssistant({ client, store, assistantId: assistant.assistantId })
-    : createResponsesAssistant({
+  if (assistant.kind === "assistants") {
+    return createAssistantsAssistant({ client, store, assistantId: assistant.assistantId });
+  }
+  const { kind, model, instructions, maxOutputTokens } = assistant;
+  const official = !config.openai.baseURL ||
+    new URL(config.openai.baseURL).host === "api.openai.com";
+  // Hashed user ids go to OpenAI and to servers that serve its Conversations; other
+  // compatible servers get only the portable fields.
+  const fields = kind === "conversations" || official
+    ? userFields(config.openai.safetyIdSalt ?? config.telegram.token)
+    : undefined;
+  if (kind === "conversations") {
+    return createResponsesAssistant({
       client,
       store,
-      model: assistant.model,
-      instructions: assistant.instructions,
+      model,
+      instructions,
+      compactTokens: assistant.compactTokens,
+      maxOutputTokens,
+      userFields: fields,
     });
+  }
+  const options = {
+    client,
+    model,
+    instructions,
+    maxOutputTokens,
+    official,
+    userFields: fields,
+    history: createHistory({ store, ...assistant.history }),
+    log: getLogger(["bot", "assistant"]),
+  };
+  return kind === "responses"
+    ? createStatelessResponsesAssistant(options)
+    : createChatCompletionsAssistant(options);
 }
 
 /** Builds the whole app. */
