@@ -7,7 +7,7 @@
  *
  * | api             | probe                          | served when                              |
  * | --------------- | ------------------------------ | ---------------------------------------- |
- * | `conversations` | `GET /conversations/conv_probe` | 2xx, or an error that names `conv_probe` |
+ * | `conversations` | `GET /conversations/conv_probe` | 2xx, or a 404 saying `conv_probe` is not found |
  * | `responses`     | `POST /responses` with `{}`     | anything but 404/405/501 (a 400 for the empty body is the route answering) |
  * | `chat`          | `POST /chat/completions` with `{}` | the same                              |
  *
@@ -34,6 +34,16 @@ const FIXES: Record<ServedApi, string> = {
   responses: "set OPENAI_API=chat",
   chat: "check OPENAI_BASE_URL (an OpenAI-compatible server's URL usually ends in /v1)",
 };
+
+/**
+ * A 404 that is about the probe's id, not about the route: "Conversation with id
+ * 'conv_probe' not found." (OpenAI), rather than "Invalid URL (GET
+ * /v1/conversations/conv_probe)" or "Cannot GET /v1/conversations/conv_probe".
+ */
+function unknownConversation(message: string): boolean {
+  return message.includes(PROBE_ID) && /not found|does not exist|no such/i.test(message) &&
+    !/invalid url|cannot get/i.test(message);
+}
 
 /**
  * Resolves when `api` is served at the client's base URL. Rejects with
@@ -67,7 +77,7 @@ export async function checkServed(client: OpenAI, api: ServedApi): Promise<void>
     }
     const missing = status === 404 || status === 405 || status === 501;
     if (!missing) return; // The route answered: the empty probe was refused, as expected.
-    if (api === "conversations" && error.message.includes(PROBE_ID)) return;
+    if (api === "conversations" && unknownConversation(error.message)) return;
     throw new NotServedError(
       `OPENAI_API=${api}: ${client.baseURL} does not serve ${NAMES[api]} ` +
         `(${probe} answered ${status}): ${FIXES[api]}`,
