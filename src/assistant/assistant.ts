@@ -2,12 +2,12 @@
  * The assistant seam: one streaming interface, four backends, picked by `OPENAI_API`
  * (or `OPENAI_ASSISTANT_ID`):
  *
- * | kind            | file                    | where the conversation lives               |
- * | --------------- | ----------------------- | ------------------------------------------ |
- * | `conversations` | `responses.ts`          | at the server (a Conversation per user)    |
- * | `responses`     | `responses_stateless.ts`| in the bot's store (`history.ts`)          |
- * | `chat`          | `chat_completions.ts`   | in the bot's store (`history.ts`)          |
- * | `assistants`    | `assistants.ts`         | at the server (a legacy thread per user)   |
+ * | kind            | file                     | where the conversation lives             |
+ * | --------------- | ------------------------ | ---------------------------------------- |
+ * | `conversations` | `responses.ts`           | at the server (a Conversation per user)  |
+ * | `responses`     | `stateless_responses.ts` | in the bot's store (`history.ts`)        |
+ * | `chat`          | `chat_completions.ts`    | in the bot's store (`history.ts`)        |
+ * | `assistants`    | `assistants.ts`          | at the server (a legacy thread per user) |
  *
  * **Committing a turn.** Where the bot keeps the history, `ask` does not store the
  * turn by itself: the caller calls `answer.commit(shownText)` once the answer was
@@ -15,7 +15,11 @@
  * the part that was shown). A turn whose delivery failed, or that was never committed,
  * leaves the history as it was. Where the server keeps the conversation, `commit` is
  * absent: the server stored the turn when the response completed (a stopped response
- * stores nothing there).
+ * stores nothing there). For now `ask` also commits by itself as it returns, until the
+ * chat handler calls `commit` (TODO: `commitOnReturn` in `stateless.ts`).
+ *
+ * A user's turns never interleave (load, ask, commit): the bot handles one update per
+ * user at a time (`sequentialize` in a process, the turn lock across instances).
  */
 
 /** Tokens the backend reports for one answer. */
