@@ -76,3 +76,19 @@ export function toAssistantError(
     cause: error,
   });
 }
+
+/**
+ * The error of a streamed response that ended `response.failed`: `contextFull` when it
+ * says the input passed the context window, `failed` otherwise.
+ */
+export function failedResponse(
+  failure: { code?: unknown; message?: unknown } | null | undefined,
+  contextFix: string,
+): AssistantError {
+  const full = !!failure && isContextLengthError(failure);
+  return new AssistantError(
+    full ? "contextFull" : "failed",
+    `response failed: ${failure?.code ?? "unknown"}: ${failure?.message ?? ""}` +
+      (full ? `: ${contextFix}` : ""),
+  );
+}

@@ -25,7 +25,7 @@ import {
   readBackwards,
   type Usage,
 } from "./assistant.ts";
-import { isContextLengthError, toAssistantError } from "./errors.ts";
+import { failedResponse, toAssistantError } from "./errors.ts";
 import type { UserFields } from "./identity.ts";
 import { checkServed } from "./served.ts";
 import { stripThink, ThinkFilter } from "./think.ts";
@@ -42,8 +42,6 @@ export interface ResponsesAssistantOptions {
   /** The hashed per-user fields; undefined: none are sent. */
   userFields?: (userId: number) => Promise<UserFields>;
 }
-
-const CONTEXT_FIX = "lower CONTEXT_COMPACT_TOKENS below the model's context window";
 
 const LOCKED_RETRIES = 4;
 const LOCKED_DELAY_MS = 500;
@@ -69,6 +67,9 @@ export function itemToMessage(item: ConversationItem): HistoryMessage | undefine
 /** Creates the Responses + Conversations backend. */
 export function createResponsesAssistant(options: ResponsesAssistantOptions): Assistant {
   const { client, store, model, instructions, compactTokens, maxOutputTokens } = options;
+  const contextFix = compactTokens === undefined
+    ? "compaction is off: set CONTEXT_COMPACT_TOKENS below the model's context window"
+    : "lower CONTEXT_COMPACT_TOKENS below the model's context window";
 
   async function newConversation(userId: number): Promise<string> {
     try {
@@ -160,21 +161,15 @@ export function createResponsesAssistant(options: ResponsesAssistantOptions): As
               };
             }
             break;
-          case "response.failed": {
-            const failure = event.response.error;
-            throw new AssistantError(
-              failure && isContextLengthError(failure) ? "contextFull" : "failed",
-              `response failed: ${failure?.code ?? "unknown"}: ${failure?.message ?? ""}` +
-                (failure && isContextLengthError(failure) ? `: ${CONTEXT_FIX}` : ""),
-            );
-          }
+          case "response.failed":
+            throw failedResponse(event.response.error, contextFix);
         }
       }
     } catch (error) {
       if (error instanceof APIUserAbortError || signal?.aborted) {
         return { text: answer + think.end(), usage, status: "aborted" };
       }
-      throw toAssistantError(error, "streaming a response", CONTEXT_FIX);
+      throw toAssistantError(error, "streaming a response", contextFix);
     }
     const rest = think.end();
     if (rest) {

@@ -60,7 +60,8 @@ export interface StatelessAssistantOptions {
   commitOnReturn?: boolean;
 }
 
-const CONTEXT_FIX = "lower HISTORY_MAX_TOKENS below the model's context window";
+/** What bounds the context on these backends, for the operator's log line. */
+export const HISTORY_CONTEXT_FIX = "lower HISTORY_MAX_TOKENS below the model's context window";
 
 /** Creates a backend that keeps the history in the bot's store. */
 export function createStatelessAssistant(options: StatelessAssistantOptions): Assistant {
@@ -112,7 +113,7 @@ export function createStatelessAssistant(options: StatelessAssistantOptions): As
       if (step.done) result = step.value;
     } catch (error) {
       if (!(error instanceof APIUserAbortError) && !signal?.aborted) {
-        throw toAssistantError(error, `streaming a ${kind} answer`, CONTEXT_FIX);
+        throw toAssistantError(error, `streaming a ${kind} answer`, HISTORY_CONTEXT_FIX);
       }
     } finally {
       await stream.return({ status: "completed" }).catch(() => {});

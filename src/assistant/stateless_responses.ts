@@ -9,12 +9,13 @@
  * frame (`stateless.ts`) filters reasoning, handles stops and errors, and commits.
  */
 import type { OpenAI } from "openai";
-import { type Assistant, AssistantError } from "./assistant.ts";
-import { isContextLengthError } from "./errors.ts";
+import type { Assistant } from "./assistant.ts";
+import { failedResponse } from "./errors.ts";
 import type { UserFields } from "./identity.ts";
 import { checkServed } from "./served.ts";
 import {
   createStatelessAssistant,
+  HISTORY_CONTEXT_FIX,
   type StatelessAssistantOptions,
   type Turn,
   type TurnResult,
@@ -72,14 +73,8 @@ export function createStatelessResponsesAssistant(options: StatelessResponsesOpt
             };
           }
           break;
-        case "response.failed": {
-          const failure = event.response.error;
-          const full = !!failure && isContextLengthError(failure);
-          throw new AssistantError(
-            full ? "contextFull" : "failed",
-            `response failed: ${failure?.code ?? "unknown"}: ${failure?.message ?? ""}`,
-          );
-        }
+        case "response.failed":
+          throw failedResponse(event.response.error, HISTORY_CONTEXT_FIX);
       }
     }
     return result;
