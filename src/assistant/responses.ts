@@ -19,7 +19,6 @@ import { keys } from "../store/keys.ts";
 import {
   type Answer,
   type Assistant,
-  AssistantError,
   type HistoryMessage,
   pageSize,
   readBackwards,
