@@ -13,6 +13,7 @@ import { getLogger, type Logger } from "@logtape/logtape";
 import { type Config, ConfigError, loadEnv, parseConfig } from "./src/config.ts";
 import { setupLogging, stopLogging } from "./src/log.ts";
 import { type App, createApp } from "./src/app.ts";
+import { NotServedError } from "./src/assistant/assistant.ts";
 import { startPolling } from "./src/transport/polling.ts";
 import { startWebhook } from "./src/transport/webhook.ts";
 import { type MetricsServer, startMetricsServer } from "./src/transport/metrics_server.ts";
@@ -143,6 +144,17 @@ async function main(): Promise<number> {
     await app.close();
     await stopLogging();
     return 1;
+  }
+  try {
+    await app.assistant.checkServed?.();
+  } catch (error) {
+    if (error instanceof NotServedError) {
+      log.fatal("{problem}", { problem: error.message });
+      await app.close();
+      await stopLogging();
+      return 1;
+    }
+    log.warning("Could not check the OpenAI endpoint at start ({error}); going on", { error });
   }
   log.info("Store: {store}; assistant: {assistant}; channels: {channels}", {
     store: app.store.kind,

@@ -16,6 +16,10 @@ import { createAssistantsAssistant } from "./assistant/assistants.ts";
 import { withStallDetection } from "./assistant/stall.ts";
 import { botHandlers, createBot, registerCommands } from "./bot/bot.ts";
 import { ApiSupport } from "./bot/deliver.ts";
+import { createStatelessResponsesAssistant } from "./assistant/stateless_responses.ts";
+import { createChatCompletionsAssistant } from "./assistant/chat_completions.ts";
+import { createHistory } from "./assistant/history.ts";
+import { userFields } from "./assistant/identity.ts";
 import { storeRelay } from "./bot/cancel.ts";
 import { createTurnLock, inProcessTurns } from "./turns.ts";
 import { createMetrics, type Metrics } from "./metrics.ts";
@@ -51,8 +55,23 @@ export async function openStore(config: Config): Promise<Store> {
   return await KvStore.open(config.kvPath);
 }
 
-/** Builds the assistant backend the config selects. */
+/**
+ * Builds the assistant backend the config selects (`OPENAI_API`, `OPENAI_ASSISTANT_ID`),
+ * with stall detection (`stall.ts`). A first-token stall is asked again except on the
+ * Assistants backend, which has already added the user's message to the thread;
+ * elsewhere an aborted call adds nothing (Conversations) or nothing is stored before
+ * delivery (`responses`, `chat`).
+ */
 export function createAssistant(config: Config, store: Store): Assistant {
+  const backend = createBackend(config, store);
+  return withStallDetection(backend, {
+    firstTokenMs: config.openai.firstTokenTimeoutMs,
+    idleMs: config.openai.idleTimeoutMs,
+    retry: backend.kind !== "assistants",
+  });
+}
+
+function createBackend(config: Config, store: Store): Assistant {
   const client = new OpenAI({
     apiKey: config.openai.apiKey,
     baseURL: config.openai.baseURL,
@@ -61,22 +80,41 @@ export function createAssistant(config: Config, store: Store): Assistant {
     timeout: 120_000,
   });
   const assistant = config.openai.assistant;
-  const backend = assistant.kind === "assistants"
-    ? createAssistantsAssistant({ client, store, assistantId: assistant.assistantId })
-    : createResponsesAssistant({
+  if (assistant.kind === "assistants") {
+    return createAssistantsAssistant({ client, store, assistantId: assistant.assistantId });
+  }
+  const { kind, model, instructions, maxOutputTokens } = assistant;
+  const official = !config.openai.baseURL ||
+    new URL(config.openai.baseURL).host === "api.openai.com";
+  // Hashed user ids go to OpenAI and to servers that serve its Conversations; other
+  // compatible servers get only the portable fields.
+  const fields = kind === "conversations" || official
+    ? userFields(config.openai.safetyIdSalt ?? config.telegram.token)
+    : undefined;
+  if (kind === "conversations") {
+    return createResponsesAssistant({
       client,
       store,
-      model: assistant.model,
-      instructions: assistant.instructions,
+      model,
+      instructions,
+      compactTokens: assistant.compactTokens,
+      maxOutputTokens,
+      userFields: fields,
     });
-  // Stall detection (src/assistant/stall.ts). A first-token stall is asked again only
-  // where an aborted call adds nothing to the conversation (Conversations); the
-  // Assistants backend has already added the user's message to the thread.
-  return withStallDetection(backend, {
-    firstTokenMs: config.openai.firstTokenTimeoutMs,
-    idleMs: config.openai.idleTimeoutMs,
-    retry: backend.kind === "responses",
-  });
+  }
+  const options = {
+    client,
+    model,
+    instructions,
+    maxOutputTokens,
+    official,
+    userFields: fields,
+    history: createHistory({ store, ...assistant.history }),
+    log: getLogger(["bot", "assistant"]),
+  };
+  return kind === "responses"
+    ? createStatelessResponsesAssistant(options)
+    : createChatCompletionsAssistant(options);
 }
 
 /** Builds the whole app. */

@@ -8,10 +8,28 @@
  */
 import type { LimitsConfig } from "./limits.ts";
 
-/** Where the assistant runs: Responses + Conversations (default) or the legacy Assistants API. */
-export type AssistantConfig =
-  | { kind: "responses"; model: string; instructions?: string }
-  | { kind: "assistants"; assistantId: string };
+/**
+ * How the bot talks to the model (`OPENAI_API`): Responses + Conversations (default),
+ * stateless Responses, or Chat Completions; the last two keep the history in the
+ * bot's store.
+ */
+export type OpenAIApi = "conversations" | "responses" | "chat";
+
+/** A backend with the model and instructions in the configuration. */
+export interface ModelAssistantConfig {
+  kind: OpenAIApi;
+  model: string;
+  instructions?: string;
+  /** `MAX_OUTPUT_TOKENS`; undefined: the model's own limit. */
+  maxOutputTokens?: number;
+  /** `conversations`: the compaction threshold (`CONTEXT_COMPACT_TOKENS`); undefined: off. */
+  compactTokens?: number;
+  /** `responses` and `chat`: the bound and the lifetime of the history the bot keeps. */
+  history: { maxTokens: number; ttlSeconds: number };
+}
+
+/** Where the assistant runs: one of {@link OpenAIApi}, or the legacy Assistants API. */
+export type AssistantConfig = ModelAssistantConfig | { kind: "assistants"; assistantId: string };
 
 export type LogLevel = "debug" | "info" | "warning" | "error";
 
@@ -45,6 +63,8 @@ export interface Config {
     firstTokenTimeoutMs: number;
     /** `OPENAI_IDLE_TIMEOUT` in ms: no text this long mid-answer is a stall; 0 = off. */
     idleTimeoutMs: number;
+    /** Salt of the hashed user ids sent to OpenAI (`SAFETY_ID_SALT`); unset: the bot token. */
+    safetyIdSalt?: string;
   };
   /** `@name` or numeric id (as a number) of every channel a user must be subscribed to. */
   channels: (string | number)[];
@@ -103,6 +123,13 @@ export class ConfigError extends Error {
 export type Env = Record<string, string | undefined>;
 
 const DEFAULT_MODEL = "gpt-5-mini";
+/**
+ * Compaction starts past this many tokens: well inside the default model's window
+ * (gpt-5-mini: 400,000 with up to 128,000 of output) and most others' (128,000), and
+ * a bound on what one message can cost.
+ */
+const DEFAULT_COMPACT_TOKENS = 100_000;
+const OPENAI_APIS: OpenAIApi[] = ["conversations", "responses", "chat"];
 const DEFAULT_INSTRUCTIONS =
   "You are a helpful assistant in a Telegram chat. Answer in the language of the user's message. " +
   "Use Markdown sparingly: bold, italics, lists, code blocks and links.";
@@ -205,6 +232,12 @@ function parseAssistant(env: Env, baseURL: string | undefined): AssistantConfig 
   const assistantId = get(env, "OPENAI_ASSISTANT_ID") ?? get(env, "ASSISTANT_ID");
   const name = get(env, "OPENAI_ASSISTANT_ID") ? "OPENAI_ASSISTANT_ID" : "ASSISTANT_ID";
   if (assistantId) {
+    if (get(env, "OPENAI_API")) {
+      throw new ConfigError(
+        "OPENAI_API",
+        `cannot be combined with ${name} (the legacy Assistants backend): remove one of them`,
+      );
+    }
     if (!/^asst_[A-Za-z0-9]+$/.test(assistantId)) {
       throw new ConfigError(name, `must look like asst_…, got "${assistantId}"`);
     }
@@ -220,11 +253,31 @@ function parseAssistant(env: Env, baseURL: string | undefined): AssistantConfig 
     return { kind: "assistants", assistantId };
   }
   const instructions = get(env, "OPENAI_INSTRUCTIONS");
+  const compactTokens = integer(env, "CONTEXT_COMPACT_TOKENS", DEFAULT_COMPACT_TOKENS, 0, 1e7);
   return {
-    kind: "responses",
+    kind: parseApi(env),
     model: get(env, "OPENAI_MODEL") ?? DEFAULT_MODEL,
     instructions: instructions?.replaceAll("\\n", "\n") ?? DEFAULT_INSTRUCTIONS,
+    maxOutputTokens: get(env, "MAX_OUTPUT_TOKENS") === undefined
+      ? undefined
+      : integer(env, "MAX_OUTPUT_TOKENS", 0, 16, 1_000_000),
+    compactTokens: compactTokens === 0 ? undefined : compactTokens,
+    history: {
+      maxTokens: integer(env, "HISTORY_MAX_TOKENS", 16_000, 1, 1e7),
+      ttlSeconds: integer(env, "HISTORY_TTL_DAYS", 30, 1, 3650) * 86_400,
+    },
   };
+}
+
+function parseApi(env: Env): OpenAIApi {
+  const raw = (get(env, "OPENAI_API") ?? "conversations").toLowerCase();
+  if (!OPENAI_APIS.includes(raw as OpenAIApi)) {
+    throw new ConfigError(
+      "OPENAI_API",
+      `must be conversations (default), responses or chat, got "${raw}"`,
+    );
+  }
+  return raw as OpenAIApi;
 }
 
 function parseRedis(env: Env): RedisConfig | undefined {
@@ -403,6 +456,7 @@ export function parseConfig(env: Env): Config {
     );
   }
   const metricsToken = parseMetricsToken(env);
+  const safetyIdSalt = get(env, "SAFETY_ID_SALT");
   const secrets = [
     ...new Set(
       [
@@ -411,6 +465,7 @@ export function parseConfig(env: Env): Config {
         redis?.password,
         webhook?.secret,
         metricsToken,
+        safetyIdSalt,
         ...urlCredentials(apiRoot),
         ...urlCredentials(baseURL),
         ...urlCredentials(redis?.url),
@@ -426,6 +481,7 @@ export function parseConfig(env: Env): Config {
       assistant: parseAssistant(env, baseURL),
       firstTokenTimeoutMs: integer(env, "OPENAI_FIRST_TOKEN_TIMEOUT", 30, 0, 3600) * 1000,
       idleTimeoutMs: integer(env, "OPENAI_IDLE_TIMEOUT", 60, 0, 3600) * 1000,
+      safetyIdSalt,
     },
     channels,
     subscriptionTtl: integer(env, "SUBSCRIPTION_CACHE_TTL", 600, 1, 86_400 * 30),

@@ -27,7 +27,7 @@ Deno.test("config: defaults for a minimal environment", () => {
   assert.equal(config.webhook, undefined);
   assert.equal(config.log.level, "info");
   assert.equal(config.shutdownTimeoutMs, 25_000);
-  assert.equal(config.openai.assistant.kind, "responses");
+  assert.equal(config.openai.assistant.kind, "conversations");
   assert.deepEqual(config.secrets.sort(), [KEY, TOKEN].sort());
 });
 
@@ -204,10 +204,65 @@ Deno.test("config: model and instructions for the Responses backend", () => {
     OPENAI_INSTRUCTIONS: "Be brief.\\nAlways.",
   });
   assert.deepEqual(config.openai.assistant, {
-    kind: "responses",
+    kind: "conversations",
     model: "gpt-x",
     instructions: "Be brief.\nAlways.",
+    maxOutputTokens: undefined,
+    compactTokens: 100_000,
+    history: { maxTokens: 16_000, ttlSeconds: 30 * 86_400 },
   });
+});
+
+Deno.test("config: OPENAI_API picks the backend; an unknown value is refused in one line", () => {
+  for (const api of ["conversations", "responses", "chat"]) {
+    assert.equal(parseConfig({ ...base, OPENAI_API: api }).openai.assistant.kind, api);
+  }
+  assert.equal(parseConfig({ ...base, OPENAI_API: "Chat" }).openai.assistant.kind, "chat");
+  const error = configError({ ...base, OPENAI_API: "completions" });
+  assert.equal(error.variable, "OPENAI_API");
+  assert.equal(
+    error.message,
+    'OPENAI_API: must be conversations (default), responses or chat, got "completions"',
+  );
+  assert.ok(!error.message.includes("\n"));
+  const both = configError({
+    ...base,
+    OPENAI_API: "chat",
+    OPENAI_ASSISTANT_ID: "asst_abc123",
+    OPENAI_BASE_URL: "http://127.0.0.1:9999/v1",
+  });
+  assert.equal(both.variable, "OPENAI_API");
+  assert.match(both.message, /cannot be combined with OPENAI_ASSISTANT_ID/);
+});
+
+Deno.test("config: context, output and history bounds", () => {
+  const config = parseConfig({
+    ...base,
+    OPENAI_API: "chat",
+    CONTEXT_COMPACT_TOKENS: "0",
+    MAX_OUTPUT_TOKENS: "2000",
+    HISTORY_MAX_TOKENS: "500",
+    HISTORY_TTL_DAYS: "7",
+  });
+  const assistant = config.openai.assistant;
+  assert.ok(assistant.kind !== "assistants");
+  assert.equal(assistant.compactTokens, undefined, "0 turns compaction off");
+  assert.equal(assistant.maxOutputTokens, 2000);
+  assert.deepEqual(assistant.history, { maxTokens: 500, ttlSeconds: 7 * 86_400 });
+  assert.equal(configError({ ...base, MAX_OUTPUT_TOKENS: "8" }).variable, "MAX_OUTPUT_TOKENS");
+  assert.equal(configError({ ...base, HISTORY_TTL_DAYS: "0" }).variable, "HISTORY_TTL_DAYS");
+  assert.equal(configError({ ...base, HISTORY_MAX_TOKENS: "lots" }).variable, "HISTORY_MAX_TOKENS");
+  assert.equal(
+    configError({ ...base, CONTEXT_COMPACT_TOKENS: "-1" }).variable,
+    "CONTEXT_COMPACT_TOKENS",
+  );
+});
+
+Deno.test("config: SAFETY_ID_SALT is a secret", () => {
+  const config = parseConfig({ ...base, SAFETY_ID_SALT: "pepper-for-hashes" });
+  assert.equal(config.openai.safetyIdSalt, "pepper-for-hashes");
+  assert.ok(config.secrets.includes("pepper-for-hashes"));
+  assert.equal(parseConfig(base).openai.safetyIdSalt, undefined);
 });
 
 Deno.test("config: admin ids and log level", () => {

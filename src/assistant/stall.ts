@@ -165,5 +165,6 @@ export function withStallDetection(assistant: Assistant, options: StallOptions):
     ask,
     history: (userId, limit) => assistant.history(userId, limit),
     reset: (userId) => assistant.reset(userId),
+    checkServed: assistant.checkServed && (() => assistant.checkServed!()),
   };
 }

@@ -115,6 +115,8 @@ export function createChat(options: ChatOptions): Composer<BotContext> {
         log,
       });
       preview.delivered();
+      // Where the bot keeps the history, the turn is stored now that the user has it.
+      await result.commit?.(result.text);
       entry.delivered({
         messages: sent.messages.length,
         format: sent.format,

@@ -28,6 +28,8 @@ export interface Texts {
   rateLimited: string;
   unavailable: string;
   failed: string;
+  /** The conversation no longer fits the model's context window: only /reset helps. */
+  contextFull: string;
   emptyAnswer: string;
   incomplete: string;
   /** The answer failed: the model sent nothing within the first-token timeout (twice). */
@@ -76,6 +78,9 @@ const en: Texts = {
   unavailable:
     "The assistant is temporarily unavailable. Please send your message again a bit later.",
   failed: "Something went wrong while answering. Please send your message again.",
+  contextFull: "This conversation has grown too long for the assistant to read, so sending " +
+    "the message again won't help. Send /reset to start a new conversation " +
+    "(/export first if you want to keep this one).",
   emptyAnswer: "The assistant returned an empty answer. Please rephrase your message.",
   incomplete: "(the answer was cut short)",
   stalled:
@@ -130,6 +135,9 @@ const ru: Texts = {
   rateLimited: "Ассистент сейчас перегружен. Пожалуйста, отправьте сообщение ещё раз через минуту.",
   unavailable: "Ассистент временно недоступен. Пожалуйста, отправьте сообщение ещё раз чуть позже.",
   failed: "Что-то пошло не так при ответе. Пожалуйста, отправьте сообщение ещё раз.",
+  contextFull: "Разговор стал слишком длинным, ассистент больше не может его прочитать, " +
+    "и повторная отправка не поможет. Отправьте /reset, чтобы начать новый разговор " +
+    "(а сначала /export, если хотите сохранить этот).",
   emptyAnswer: "Ассистент вернул пустой ответ. Попробуйте переформулировать.",
   incomplete: "(ответ оборвался)",
   stalled:

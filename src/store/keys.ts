@@ -56,6 +56,15 @@ export const keys = {
   /** Marks a user as counted for a day, or (without a day) ever (`stats.ts`). */
   seen: (userId: number, day?: number) =>
     day === undefined ? `seen:${userId}` : `seen:${day}:${userId}`,
+  /**
+   * The history the bot keeps with `OPENAI_API=responses` or `chat` (JSON; see
+   * `src/assistant/history.ts`). TTL: `HISTORY_TTL_DAYS` (default 30), set again on
+   * every turn; /reset deletes it at once.
+   */
+  history: (userId: number) => `history:${userId}`,
+  /** One part of a history too large for one value; same TTL as `history`. */
+  historyPart: (userId: number, generation: string, n: number) =>
+    `history:${userId}:${generation}:${n}`,
 };
 
 /** Lifetimes of the keys above, in seconds, where they are fixed. */

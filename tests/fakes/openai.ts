@@ -31,8 +31,23 @@
  *   they get a 400 that says so, rather than being accepted silently.
  * - Text deltas carry `obfuscation` padding, as OpenAI sends by default, unless
  *   `stream_options.include_obfuscation` is false.
+ *
+ * Chat Completions live in `openai_chat.ts`; the context window, compaction and the
+ * per-user fields in `openai_context.ts`. Options make it act as a compatible server:
+ * `lacks` (no Conversations, say), `reasoning` (a reasoning model's `<think>` text or
+ * `reasoning_content` deltas).
  */
 import type OpenAI from "openai";
+import { createChatCompletion, type FakeModel, THINK_DELTAS } from "./openai_chat.ts";
+import {
+  type CompactionItem,
+  compactionItem,
+  contextLengthExceeded,
+  limitOutput,
+  readCompactThreshold,
+  readUserFields,
+  renderedItems,
+} from "./openai_context.ts";
 
 /** Options of {@link FakeOpenAI.start}. */
 export interface FakeOpenAIOptions {
@@ -44,6 +59,12 @@ export interface FakeOpenAIOptions {
   assistants?: string[];
   /** Answer every `/v1/assistants*` and `/v1/threads*` path like OpenAI after the shutdown (404). */
   assistantsApiGone?: boolean;
+  /** Tokens a request may hold (see `openai_context.ts`); default unlimited. */
+  contextWindow?: number;
+  /** APIs answered like a route the server lacks (404 Invalid URL), as compatible servers do. */
+  lacks?: ("conversations" | "responses" | "chat")[];
+  /** Act as a reasoning model: `<think>` in the text, or `reasoning_content` chat deltas. */
+  reasoning?: "think" | "field";
 }
 
 /** One request as the fake received it. */
@@ -93,7 +114,7 @@ type Json = Record<string, unknown>;
 const API_KEY = "sk-test-fake-key-0123456789";
 
 /** An error answer; thrown by handlers and turned into a response by the router. */
-class HttpError extends Error {
+export class HttpError extends Error {
   constructor(
     readonly status: number,
     readonly error: OpenAIErrorBody,
@@ -103,7 +124,7 @@ class HttpError extends Error {
   }
 }
 
-function invalid(
+export function invalid(
   message: string,
   param: string | null = null,
   code: string | null = null,
@@ -208,7 +229,7 @@ const newId = {
 const now = () => Math.floor(Date.now() / 1000);
 
 /** Roughly OpenAI's count: a token is about four characters. */
-function countTokens(text: string): number {
+export function countTokens(text: string): number {
   return text.length === 0 ? 0 : Math.ceil(text.length / 4);
 }
 
@@ -218,7 +239,7 @@ function toDeltas(reply: string | string[]): string[] {
   return reply.match(/\s*\S+|\s+$/g) ?? [];
 }
 
-function isObject(value: unknown): value is Json {
+export function isObject(value: unknown): value is Json {
   return typeof value === "object" && value !== null && !Array.isArray(value);
 }
 
@@ -232,7 +253,7 @@ function typeName(value: unknown): string {
   return "an object";
 }
 
-function wrongType(param: string, expected: string, value: unknown): HttpError {
+export function wrongType(param: string, expected: string, value: unknown): HttpError {
   return invalid(
     `Invalid type for '${param}': expected ${expected}, but got ${typeName(value)} instead.`,
     param,
@@ -241,7 +262,7 @@ function wrongType(param: string, expected: string, value: unknown): HttpError {
 }
 
 /** Rejects the first key not in `allowed`; `at` prefixes nested names ("stream_options."). */
-function rejectUnknown(body: Json, allowed: readonly string[], at = ""): void {
+export function rejectUnknown(body: Json, allowed: readonly string[], at = ""): void {
   for (const key of Object.keys(body)) {
     if (!allowed.includes(key)) {
       throw invalid(`Unknown parameter: '${at}${key}'.`, `${at}${key}`, "unknown_parameter");
@@ -256,7 +277,7 @@ interface Kinds {
 }
 
 /** `body[key]` of this JSON type; undefined when absent or null. */
-function optional<K extends keyof Kinds>(
+export function optional<K extends keyof Kinds>(
   body: Json,
   key: string,
   kind: K,
@@ -269,7 +290,7 @@ function optional<K extends keyof Kinds>(
   return value as Kinds[K];
 }
 
-function requireString(body: Json, key: string): string {
+export function requireString(body: Json, key: string): string {
   const value = body[key];
   if (value === undefined) {
     throw invalid(`Missing required parameter: '${key}'.`, key, "missing_required_parameter");
@@ -513,7 +534,7 @@ class SseSink {
 
 interface ConversationState {
   conversation: OpenAI.Conversations.Conversation;
-  items: ConversationMessage[];
+  items: (ConversationMessage | CompactionItem)[];
   /** The response currently operating on it. */
   lockedBy?: string;
 }
@@ -618,7 +639,7 @@ export class FakeOpenAI {
   readonly requests: RecordedRequest[] = [];
 
   #server: Deno.HttpServer<Deno.NetAddr>;
-  #options: Required<FakeOpenAIOptions>;
+  #options: Required<Omit<FakeOpenAIOptions, "reasoning">> & FakeOpenAIOptions;
   #closing = new AbortController();
   #tasks = new Set<Promise<unknown>>();
   #aborted = 0;
@@ -645,6 +666,9 @@ export class FakeOpenAI {
       tokensPerSecond: options.tokensPerSecond ?? 0,
       assistants: options.assistants ?? ["asst_test"],
       assistantsApiGone: options.assistantsApiGone ?? false,
+      contextWindow: options.contextWindow ?? Infinity,
+      lacks: options.lacks ?? [],
+      reasoning: options.reasoning,
     };
     for (const id of this.#options.assistants) {
       this.#assistants.set(id, {
@@ -666,6 +690,7 @@ export class FakeOpenAI {
     const id = "([^/]+)";
     this.#routes = [
       ["POST", /^\/v1\/responses$/, (c) => this.#createResponse(c)],
+      ["POST", /^\/v1\/chat\/completions$/, (c) => createChatCompletion(c.body, this.#model())],
       ["GET", new RegExp(`^/v1/responses/${id}$`), (c) => this.#getResponse(c)],
       ["DELETE", new RegExp(`^/v1/responses/${id}$`), (c) => this.#deleteResponse(c)],
       ["POST", /^\/v1\/conversations$/, (c) => this.#createConversation(c)],
@@ -830,6 +855,8 @@ export class FakeOpenAI {
     if (this.#options.assistantsApiGone && /^\/v1\/(assistants|threads)(\/|$)/.test(path)) {
       return undefined;
     }
+    const api = path.match(/^\/v1\/(conversations|responses|chat)(\/|$)/)?.[1];
+    if (this.#options.lacks.some((lacking) => lacking === api)) return undefined;
     for (const [m, pattern, handler] of this.#routes) {
       const match = pattern.exec(path);
       if (match && m === method) return [handler, match.slice(1).map(decodeURIComponent)];
@@ -933,7 +960,22 @@ export class FakeOpenAI {
   }
 
   #produce(input: string): string[] {
-    return toDeltas(this.reply(input));
+    const deltas = toDeltas(this.reply(input));
+    return this.#options.reasoning === "think" ? [...THINK_DELTAS, ...deltas] : deltas;
+  }
+
+  /** What the Chat Completions route (`openai_chat.ts`) uses of this server. */
+  #model(): FakeModel {
+    return {
+      produce: (input) => this.#produce(input),
+      pace: (index, signal) => this.#pace(index, signal),
+      track: (work) => this.#track(work),
+      closing: this.#closing.signal,
+      disconnected: () => this.#aborted++,
+      contextWindow: this.#options.contextWindow,
+      reasoning: this.#options.reasoning,
+      countTokens,
+    };
   }
 
   // -------------------------------------------------------------------------
@@ -1034,7 +1076,7 @@ export class FakeOpenAI {
     });
   }
 
-  #findItem(state: ConversationState, itemId: string): ConversationMessage {
+  #findItem(state: ConversationState, itemId: string): ConversationState["items"][number] {
     const item = state.items.find((i) => i.id === itemId);
     if (!item) throw invalid(`Item with id '${itemId}' not found.`, null, null, 404);
     return item;
@@ -1064,6 +1106,17 @@ export class FakeOpenAI {
     const metadata = readMetadata(body) ?? {};
     const previousId = optional(body, "previous_response_id", "string");
     const includeObfuscation = readStreamOptions(body).include_obfuscation ?? true;
+    const compactThreshold = readCompactThreshold(body);
+    const userFields = readUserFields(body);
+    const maxOutputTokens = optional(body, "max_output_tokens", "number");
+    if (maxOutputTokens !== undefined && maxOutputTokens < 16) {
+      throw invalid(
+        `Invalid 'max_output_tokens': integer below minimum value. Expected a value >= 16, but ` +
+          `got ${maxOutputTokens} instead.`,
+        "max_output_tokens",
+        "integer_below_min_value",
+      );
+    }
 
     let conversationId: string | undefined;
     const rawConversation = body.conversation;
@@ -1110,20 +1163,32 @@ export class FakeOpenAI {
     }
     if (conversation) {
       this.#checkUnlocked(conversation);
-      context += conversation.items.map(itemText).join("");
+      context += renderedItems(conversation.items).map(itemText).join("");
     }
 
-    const userText = inputItems.filter((i) => i.role === "user").map(itemText).join("\n");
-    const inputTokens = countTokens(
-      context + (instructions ?? "") + inputItems.map(itemText).join(""),
-    );
+    // The model answers the last user message (a stateless input holds the whole history).
+    const lastUser = inputItems.findLast((i) => i.role === "user");
+    const userText = lastUser ? itemText(lastUser) : "";
+    const ownInput = (instructions ?? "") + inputItems.map(itemText).join("");
+    let inputTokens = countTokens(context + ownInput);
+    // Compaction happens first, so the response renders only the new input after it.
+    let compaction: CompactionItem | undefined;
+    if (conversation && compactThreshold !== undefined && inputTokens > compactThreshold) {
+      compaction = compactionItem();
+      inputTokens = countTokens(ownInput);
+    }
+    if (inputTokens > this.#options.contextWindow) {
+      throw contextLengthExceeded("responses", this.#options.contextWindow, inputTokens);
+    }
     let deltas: string[];
+    let cut: boolean;
     try {
-      deltas = this.#produce(userText);
+      ({ deltas, cut } = limitOutput(this.#produce(userText), maxOutputTokens, countTokens));
     } catch (error) {
       console.error("FakeOpenAI: reply() threw", error);
       throw injectedError(500, 0);
     }
+    const messageIndex = compaction ? 1 : 0;
 
     const response: WireResponse = {
       id: newId.response(),
@@ -1136,15 +1201,15 @@ export class FakeOpenAI {
       error: null,
       incomplete_details: null,
       instructions,
-      max_output_tokens: optional(body, "max_output_tokens", "number") ?? null,
+      max_output_tokens: maxOutputTokens ?? null,
       max_tool_calls: null,
       model,
       output: [],
       parallel_tool_calls: true,
       previous_response_id: previousId ?? null,
-      prompt_cache_key: null,
+      prompt_cache_key: userFields.prompt_cache_key,
       reasoning: { effort: null, summary: null },
-      safety_identifier: null,
+      safety_identifier: userFields.safety_identifier,
       service_tier: "auto",
       store,
       temperature: optional(body, "temperature", "number") ?? 1,
@@ -1165,12 +1230,13 @@ export class FakeOpenAI {
       const item: OutputMessage = {
         id: itemId,
         type: "message",
-        status: "completed",
+        status: cut ? "incomplete" : "completed",
         content: [outputText(text)],
         role: "assistant",
       };
-      response.output = [item];
-      response.status = "completed";
+      response.output = compaction ? [compaction, item] : [item];
+      response.status = cut ? "incomplete" : "completed";
+      if (cut) response.incomplete_details = { reason: "max_output_tokens" };
       response.completed_at = now();
       response.service_tier = "default";
       const outputTokens = countTokens(text);
@@ -1182,7 +1248,8 @@ export class FakeOpenAI {
         total_tokens: inputTokens + outputTokens,
       };
       if (conversation && this.#conversations.has(conversation.conversation.id)) {
-        conversation.items.push(...inputItems, structuredClone(item));
+        const output = structuredClone(response.output) as ConversationState["items"];
+        conversation.items.push(...inputItems, ...output);
       }
     };
     const unlock = () => {
@@ -1224,8 +1291,12 @@ export class FakeOpenAI {
           content: [],
           role: "assistant",
         };
-        emit("response.output_item.added", { output_index: 0, item });
-        const where = { item_id: itemId, output_index: 0, content_index: 0 };
+        if (compaction) {
+          emit("response.output_item.added", { output_index: 0, item: compaction });
+          emit("response.output_item.done", { output_index: 0, item: compaction });
+        }
+        emit("response.output_item.added", { output_index: messageIndex, item });
+        const where = { item_id: itemId, output_index: messageIndex, content_index: 0 };
         emit("response.content_part.added", { ...where, part: outputText("") });
         for (const [index, delta] of deltas.entries()) {
           await this.#pace(index, signal);
@@ -1243,8 +1314,11 @@ export class FakeOpenAI {
         emit("response.output_text.done", { ...where, text, logprobs: [] });
         emit("response.content_part.done", { ...where, part: outputText(text) });
         finish(text, itemId);
-        emit("response.output_item.done", { output_index: 0, item: response.output[0] });
-        emit("response.completed", { response: snapshot() });
+        emit("response.output_item.done", {
+          output_index: messageIndex,
+          item: response.output[messageIndex],
+        });
+        emit(cut ? "response.incomplete" : "response.completed", { response: snapshot() });
         sink.close();
       } catch {
         if (response.status !== "completed") response.status = "cancelled";
