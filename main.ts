@@ -13,7 +13,7 @@ import { getLogger, type Logger } from "@logtape/logtape";
 import { type Config, ConfigError, loadEnv, parseConfig } from "./src/config.ts";
 import { setupLogging, stopLogging } from "./src/log.ts";
 import { type App, createApp } from "./src/app.ts";
-import { registerCommands } from "./src/bot/bot.ts";
+import { NotServedError } from "./src/assistant/assistant.ts";
 import { startPolling } from "./src/transport/polling.ts";
 import { startWebhook } from "./src/transport/webhook.ts";
 import { type MetricsServer, startMetricsServer } from "./src/transport/metrics_server.ts";
@@ -23,39 +23,62 @@ interface Transport {
   stop(timeoutMs: number): Promise<"drained" | "timeout">;
 }
 
-/** Starts webhook mode or polling; logs and resolves `undefined` when that fails. */
+/**
+ * Starts the `METRICS_PORT` server when configured, in either mode; logs and resolves
+ * `null` when the port cannot be bound.
+ */
+function startMetrics(app: App, config: Config, log: Logger): MetricsServer | undefined | null {
+  if (config.metricsPort === undefined) return undefined;
+  try {
+    return startMetricsServer(config.metricsPort, app.metrics, log);
+  } catch (error) {
+    log.fatal("METRICS_PORT {port}: cannot listen ({error}); free the port or unset it", {
+      port: config.metricsPort,
+      error,
+    });
+    return null;
+  }
+}
+
+/**
+ * Starts the metrics server (when configured), then webhook mode or polling; logs and
+ * resolves `undefined` when either fails.
+ */
 async function startTransport(
   app: App,
   config: Config,
   log: Logger,
 ): Promise<Transport | undefined> {
-  if (!config.webhook) {
-    let metrics: MetricsServer | undefined;
-    if (config.metricsPort !== undefined) {
-      try {
-        metrics = startMetricsServer(config.metricsPort, app.metrics, log);
-      } catch (error) {
-        log.fatal("METRICS_PORT {port}: cannot listen ({error}); free the port or unset it", {
-          port: config.metricsPort,
-          error,
-        });
-        return undefined;
-      }
-    }
-    const polling = await startPolling(app.bot, log);
-    return {
-      async stop(timeoutMs) {
-        const outcome = await polling.stop(timeoutMs);
-        await metrics?.stop();
-        return outcome;
-      },
-    };
+  const metrics = startMetrics(app, config, log);
+  if (metrics === null) return undefined;
+  const updates = await startUpdates(app, config, log);
+  if (!updates) {
+    await metrics?.stop();
+    return undefined;
   }
+  return {
+    async stop(timeoutMs) {
+      const outcome = await updates.stop(timeoutMs);
+      await metrics?.stop();
+      return outcome;
+    },
+  };
+}
+
+/** Starts webhook mode or polling; logs and resolves `undefined` when that fails. */
+async function startUpdates(
+  app: App,
+  config: Config,
+  log: Logger,
+): Promise<Transport | undefined> {
+  if (!config.webhook) return await startPolling(app.bot, app.inbox, log);
   try {
     return await startWebhook(app.bot, {
       webhook: config.webhook,
+      inbox: app.inbox,
       ping: () => app.store.ping(),
       metrics: app.metrics,
+      metricsToken: config.metricsToken,
       log,
       ackAfterMs: config.denoDeploy ? Infinity : undefined,
     });
@@ -93,12 +116,13 @@ async function main(): Promise<number> {
   let config;
   try {
     config = parseConfig(await loadEnv());
+    // Inside: a LOG_FILE that cannot be opened is a configuration error too.
+    await setupLogging({ ...config.log, secrets: config.secrets });
   } catch (error) {
     if (!(error instanceof ConfigError)) throw error;
     console.error(`Configuration error: ${error.message}`);
     return 1;
   }
-  await setupLogging({ ...config.log, secrets: config.secrets });
   const log = getLogger(["bot"]);
 
   const app = await createApp(config);
@@ -121,6 +145,17 @@ async function main(): Promise<number> {
     await stopLogging();
     return 1;
   }
+  try {
+    await app.assistant.checkServed?.();
+  } catch (error) {
+    if (error instanceof NotServedError) {
+      log.fatal("{problem}", { problem: error.message });
+      await app.close();
+      await stopLogging();
+      return 1;
+    }
+    log.warning("Could not check the OpenAI endpoint at start ({error}); going on", { error });
+  }
   log.info("Store: {store}; assistant: {assistant}; channels: {channels}", {
     store: app.store.kind,
     assistant: app.assistant.kind,
@@ -136,7 +171,7 @@ async function main(): Promise<number> {
     return 1;
   }
   // After the transport: the command menu is not needed to take the first update.
-  await registerCommands(app.bot, log);
+  await app.registerCommands();
 
   const signal = await stopped;
   log.info("{signal}: stopping; running answers get {seconds} s to finish", {

@@ -32,6 +32,8 @@ export interface AccessOptions {
 }
 
 export interface AccessChecker {
+  /** The channels a user must be subscribed to, as configured. */
+  readonly channels: readonly (string | number)[];
   /** The verdict for a user; `fresh` bypasses the cache (the "Check again" button). */
   check(userId: number, options?: { fresh?: boolean }): Promise<Verdict>;
   /** Drops the cached verdict. */
@@ -159,5 +161,5 @@ export function createAccessChecker(options: AccessOptions): AccessChecker {
     else await forget(member.user.id).catch(() => {});
   }
 
-  return { check, forget, observe };
+  return { channels, check, forget, observe };
 }

@@ -8,10 +8,28 @@
  */
 import type { LimitsConfig } from "./limits.ts";
 
-/** Where the assistant runs: Responses + Conversations (default) or the legacy Assistants API. */
-export type AssistantConfig =
-  | { kind: "responses"; model: string; instructions?: string }
-  | { kind: "assistants"; assistantId: string };
+/**
+ * How the bot talks to the model (`OPENAI_API`): Responses + Conversations (default),
+ * stateless Responses, or Chat Completions; the last two keep the history in the
+ * bot's store.
+ */
+export type OpenAIApi = "conversations" | "responses" | "chat";
+
+/** A backend with the model and instructions in the configuration. */
+export interface ModelAssistantConfig {
+  kind: OpenAIApi;
+  model: string;
+  instructions?: string;
+  /** `MAX_OUTPUT_TOKENS`; undefined: the model's own limit. */
+  maxOutputTokens?: number;
+  /** `conversations`: the compaction threshold (`CONTEXT_COMPACT_TOKENS`); undefined: off. */
+  compactTokens?: number;
+  /** `responses` and `chat`: the bound and the lifetime of the history the bot keeps. */
+  history: { maxTokens: number; ttlSeconds: number };
+}
+
+/** Where the assistant runs: one of {@link OpenAIApi}, or the legacy Assistants API. */
+export type AssistantConfig = ModelAssistantConfig | { kind: "assistants"; assistantId: string };
 
 export type LogLevel = "debug" | "info" | "warning" | "error";
 
@@ -37,7 +55,17 @@ export interface WebhookConfig {
 
 export interface Config {
   telegram: { token: string; apiRoot: string };
-  openai: { apiKey: string; baseURL?: string; assistant: AssistantConfig };
+  openai: {
+    apiKey: string;
+    baseURL?: string;
+    assistant: AssistantConfig;
+    /** `OPENAI_FIRST_TOKEN_TIMEOUT` in ms: no text this long after asking is a stall; 0 = off. */
+    firstTokenTimeoutMs: number;
+    /** `OPENAI_IDLE_TIMEOUT` in ms: no text this long mid-answer is a stall; 0 = off. */
+    idleTimeoutMs: number;
+    /** Salt of the hashed user ids sent to OpenAI (`SAFETY_ID_SALT`); unset: the bot token. */
+    safetyIdSalt?: string;
+  };
   /** `@name` or numeric id (as a number) of every channel a user must be subscribed to. */
   channels: (string | number)[];
   /** Seconds a positive subscription check is cached. */
@@ -58,14 +86,29 @@ export interface Config {
   channelMode: "all" | "any";
   /** Usage limits (cost control); absent ones are off. */
   limits: LimitsConfig;
-  /** Port of a /metrics server in polling mode (the webhook server has /metrics anyway). */
+  /** Port of the /metrics server (`METRICS_PORT`), in either mode. */
   metricsPort?: number;
-  log: { level: LogLevel; file?: string };
+  /**
+   * `METRICS_TOKEN`: with it the webhook port serves /metrics too, to requests with
+   * `Authorization: Bearer <token>`; without it /metrics is only on `metricsPort`.
+   */
+  metricsToken?: string;
+  /** `file`: `LOG_FILE`, rotated past `maxBytes`, keeping `count` old files. */
+  log: { level: LogLevel; file?: { path: string; maxBytes: number; count: number } };
   /** Where the answer format fallback chain starts (`REPLY_FORMAT`, default rich). */
   replyFormat: ReplyFormat;
   /** Milliseconds running answers get to finish on SIGINT/SIGTERM. */
   shutdownTimeoutMs: number;
-  /** Values that must never be logged. */
+  /**
+   * Seconds a process that stopped renewing (it died) keeps its turn locks and its
+   * unanswered updates before another process takes them over.
+   */
+  leaseSeconds: number;
+  /**
+   * Values that must never be logged: the token, the key, the passwords, the webhook
+   * and metrics secrets, and the credentials in `TELEGRAM_API_ROOT`, `OPENAI_BASE_URL`
+   * and `REDIS_URL` (see {@link urlCredentials}).
+   */
   secrets: string[];
 }
 
@@ -80,6 +123,13 @@ export class ConfigError extends Error {
 export type Env = Record<string, string | undefined>;
 
 const DEFAULT_MODEL = "gpt-5-mini";
+/**
+ * Compaction starts past this many tokens: well inside the default model's window
+ * (gpt-5-mini: 400,000 with up to 128,000 of output) and most others' (128,000), and
+ * a bound on what one message can cost.
+ */
+const DEFAULT_COMPACT_TOKENS = 100_000;
+const OPENAI_APIS: OpenAIApi[] = ["conversations", "responses", "chat"];
 const DEFAULT_INSTRUCTIONS =
   "You are a helpful assistant in a Telegram chat. Answer in the language of the user's message. " +
   "Use Markdown sparingly: bold, italics, lists, code blocks and links.";
@@ -112,13 +162,41 @@ function url(name: string, raw: string, schemes: string[], secret = false): URL 
   } catch {
     throw new ConfigError(
       name,
-      `is not a valid URL${secret ? "" : ` ("${raw}")`}; expected ${schemes.join(" or ")}//host…`,
+      // A URL with credentials (`user:pass@`) is not printed either.
+      `is not a valid URL${secret || raw.includes("@") ? "" : ` ("${raw}")`}; expected ${
+        schemes.join(" or ")
+      }//host…`,
     );
   }
   if (!schemes.includes(parsed.protocol)) {
     throw new ConfigError(name, `must start with ${schemes.join(" or ")}//`);
   }
   return parsed;
+}
+
+/**
+ * The credentials a URL carries, to be kept out of logs: the password (as written and
+ * decoded), or the user name when there is no password (`https://<token>@host`). A
+ * user name next to a password is usually not secret (Redis's `default`) and would
+ * hide that word in every log line.
+ */
+export function urlCredentials(raw: string | undefined): string[] {
+  if (!raw) return [];
+  let parsed: URL;
+  try {
+    parsed = new URL(raw);
+  } catch {
+    return [];
+  }
+  const value = parsed.password || parsed.username;
+  if (!value) return [];
+  let decoded = value;
+  try {
+    decoded = decodeURIComponent(value);
+  } catch {
+    // A malformed %-escape: the value as written is all there is.
+  }
+  return decoded === value ? [value] : [value, decoded];
 }
 
 const isLoopback = (host: string) =>
@@ -154,6 +232,12 @@ function parseAssistant(env: Env, baseURL: string | undefined): AssistantConfig 
   const assistantId = get(env, "OPENAI_ASSISTANT_ID") ?? get(env, "ASSISTANT_ID");
   const name = get(env, "OPENAI_ASSISTANT_ID") ? "OPENAI_ASSISTANT_ID" : "ASSISTANT_ID";
   if (assistantId) {
+    if (get(env, "OPENAI_API")) {
+      throw new ConfigError(
+        "OPENAI_API",
+        `cannot be combined with ${name} (the legacy Assistants backend): remove one of them`,
+      );
+    }
     if (!/^asst_[A-Za-z0-9]+$/.test(assistantId)) {
       throw new ConfigError(name, `must look like asst_…, got "${assistantId}"`);
     }
@@ -169,11 +253,31 @@ function parseAssistant(env: Env, baseURL: string | undefined): AssistantConfig 
     return { kind: "assistants", assistantId };
   }
   const instructions = get(env, "OPENAI_INSTRUCTIONS");
+  const compactTokens = integer(env, "CONTEXT_COMPACT_TOKENS", DEFAULT_COMPACT_TOKENS, 0, 1e7);
   return {
-    kind: "responses",
+    kind: parseApi(env),
     model: get(env, "OPENAI_MODEL") ?? DEFAULT_MODEL,
     instructions: instructions?.replaceAll("\\n", "\n") ?? DEFAULT_INSTRUCTIONS,
+    maxOutputTokens: get(env, "MAX_OUTPUT_TOKENS") === undefined
+      ? undefined
+      : integer(env, "MAX_OUTPUT_TOKENS", 0, 16, 1_000_000),
+    compactTokens: compactTokens === 0 ? undefined : compactTokens,
+    history: {
+      maxTokens: integer(env, "HISTORY_MAX_TOKENS", 16_000, 1, 1e7),
+      ttlSeconds: integer(env, "HISTORY_TTL_DAYS", 30, 1, 3650) * 86_400,
+    },
   };
+}
+
+function parseApi(env: Env): OpenAIApi {
+  const raw = (get(env, "OPENAI_API") ?? "conversations").toLowerCase();
+  if (!OPENAI_APIS.includes(raw as OpenAIApi)) {
+    throw new ConfigError(
+      "OPENAI_API",
+      `must be conversations (default), responses or chat, got "${raw}"`,
+    );
+  }
+  return raw as OpenAIApi;
 }
 
 function parseRedis(env: Env): RedisConfig | undefined {
@@ -219,6 +323,40 @@ function parseWebhook(env: Env): WebhookConfig | undefined {
   };
 }
 
+function parseMetricsToken(env: Env): string | undefined {
+  const token = get(env, "METRICS_TOKEN");
+  if (token !== undefined && !/^[A-Za-z0-9._~+\/=-]{16,256}$/.test(token)) {
+    throw new ConfigError(
+      "METRICS_TOKEN",
+      "must be 16–256 characters of A-Z a-z 0-9 . _ ~ + / = - (e.g. `openssl rand -hex 32`)",
+    );
+  }
+  return token;
+}
+
+function parseMetricsPort(
+  env: Env,
+  webhook: WebhookConfig | undefined,
+  denoDeploy: boolean,
+): number | undefined {
+  const port = optionalInteger(env, "METRICS_PORT", 65535);
+  if (port !== undefined && denoDeploy) {
+    throw new ConfigError(
+      "METRICS_PORT",
+      "is not available on Deno Deploy (an app serves one port): unset it and set " +
+        "METRICS_TOKEN to serve /metrics on the webhook URL's host",
+    );
+  }
+  if (port !== undefined && port === webhook?.port) {
+    throw new ConfigError(
+      "METRICS_PORT",
+      `is the webhook's PORT (${port}): give it another port (keep it closed to the internet), ` +
+        "or unset it and set METRICS_TOKEN to serve /metrics on the webhook port",
+    );
+  }
+  return port;
+}
+
 function parseLogLevel(env: Env): LogLevel {
   const raw = (get(env, "LOG_LEVEL") ?? "info").toLowerCase();
   const level = raw === "warn" ? "warning" : raw;
@@ -232,13 +370,21 @@ function optionalInteger(env: Env, name: string, max: number): number | undefine
   return get(env, name) === undefined ? undefined : integer(env, name, 0, 1, max);
 }
 
+function parseLogFile(env: Env): Config["log"]["file"] {
+  const maxBytes = integer(env, "LOG_FILE_MAX_BYTES", 10 * 1024 * 1024, 1024, 2 ** 40);
+  const count = integer(env, "LOG_FILE_COUNT", 5, 1, 1000);
+  const path = get(env, "LOG_FILE");
+  return path ? { path, maxBytes, count } : undefined;
+}
+
 function parseLimits(env: Env): LimitsConfig {
   return {
     messagesPerMinute: optionalInteger(env, "LIMIT_MESSAGES_PER_MINUTE", 10_000),
     answersPerDay: optionalInteger(env, "LIMIT_ANSWERS_PER_DAY", 1_000_000),
     tokensPerDay: optionalInteger(env, "LIMIT_TOKENS_PER_DAY", 1e12),
     globalTokensPerDay: optionalInteger(env, "LIMIT_GLOBAL_TOKENS_PER_DAY", 1e15),
-    maxMessageChars: integer(env, "MAX_MESSAGE_CHARS", 16_000, 1, 1_000_000),
+    // Telegram's own limit for one message: a longer text arrives split in several.
+    maxMessageChars: integer(env, "MAX_MESSAGE_CHARS", 4096, 1, 1_000_000),
     resetHourUtc: integer(env, "LIMITS_RESET_HOUR_UTC", 0, 0, 23),
   };
 }
@@ -309,15 +455,34 @@ export function parseConfig(env: Env): Config {
         "built-in KV database is used) or set REDIS_URL",
     );
   }
-  const secrets = [token, apiKey, redis?.password, webhook?.secret].filter((s): s is string => !!s);
-  if (redis?.url) {
-    const password = new URL(redis.url).password;
-    if (password) secrets.push(decodeURIComponent(password));
-  }
+  const metricsToken = parseMetricsToken(env);
+  const safetyIdSalt = get(env, "SAFETY_ID_SALT");
+  const secrets = [
+    ...new Set(
+      [
+        token,
+        apiKey,
+        redis?.password,
+        webhook?.secret,
+        metricsToken,
+        safetyIdSalt,
+        ...urlCredentials(apiRoot),
+        ...urlCredentials(baseURL),
+        ...urlCredentials(redis?.url),
+      ].filter((s): s is string => !!s),
+    ),
+  ];
 
   return {
     telegram: { token, apiRoot: apiRoot.replace(/\/+$/, "") },
-    openai: { apiKey, baseURL, assistant: parseAssistant(env, baseURL) },
+    openai: {
+      apiKey,
+      baseURL,
+      assistant: parseAssistant(env, baseURL),
+      firstTokenTimeoutMs: integer(env, "OPENAI_FIRST_TOKEN_TIMEOUT", 30, 0, 3600) * 1000,
+      idleTimeoutMs: integer(env, "OPENAI_IDLE_TIMEOUT", 60, 0, 3600) * 1000,
+      safetyIdSalt,
+    },
     channels,
     subscriptionTtl: integer(env, "SUBSCRIPTION_CACHE_TTL", 600, 1, 86_400 * 30),
     subscriptionNegativeTtl: integer(env, "SUBSCRIPTION_NEGATIVE_TTL", 60, 1, 86_400),
@@ -328,10 +493,12 @@ export function parseConfig(env: Env): Config {
     adminIds: parseIds("ADMIN_USER_IDS", get(env, "ADMIN_USER_IDS")),
     channelMode: parseChannelMode(env),
     limits: parseLimits(env),
-    metricsPort: optionalInteger(env, "METRICS_PORT", 65535),
-    log: { level: parseLogLevel(env), file: get(env, "LOG_FILE") },
+    metricsPort: parseMetricsPort(env, webhook, denoDeploy),
+    metricsToken,
+    log: { level: parseLogLevel(env), file: parseLogFile(env) },
     replyFormat: parseReplyFormat(env),
     shutdownTimeoutMs: integer(env, "SHUTDOWN_TIMEOUT", 25, 1, 3600) * 1000,
+    leaseSeconds: integer(env, "LEASE_SECONDS", 30, 2, 3600),
     secrets,
   };
 }

@@ -12,10 +12,10 @@
  * one answer in flight can overshoot by its own size.
  *
  * Days end at `resetHourUtc` o'clock UTC (default midnight). Admins are exempt.
- * Keys: `usage:{day}:{user}:answers|tokens`, `usage:{day}:all:tokens`,
- * `flood:{minute}:{user}`.
+ * Keys: `usage:…` and `flood:…` (`store/keys.ts`).
  */
 import type { Store } from "./store/store.ts";
+import { keys as storeKeys, ttl } from "./store/keys.ts";
 
 export interface LimitsConfig {
   messagesPerMinute?: number;
@@ -83,9 +83,9 @@ export function createUsage(options: UsageOptions): Usage {
     const { day, endsAt } = dayOf(now(), limits.resetHourUtc);
     return {
       endsAt,
-      answers: `usage:${day}:${userId}:answers`,
-      tokens: `usage:${day}:${userId}:tokens`,
-      global: `usage:${day}:all:tokens`,
+      answers: storeKeys.usage(day, userId, "answers"),
+      tokens: storeKeys.usage(day, userId, "tokens"),
+      global: storeKeys.usage(day, "all", "tokens"),
     };
   };
   const read = (key: string) => store.counter(key);
@@ -99,7 +99,7 @@ export function createUsage(options: UsageOptions): Usage {
     const k = keys(userId);
     if (limited && limits.messagesPerMinute) {
       const minute = Math.floor(now() / 60_000);
-      const count = await store.increment(`flood:${minute}:${userId}`, 1, 120);
+      const count = await store.increment(storeKeys.flood(minute, userId), 1, ttl.flood);
       if (count > limits.messagesPerMinute) {
         return {
           limit: "flood",

@@ -3,11 +3,11 @@
  * same numbers: users seen today and in total, answers, tokens in and out,
  * subscription cache hits and misses, OpenAI and Telegram errors. Days follow the
  * limits' reset hour. Counting is best effort: a store failure loses a count, never
- * an answer. Keys: `stats:{day}:{name}`, `stats:users_total`, `seen:{day}:{user}`,
- * `seen:{user}`.
+ * an answer. Keys: `stats:…` and `seen:…` (`store/keys.ts`).
  */
 import type { Store } from "./store/store.ts";
 import { dayOf } from "./limits.ts";
+import { keys, ttl as lifetimes } from "./store/keys.ts";
 
 export type StatName =
   | "answers"
@@ -36,8 +36,6 @@ export interface Stats {
   count(name: StatName, by?: number): Promise<void>;
   today(): Promise<StatsReport>;
 }
-
-const TEN_YEARS = 10 * 365 * 24 * 3600;
 
 export interface StatsOptions {
   store: Store;
@@ -69,25 +67,25 @@ export function createStats(options: StatsOptions): Stats {
         }
         if (seenToday.has(userId)) return;
         seenToday.add(userId);
-        if (await store.setIfAbsent(`seen:${d}:${userId}`, "1", ttl)) {
-          await store.add(`stats:${d}:users_today`, 1, ttl);
+        if (await store.setIfAbsent(keys.seen(userId, d), "1", ttl)) {
+          await store.add(keys.stat(d, "users_today"), 1, ttl);
         }
-        if (await store.setIfAbsent(`seen:${userId}`, "1", TEN_YEARS)) {
-          await store.add("stats:users_total", 1);
+        if (await store.setIfAbsent(keys.seen(userId), "1", lifetimes.seenEver)) {
+          await store.add(keys.usersTotal, 1);
         }
       })()),
     count: (name, by = 1) => {
       const { day: d, ttl } = day();
-      return quietly(store.add(`stats:${d}:${name}`, by, ttl));
+      return quietly(store.add(keys.stat(d, name), by, ttl));
     },
     async today() {
       const { day: d } = day();
       const read = (key: string) => store.counter(key).catch(() => 0);
       const report = {
-        users_today: await read(`stats:${d}:users_today`),
-        users_total: await read("stats:users_total"),
+        users_today: await read(keys.stat(d, "users_today")),
+        users_total: await read(keys.usersTotal),
       } as StatsReport;
-      for (const name of NAMES) report[name] = await read(`stats:${d}:${name}`);
+      for (const name of NAMES) report[name] = await read(keys.stat(d, name));
       return report;
     },
   };

@@ -7,17 +7,19 @@
  *   token, renewed every 10 s while the turn runs and deleted by compare-and-delete
  *   when it ends. A crashed holder stops renewing, so its lock lapses within the TTL.
  *   Waiters retry with a jittered backoff capped at 250 ms.
- * - **Done marks** `update:{update_id}` (24 h): checked inside the turn and written when
- *   it ends, even when handling failed (a retry would risk a second answer). An
- *   update that Telegram re-sends while the first delivery is still being answered
- *   waits for the turn, then sees the mark and is skipped. An update whose handler
- *   crashed never got a mark, so its re-delivery is answered.
+ * - **Done marks** `update:{update_id}` (24 h): checked inside the turn and written once
+ *   the update was handled: answered, or refused with a message. An update that
+ *   Telegram re-sends while the first delivery is still being answered waits for the
+ *   turn, then sees the mark and is skipped. A handler that threw leaves no mark: its
+ *   update is retried from the inbox (`inbox.ts`, `bot/once.ts`), and so is the update
+ *   of a process that died mid-turn; the mark keeps either from being answered twice.
  *
  * The store may fail: the lock then gives way (logged once) instead of blocking
  * the bot; the FallbackStore in front of Redis makes that rare.
  */
 import type { Logger } from "@logtape/logtape";
 import type { Store } from "./store/store.ts";
+import { keys, ttl } from "./store/keys.ts";
 
 export interface TurnLockOptions {
   store: Store;
@@ -30,17 +32,16 @@ export interface TurnLockOptions {
 export type Release = () => Promise<void>;
 
 export interface TurnLock {
-  /** Waits until the turn `key` is free and takes it. */
-  acquire(key: string): Promise<Release>;
+  /** Waits until the turn (a user id) is free and takes it. */
+  acquire(turn: string): Promise<Release>;
 }
 
-const DONE_TTL_SECONDS = 24 * 60 * 60;
 const MAX_BACKOFF_MS = 250;
 
 /** Creates the lock over a store. */
 export function createTurnLock(options: TurnLockOptions): TurnLock {
   const { store, log } = options;
-  const ttl = options.ttlSeconds ?? 30;
+  const lockTtl = options.ttlSeconds ?? ttl.turn;
   let warned = false;
   const warnOnce = (error: unknown) => {
     if (warned) return;
@@ -50,11 +51,12 @@ export function createTurnLock(options: TurnLockOptions): TurnLock {
     });
   };
 
-  async function acquire(key: string): Promise<Release> {
+  async function acquire(turn: string): Promise<Release> {
+    const key = keys.turn(turn);
     const token = crypto.randomUUID();
     let delay = 5;
     try {
-      while (!(await store.setIfAbsent(key, token, ttl))) {
+      while (!(await store.setIfAbsent(key, token, lockTtl))) {
         await new Promise((r) => setTimeout(r, delay * (0.5 + Math.random())));
         delay = Math.min(delay * 2, MAX_BACKOFF_MS);
       }
@@ -63,8 +65,8 @@ export function createTurnLock(options: TurnLockOptions): TurnLock {
       return () => Promise.resolve();
     }
     const renew = setInterval(() => {
-      store.expireIfEquals(key, token, ttl).catch(warnOnce);
-    }, (ttl * 1000) / 3);
+      store.expireIfEquals(key, token, lockTtl).catch(warnOnce);
+    }, (lockTtl * 1000) / 3);
     return async () => {
       clearInterval(renew);
       await store.deleteIfEquals(key, token).catch(warnOnce);
@@ -86,7 +88,7 @@ export const inProcessTurns: TurnLock = {
 /** Whether an update was already handled (its done mark exists). */
 export async function isDone(store: Store, updateId: number): Promise<boolean> {
   try {
-    return (await store.get(`update:${updateId}`)) !== null;
+    return (await store.get(keys.done(updateId))) !== null;
   } catch {
     return false;
   }
@@ -94,13 +96,13 @@ export async function isDone(store: Store, updateId: number): Promise<boolean> {
 
 /** Marks an update handled for 24 h. Never rejects. */
 export async function markDone(store: Store, updateId: number): Promise<void> {
-  await store.set(`update:${updateId}`, "done", DONE_TTL_SECONDS).catch(() => {});
+  await store.set(keys.done(updateId), "done", ttl.done).catch(() => {});
 }
 
 /** Claims an update that runs outside any turn; `false` when it was claimed before. */
 export async function claim(store: Store, updateId: number): Promise<boolean> {
   try {
-    return await store.setIfAbsent(`update:${updateId}`, "done", DONE_TTL_SECONDS);
+    return await store.setIfAbsent(keys.done(updateId), "done", ttl.done);
   } catch {
     return true;
   }

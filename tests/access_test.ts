@@ -101,6 +101,9 @@ Deno.test("gate: a failing store only skips the cache", async () => {
     increment: () => Promise.reject(new Error("down")),
     add: () => Promise.reject(new Error("down")),
     counter: () => Promise.reject(new Error("down")),
+    hashSet: () => Promise.reject(new Error("down")),
+    hashDelete: () => Promise.reject(new Error("down")),
+    hashGetAll: () => Promise.reject(new Error("down")),
     ping: () => Promise.reject(new Error("down")),
     close: () => Promise.resolve(),
   };

@@ -21,7 +21,7 @@ Deno.test(
       let maxInside = 0;
       const order: number[] = [];
       await Promise.all(Array.from({ length: 12 }, async (_, i) => {
-        const release = await locks[i % 2].acquire("turn:42");
+        const release = await locks[i % 2].acquire("42");
         inside++;
         maxInside = Math.max(maxInside, inside);
         await new Promise((r) => setTimeout(r, 5));
@@ -32,7 +32,7 @@ Deno.test(
       assert.equal(maxInside, 1);
       assert.equal(order.length, 12);
       // Another user's turn is independent.
-      const release = await locks[0].acquire("turn:43");
+      const release = await locks[0].acquire("43");
       await release();
     } finally {
       await a.close();
@@ -48,7 +48,7 @@ Deno.test("turns: a crashed holder's lock lapses after the TTL", sanitize, async
   // A holder that never releases nor renews: written directly, as a dead process would leave it.
   await store.setIfAbsent("turn:1", "dead-holder", 0.3);
   const started = Date.now();
-  const release = await lock.acquire("turn:1");
+  const release = await lock.acquire("1");
   const waited = Date.now() - started;
   assert.ok(waited >= 250 && waited < 1500, `waited ${waited} ms`);
   await release();
@@ -58,11 +58,11 @@ Deno.test("turns: a crashed holder's lock lapses after the TTL", sanitize, async
 Deno.test("turns: a live holder keeps its lock past the TTL by renewing it", sanitize, async () => {
   const store = new MemoryStore();
   const lock = createTurnLock({ store, log, ttlSeconds: 0.3 });
-  const release = await lock.acquire("turn:7");
+  const release = await lock.acquire("7");
   await new Promise((r) => setTimeout(r, 700));
   assert.notEqual(await store.get("turn:7"), null, "renewed");
   let second = false;
-  const waiting = lock.acquire("turn:7").then((r) => {
+  const waiting = lock.acquire("7").then((r) => {
     second = true;
     return r;
   });
@@ -90,7 +90,7 @@ Deno.test("turns: a failing store gives way instead of blocking", sanitize, asyn
     ping: down,
     close: () => Promise.resolve(),
   } as unknown as Store;
-  const release = await createTurnLock({ store: broken, log }).acquire("turn:1");
+  const release = await createTurnLock({ store: broken, log }).acquire("1");
   await release();
   assert.equal(await isDone(broken, 1), false);
   assert.equal(await claim(broken, 1), true, "when in doubt, answer rather than drop");

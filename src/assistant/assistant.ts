@@ -1,6 +1,24 @@
 /**
- * The assistant seam: one streaming interface, two OpenAI backends (Responses +
- * Conversations in `responses.ts`, the legacy Assistants API in `assistants.ts`).
+ * The assistant seam: one streaming interface, four backends, picked by `OPENAI_API`
+ * (or `OPENAI_ASSISTANT_ID`):
+ *
+ * | kind            | file                     | where the conversation lives             |
+ * | --------------- | ------------------------ | ---------------------------------------- |
+ * | `conversations` | `responses.ts`           | at the server (a Conversation per user)  |
+ * | `responses`     | `stateless_responses.ts` | in the bot's store (`history.ts`)        |
+ * | `chat`          | `chat_completions.ts`    | in the bot's store (`history.ts`)        |
+ * | `assistants`    | `assistants.ts`          | at the server (a legacy thread per user) |
+ *
+ * **Committing a turn.** Where the bot keeps the history, `ask` does not store the
+ * turn by itself: the caller calls `answer.commit(shownText)` once the answer was
+ * delivered to the user, with the answer text as the user saw it (for a stopped answer,
+ * the part that was shown). A turn whose delivery failed, or that was never committed,
+ * leaves the history as it was. Where the server keeps the conversation, `commit` is
+ * absent: the server stored the turn when the response completed (a stopped response
+ * stores nothing there).
+ *
+ * A user's turns never interleave (load, ask, commit): the bot handles one update per
+ * user at a time (`sequentialize` in a process, the turn lock across instances).
  */
 
 /** Tokens the backend reports for one answer. */
@@ -14,8 +32,23 @@ export interface Answer {
   /** The whole answer text (the concatenation of the yielded deltas). */
   text: string;
   usage?: Usage;
-  /** `aborted` when the signal fired: `text` holds what was generated until then. */
+  /**
+   * `aborted` when the signal fired: `text` holds what was generated until then.
+   * `incomplete` when the answer was cut (`MAX_OUTPUT_TOKENS`, a content filter).
+   */
   status: "completed" | "incomplete" | "aborted";
+  /**
+   * Set (with status `incomplete`) when the model stopped sending mid-answer and the
+   * call was given up (`stall.ts`): `text` is what was shown before it stopped.
+   */
+  stalled?: true;
+  /**
+   * Present where the bot keeps the history (`responses`, `chat`): stores this turn,
+   * the user's text and `shownText` (the answer as delivered, without the bot's own
+   * notes such as "Stopped"). Call it once, after delivery; later calls do nothing. An
+   * empty `shownText` stores nothing. Never rejects: a store failure is logged.
+   */
+  commit?: (shownText: string) => Promise<void>;
 }
 
 /** One message of a conversation read back from the backend. */
@@ -26,12 +59,17 @@ export interface HistoryMessage {
   at?: Date;
 }
 
+/** The backends; the first three are the values of `OPENAI_API`. */
+export type AssistantKind = "conversations" | "responses" | "chat" | "assistants";
+
 /**
- * A conversation partner for each Telegram user. The conversation id lives in the
- * store under `thread_id:{user_id}`; the texts live only at the backend (privacy).
+ * A conversation partner for each Telegram user. With `conversations` and `assistants`
+ * the conversation id lives in the store under `thread_id:{user_id}` and the texts
+ * only at the server; with `responses` and `chat` the bot keeps a bounded history in
+ * its store (`history.ts`).
  */
 export interface Assistant {
-  readonly kind: "responses" | "assistants";
+  readonly kind: AssistantKind;
   /**
    * Sends the user's text and yields the answer's text deltas as they arrive; the
    * generator's return value is the {@link Answer}. Aborting `signal` stops the upstream
@@ -39,14 +77,32 @@ export interface Assistant {
    * failures (after the SDK's own retries) throw {@link AssistantError}.
    */
   ask(userId: number, text: string, signal?: AbortSignal): AsyncGenerator<string, Answer>;
-  /** The last `limit` messages (all when omitted), oldest first; `[]` without a conversation. */
+  /**
+   * The last `limit` messages (all when omitted, but never more than
+   * {@link HISTORY_READ_MAX}), oldest first; `[]` without a conversation.
+   */
   history(userId: number, limit?: number): Promise<HistoryMessage[]>;
-  /** Forgets the user's conversation; the next `ask` starts a new one. */
+  /** Forgets the user's conversation (deletes a history the bot keeps); the next `ask` starts anew. */
   reset(userId: number): Promise<void>;
+  /**
+   * A start-up check that the server serves the API this backend uses. Rejects with
+   * {@link NotServedError} (one line naming the fix) when it answers that it does not,
+   * or refuses the key; with an {@link AssistantError} when it cannot tell (the server is
+   * unreachable or failing: the caller may go on). Absent where nothing is checked.
+   */
+  checkServed?(): Promise<void>;
 }
 
-/** Why an answer failed, in the terms the user-facing text needs. */
-export type AssistantFailure = "rateLimited" | "unavailable" | "failed";
+/** The most items `history()` reads back, whatever the limit (/export stays bounded). */
+export const HISTORY_READ_MAX = 1000;
+
+/**
+ * Why an answer failed, in the terms the user-facing text needs (each is a key of the
+ * texts): `stalled` means the model sent no text within the first-token timeout
+ * (`stall.ts`); `contextFull` means the conversation no longer fits the model's context
+ * window, and only /reset helps.
+ */
+export type AssistantFailure = "rateLimited" | "unavailable" | "failed" | "stalled" | "contextFull";
 
 /** An assistant call that failed after retries; `kind` picks the user's message. */
 export class AssistantError extends Error {
@@ -56,9 +112,18 @@ export class AssistantError extends Error {
   }
 }
 
+/** The server's answer that the configured API is not there, or the key is refused. */
+export class NotServedError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "NotServedError";
+  }
+}
+
 /**
- * Reads a newest-first listing until `limit` messages (all when omitted) and returns
- * them oldest first. `toMessage` skips items that are not user or assistant text.
+ * Reads a newest-first listing until `limit` messages (all when omitted), at most
+ * {@link HISTORY_READ_MAX} items, and returns them oldest first. `toMessage` skips items
+ * that are not user or assistant text.
  */
 export async function readBackwards<T>(
   items: AsyncIterable<T>,
@@ -66,10 +131,12 @@ export async function readBackwards<T>(
   limit?: number,
 ): Promise<HistoryMessage[]> {
   const messages: HistoryMessage[] = [];
+  let read = 0;
   for await (const item of items) {
     const message = toMessage(item);
     if (message) messages.push(message);
     if (limit !== undefined && messages.length >= limit) break;
+    if (++read >= HISTORY_READ_MAX) break;
   }
   return messages.reverse();
 }

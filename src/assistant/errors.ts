@@ -8,12 +8,36 @@ import {
 import { AssistantError } from "./assistant.ts";
 
 /**
+ * Whether an error (or a failed response's error) says the input does not fit the
+ * model's context window: OpenAI's code `context_length_exceeded`, or the wording of
+ * compatible servers (vLLM "maximum context length", llama.cpp "exceeds the available
+ * context size", …).
+ */
+export function isContextLengthError(error: { code?: unknown; message?: unknown }): boolean {
+  return error.code === "context_length_exceeded" ||
+    /context[ _-]?(length|window|size)|maximum context/i.test(String(error.message ?? ""));
+}
+
+/**
  * Maps an OpenAI SDK error (already retried by the SDK: connection errors, 408, 409,
  * 429, 5xx) to an {@link AssistantError}. The message names the cause for the
  * operator; the SDK's messages never contain the API key in full (OpenAI masks it).
+ * `contextFix` tells the operator what bounds the context on this backend.
  */
-export function toAssistantError(error: unknown, action: string): AssistantError {
+export function toAssistantError(
+  error: unknown,
+  action: string,
+  contextFix = "the user can /reset",
+): AssistantError {
   if (error instanceof AssistantError) return error;
+  if (error instanceof APIError && (error.status ?? 400) < 500 && isContextLengthError(error)) {
+    return new AssistantError(
+      "contextFull",
+      `${action}: the conversation no longer fits the model's context window ` +
+        `(${error.status ?? "stream"} ${error.code ?? ""}): ${contextFix}`,
+      { cause: error },
+    );
+  }
   if (error instanceof RateLimitError) {
     const quota = error.code === "insufficient_quota";
     return new AssistantError(
@@ -51,4 +75,20 @@ export function toAssistantError(error: unknown, action: string): AssistantError
   return new AssistantError("failed", `${action}: ${(error as Error)?.message ?? error}`, {
     cause: error,
   });
+}
+
+/**
+ * The error of a streamed response that ended `response.failed`: `contextFull` when it
+ * says the input passed the context window, `failed` otherwise.
+ */
+export function failedResponse(
+  failure: { code?: unknown; message?: unknown } | null | undefined,
+  contextFix: string,
+): AssistantError {
+  const full = !!failure && isContextLengthError(failure);
+  return new AssistantError(
+    full ? "contextFull" : "failed",
+    `response failed: ${failure?.code ?? "unknown"}: ${failure?.message ?? ""}` +
+      (full ? `: ${contextFix}` : ""),
+  );
 }

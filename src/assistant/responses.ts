@@ -1,11 +1,17 @@
 /**
- * The default backend: OpenAI's Responses API with one Conversation per user. Model
- * and instructions come from the configuration (OpenAI's guidance after the
- * Assistants API and stored prompts were shut down).
+ * The default backend (`OPENAI_API=conversations`): OpenAI's Responses API with one
+ * Conversation per user. Model and instructions come from the configuration (OpenAI's
+ * guidance after the Assistants API and stored prompts were shut down).
  *
  * Calls made for one `ask`: `POST /conversations` (first message only, or when the
  * stored id is unknown or belongs to the Assistants backend), then `POST /responses`
  * with `stream: true`. A 404 for the stored conversation starts a new one once.
+ *
+ * The context stays bounded: each request carries `context_management: [{ type:
+ * "compaction", compact_threshold }]` (`CONTEXT_COMPACT_TOKENS`), so once the
+ * conversation passes the threshold the server compacts the older items into one
+ * compaction item and goes on from there. Should a request still not fit (a model with
+ * a smaller window than the threshold assumes), the user is told to /reset.
  */
 import { APIUserAbortError, BadRequestError, NotFoundError, type OpenAI } from "openai";
 import type { Store } from "../store/store.ts";
@@ -13,19 +19,27 @@ import { keys } from "../store/keys.ts";
 import {
   type Answer,
   type Assistant,
-  AssistantError,
   type HistoryMessage,
   pageSize,
   readBackwards,
   type Usage,
 } from "./assistant.ts";
-import { toAssistantError } from "./errors.ts";
+import { failedResponse, toAssistantError } from "./errors.ts";
+import type { UserFields } from "./identity.ts";
+import { checkServed } from "./served.ts";
+import { stripThink, ThinkFilter } from "./think.ts";
 
 export interface ResponsesAssistantOptions {
   client: OpenAI;
   store: Store;
   model: string;
   instructions?: string;
+  /** `compact_threshold` in tokens (`CONTEXT_COMPACT_TOKENS`); undefined: no compaction. */
+  compactTokens?: number;
+  /** `max_output_tokens` (`MAX_OUTPUT_TOKENS`); undefined: the model's own limit. */
+  maxOutputTokens?: number;
+  /** The hashed per-user fields; undefined: none are sent. */
+  userFields?: (userId: number) => Promise<UserFields>;
 }
 
 const LOCKED_RETRIES = 4;
@@ -46,12 +60,15 @@ export function itemToMessage(item: ConversationItem): HistoryMessage | undefine
     )
     .filter((t): t is string => t !== undefined)
     .join("\n");
-  return { role: item.role, text };
+  return { role: item.role, text: item.role === "assistant" ? stripThink(text) : text };
 }
 
 /** Creates the Responses + Conversations backend. */
 export function createResponsesAssistant(options: ResponsesAssistantOptions): Assistant {
-  const { client, store, model, instructions } = options;
+  const { client, store, model, instructions, compactTokens, maxOutputTokens } = options;
+  const contextFix = compactTokens === undefined
+    ? "compaction is off: set CONTEXT_COMPACT_TOKENS below the model's context window"
+    : "lower CONTEXT_COMPACT_TOKENS below the model's context window";
 
   async function newConversation(userId: number): Promise<string> {
     try {
@@ -77,6 +94,7 @@ export function createResponsesAssistant(options: ResponsesAssistantOptions): As
     signal?: AbortSignal,
   ): AsyncGenerator<string, Answer> {
     let conversation = await storedConversation(userId) ?? await newConversation(userId);
+    const user = await options.userFields?.(userId);
     const request = async (conversationId: string) => {
       for (let attempt = 1;; attempt++) {
         try {
@@ -90,6 +108,11 @@ export function createResponsesAssistant(options: ResponsesAssistantOptions): As
               // The padding hides token sizes from observers of the wire; between this
               // server and OpenAI (TLS) it only costs bandwidth and parsing.
               stream_options: { include_obfuscation: false },
+              ...(compactTokens === undefined ? {} : {
+                context_management: [{ type: "compaction", compact_threshold: compactTokens }],
+              }),
+              ...(maxOutputTokens === undefined ? {} : { max_output_tokens: maxOutputTokens }),
+              ...user,
             },
             { signal },
           );
@@ -105,6 +128,7 @@ export function createResponsesAssistant(options: ResponsesAssistantOptions): As
     let answer = "";
     let usage: Usage | undefined;
     let status: Answer["status"] = "completed";
+    const think = new ThinkFilter();
     try {
       let stream;
       try {
@@ -118,10 +142,14 @@ export function createResponsesAssistant(options: ResponsesAssistantOptions): As
         // Deltas already buffered still arrive after an abort: stop reading them.
         if (signal?.aborted) break;
         switch (event.type) {
-          case "response.output_text.delta":
-            answer += event.delta;
-            yield event.delta;
+          case "response.output_text.delta": {
+            const visible = think.push(event.delta);
+            if (visible) {
+              answer += visible;
+              yield visible;
+            }
             break;
+          }
           case "response.completed":
           case "response.incomplete":
             if (event.type === "response.incomplete") status = "incomplete";
@@ -133,19 +161,19 @@ export function createResponsesAssistant(options: ResponsesAssistantOptions): As
             }
             break;
           case "response.failed":
-            throw new AssistantError(
-              "failed",
-              `response failed: ${event.response.error?.code ?? "unknown"}: ${
-                event.response.error?.message ?? ""
-              }`,
-            );
+            throw failedResponse(event.response.error, contextFix);
         }
       }
     } catch (error) {
       if (error instanceof APIUserAbortError || signal?.aborted) {
-        return { text: answer, usage, status: "aborted" };
+        return { text: answer + think.end(), usage, status: "aborted" };
       }
-      throw toAssistantError(error, "streaming a response");
+      throw toAssistantError(error, "streaming a response", contextFix);
+    }
+    const rest = think.end();
+    if (rest) {
+      answer += rest;
+      yield rest;
     }
     return { text: answer, usage, status: signal?.aborted ? "aborted" : status };
   }
@@ -170,5 +198,11 @@ export function createResponsesAssistant(options: ResponsesAssistantOptions): As
     await store.delete(keys.conversation(userId));
   }
 
-  return { kind: "responses", ask, history, reset };
+  return {
+    kind: "conversations",
+    ask,
+    history,
+    reset,
+    checkServed: () => checkServed(client, "conversations"),
+  };
 }

@@ -1,13 +1,17 @@
 /**
- * Builds the grammY bot from its parts. The middleware order is the flow of
- * DESIGN.md: error boundary (`bot.catch`) → one turn per user (`sequentialize`) →
- * texts in the user's language → group chats pointed to the private chat → /help,
- * /subscribe and the "Check again" button (no subscription needed) → admin commands
- * (admins only) → the access gate → commands → chat. `chat_member` updates from the
- * channels keep the subscription cache true; every Bot API call is counted for
- * /metrics and /stats.
+ * The grammY bot: its Bot API client (every call counted by the ledger, 429s and 5xx
+ * waited out) and its middleware, in the order an update flows:
+ *
+ * error boundary (`bot.catch`) → one turn per user (`sequentialize`, then the store's
+ * turn lock and done marks in `once.ts`) → texts in the user's language → the stop
+ * button and /cancel (outside the turn order) → group chats pointed to the private
+ * chat → `chat_member` updates keep the subscription cache true → /help, /subscribe
+ * and the "Check again" button (no subscription needed) → admin commands (admins only)
+ * → the access gate → commands → chat.
+ *
+ * `app.ts` builds every part and passes it in; nothing here reaches for a global.
  */
-import { type Api, Bot, type Context } from "grammy";
+import { Bot, Composer, type Context } from "grammy";
 import type { UserFromGetMe } from "grammy/types";
 import { autoRetry } from "@grammyjs/auto-retry";
 import { sequentialize } from "@grammyjs/runner";
@@ -16,9 +20,8 @@ import type { Logger } from "@logtape/logtape";
 import type { AccessChecker } from "../access.ts";
 import type { Assistant } from "../assistant/assistant.ts";
 import type { BotContext } from "./context.ts";
-import { createChat } from "./chat.ts";
+import { createChat, type Replies } from "./chat.ts";
 import { AnswerRegistry, bypassesTurn, type CancelRelay, createCancel } from "./cancel.ts";
-import { ApiSupport, type ReplyFormat } from "./deliver.ts";
 import { createCommands } from "./commands.ts";
 import { createGate } from "./gate.ts";
 import { allTexts, textsFor } from "./texts.ts";
@@ -28,6 +31,8 @@ import type { TurnLock } from "../turns.ts";
 import type { LimitsConfig, Usage } from "../limits.ts";
 import type { Stats } from "../stats.ts";
 import type { Metrics } from "../metrics.ts";
+import type { Ledger } from "../ledger.ts";
+import type { Inbox } from "../inbox.ts";
 import { createAdmin } from "./admin.ts";
 
 /** The update types the bot handles (also given to getUpdates / setWebhook). */
@@ -39,35 +44,77 @@ export const ALLOWED_UPDATES = [
   "chat_member",
 ] as const;
 
-/** The operator's controls: limits, statistics, metrics and admins. */
+/** How to reach the Bot API. */
+export interface TelegramSettings {
+  token: string;
+  apiRoot: string;
+  /** Skips getMe at start (tests, or a cached value). */
+  botInfo?: UserFromGetMe;
+}
+
+/**
+ * Creates the bot and its Bot API client: every call is counted by the ledger, and
+ * Telegram's 429 (retry_after) and 5xx are waited out a bounded number of times. Add
+ * the handlers with {@link botHandlers}; call `bot.init()` (getMe) before handling
+ * updates.
+ */
+export function createBot(
+  telegram: TelegramSettings,
+  ledger: Ledger,
+  log: Logger,
+): Bot<BotContext> {
+  const bot = new Bot<BotContext>(telegram.token, {
+    client: { apiRoot: telegram.apiRoot },
+    botInfo: telegram.botInfo,
+  });
+  // Installed first, so it sits inside auto-retry and counts every attempt.
+  bot.api.config.use(async (prev, method, payload, signal) => {
+    try {
+      const result = await prev(method, payload, signal);
+      ledger.telegramCall(method, result.ok ? "ok" : result.error_code === 429 ? "429" : "error");
+      return result;
+    } catch (error) {
+      ledger.telegramCall(method, "error");
+      throw error;
+    }
+  });
+  bot.api.config.use(autoRetry({ maxRetryAttempts: 5, maxDelaySeconds: 300 }));
+  bot.catch(({ error, ctx }) => {
+    log.error("Update {updateId} failed: {error}", { updateId: ctx.update.update_id, error });
+  });
+  return bot;
+}
+
+/** Turn order across processes: done marks and the per-user lock in the store. */
+export interface Turns {
+  store: Store;
+  lock: TurnLock;
+  /** Carries stop/cancel between instances sharing a store (several instances only). */
+  relay?: CancelRelay;
+  /** Accepted updates until they are done (crash-safe). */
+  inbox: Inbox;
+}
+
+/** The operator's controls: limits, statistics and admins. */
 export interface Operator {
+  ledger: Ledger;
   usage: Usage;
   stats: Stats;
-  metrics: Metrics;
+  /** Turn waits and turns in flight. */
+  metrics: Pick<Metrics, "turnWait" | "turnsInFlight">;
   adminIds: number[];
   limits: LimitsConfig;
   storeKind: string;
 }
 
-export interface BotOptions {
-  token: string;
-  apiRoot: string;
-  channels: (string | number)[];
-  /** Builds the access checker on the bot's API (so getChatMember gets auto-retry). */
-  access: (api: Api) => AccessChecker;
+/** What the handlers are built from; `app.ts` builds each part. */
+export interface BotParts {
+  access: AccessChecker;
   assistant: Assistant;
-  /** For the done marks of handled updates. */
-  store: Store;
-  /** One turn per user across processes. */
-  turnLock: TurnLock;
+  turns: Turns;
   operator: Operator;
-  /** Carries stop/cancel between instances sharing a store (several instances only). */
-  cancelRelay?: CancelRelay;
+  replies: Replies;
   log: Logger;
-  /** Skips getMe at start (tests, or a cached value). */
-  botInfo?: UserFromGetMe;
-  /** Where the answer format chain starts (`REPLY_FORMAT`); default rich. */
-  replyFormat?: ReplyFormat;
 }
 
 /** The key that orders updates: one turn at a time per user (per chat without a user). */
@@ -77,42 +124,20 @@ export function turnKey(ctx: Context): string | undefined {
   return ctx.from?.id.toString() ?? ctx.chat?.id.toString();
 }
 
-/** Creates the bot; call `bot.init()` (getMe) before handling updates. */
-export function createBot(options: BotOptions): Bot<BotContext> {
-  const { log } = options;
-  const bot = new Bot<BotContext>(options.token, {
-    client: { apiRoot: options.apiRoot },
-    botInfo: options.botInfo,
-  });
-  const { metrics, stats } = options.operator;
-  // Installed first, so it sits inside auto-retry and counts every attempt.
-  bot.api.config.use(async (prev, method, payload, signal) => {
-    metrics.telegramCalls.inc({ method });
-    try {
-      const result = await prev(method, payload, signal);
-      if (!result.ok) {
-        if (result.error_code === 429) metrics.telegram429.inc({ method });
-        metrics.errors.inc({ kind: "telegram" });
-        stats.count("errors_telegram");
-      }
-      return result;
-    } catch (error) {
-      metrics.errors.inc({ kind: "telegram" });
-      stats.count("errors_telegram");
-      throw error;
-    }
-  });
-  // Telegram's 429 (retry_after) and 5xx are waited out, a bounded number of times.
-  bot.api.config.use(autoRetry({ maxRetryAttempts: 5, maxDelaySeconds: 300 }));
+/** The bot's middleware, in the order of the module comment. */
+export function botHandlers(parts: BotParts): Composer<BotContext> {
+  const { access, assistant, turns, operator, log } = parts;
+  const bot = new Composer<BotContext>();
 
   bot.use(stampArrival());
   bot.use(sequentialize(turnKey));
   bot.use(handleOnce({
-    store: options.store,
-    lock: options.turnLock,
+    store: turns.store,
+    lock: turns.lock,
     log,
     turnOf: turnKey,
-    metrics,
+    metrics: operator.metrics,
+    inbox: turns.inbox,
   }));
   bot.use((ctx, next) => {
     ctx.texts = textsFor(ctx.from?.language_code);
@@ -121,7 +146,7 @@ export function createBot(options: BotOptions): Bot<BotContext> {
   bot.use(autoChatAction());
 
   // Stop button and /cancel: before the gate (no check, no tokens), outside the turn order.
-  const running = new AnswerRegistry(options.cancelRelay);
+  const running = new AnswerRegistry(turns.relay);
   bot.use(createCancel({ running, log }));
 
   // Groups: only commands get an answer, pointing to the private chat; no tokens spent.
@@ -132,51 +157,38 @@ export function createBot(options: BotOptions): Bot<BotContext> {
 
   // Order matters: a chatType() composer runs where it is created, so the parts that
   // need no subscription are installed before the private-chat chain with the gate.
-  const access = options.access(bot.api);
   bot.on("chat_member", async (ctx) => {
     await access.observe(ctx.chat, ctx.chatMember.new_chat_member);
   });
 
-  const gate = createGate({
-    access,
-    api: bot.api,
-    channels: options.channels,
-    log,
-  });
+  const gate = createGate({ access, log });
   bot.use(gate.composer);
   const privateChats = bot.chatType("private");
   privateChats.command("help", (ctx) => ctx.reply(ctx.texts.help));
   privateChats.use(createAdmin({
-    adminIds: options.operator.adminIds,
-    stats,
-    limits: options.operator.limits,
-    assistant: options.assistant,
+    adminIds: operator.adminIds,
+    stats: operator.stats,
+    limits: operator.limits,
+    assistant,
     access,
-    storeKind: options.operator.storeKind,
+    storeKind: operator.storeKind,
     log,
   }));
   privateChats.use(gate.protect);
   privateChats.use((ctx, next) => {
-    stats.seen(ctx.from.id);
+    operator.stats.seen(ctx.from.id);
     return next();
   });
-  privateChats.use(
-    createCommands({ assistant: options.assistant, usage: options.operator.usage, log }),
-  );
+  privateChats.use(createCommands({ assistant, usage: operator.usage, log }));
   // An unknown command is not a question for the assistant.
   privateChats.hears(/^\/[A-Za-z0-9_]+(@\w+)?(\s|$)/, (ctx) => ctx.reply(ctx.texts.help));
   privateChats.use(createChat({
-    assistant: options.assistant,
-    log,
-    format: options.replyFormat ?? "rich",
-    support: new ApiSupport(log),
+    assistant,
+    ledger: operator.ledger,
+    replies: parts.replies,
     running,
-    operator: options.operator,
+    log,
   }));
-
-  bot.catch(({ error, ctx }) => {
-    log.error("Update {updateId} failed: {error}", { updateId: ctx.update.update_id, error });
-  });
   return bot;
 }
 

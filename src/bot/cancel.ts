@@ -20,6 +20,7 @@ import { Composer, type Context } from "grammy";
 import type { Logger } from "@logtape/logtape";
 import type { BotContext } from "./context.ts";
 import type { Store } from "../store/store.ts";
+import { keys, ttl } from "../store/keys.ts";
 
 /** Carries stops between instances that share a store. */
 export interface CancelRelay {
@@ -29,18 +30,16 @@ export interface CancelRelay {
   publish(userId: number, draftId?: number): Promise<boolean>;
 }
 
-const RELAY_TTL_SECONDS = 600;
-
 /** A {@link CancelRelay} over the shared store, checking for stops every `intervalMs`. */
 export function storeRelay(store: Store, log: Logger, intervalMs = 500): CancelRelay {
   return {
     announce(userId, answerId, onCancel) {
-      store.set(`answer:${userId}`, answerId, RELAY_TTL_SECONDS).catch(() => {});
+      store.set(keys.answer(userId), answerId, ttl.answer).catch(() => {});
       const timer = setInterval(async () => {
         try {
-          const stop = await store.get(`cancel:${answerId}`);
+          const stop = await store.get(keys.cancel(answerId));
           if (stop === null) return;
-          await store.delete(`cancel:${answerId}`);
+          await store.delete(keys.cancel(answerId));
           onCancel(stop ? Number(stop) : undefined);
         } catch (error) {
           log.debug("Cancel relay: {error}", { error });
@@ -48,13 +47,14 @@ export function storeRelay(store: Store, log: Logger, intervalMs = 500): CancelR
       }, intervalMs);
       return () => {
         clearInterval(timer);
-        store.deleteIfEquals(`answer:${userId}`, answerId).catch(() => {});
+        store.deleteIfEquals(keys.answer(userId), answerId).catch(() => {});
       };
     },
     async publish(userId, draftId) {
-      const answerId = await store.get(`answer:${userId}`).catch(() => null);
+      const answerId = await store.get(keys.answer(userId)).catch(() => null);
       if (answerId === null) return false;
-      await store.set(`cancel:${answerId}`, draftId === undefined ? "" : String(draftId), 120);
+      const value = draftId === undefined ? "" : String(draftId);
+      await store.set(keys.cancel(answerId), value, ttl.cancel);
       return true;
     },
   };

@@ -1,14 +1,19 @@
 /**
- * The chat handler: a subscriber's text goes to the assistant, and the answer streams
- * back as it is written (`stream.ts`: drafts with Telegram's stop button, or one
- * edited message where drafts are refused), then lands as the final message(s)
- * (`deliver.ts`: rich → HTML → plain). One turn per user at a time is guaranteed by
- * the turn middleware in front of it (`bot.ts`), so a message sent while an answer
- * is being written waits and is answered after, in order.
+ * The chat handler: one straight path for each message a subscriber writes.
  *
- * The stop button and /cancel (`cancel.ts`) abort the assistant call through the
- * AbortSignal registered here; what was generated so far becomes the final message,
- * marked as stopped, and the turn ends.
+ * 1. **admit**: the usage limits decide (the ledger records the decision);
+ * 2. **ask**: the input goes to the assistant, which streams text deltas;
+ * 3. **preview**: the deltas go to the preview (`preview.ts`), which only shows them;
+ * 4. **deliver**: one step persists the final message(s) (`deliver.ts`), whatever the
+ *    preview mode was;
+ * 5. **settle**: the ledger (`ledger.ts`) settles usage, metrics, /stats and the log
+ *    line once, in a `finally`, for every outcome.
+ *
+ * One turn per user at a time is guaranteed by the turn middleware in front of it
+ * (`bot.ts`), so a message sent while an answer is being written waits and is answered
+ * after, in order. The stop button and /cancel (`cancel.ts`) abort the assistant call
+ * through the AbortSignal registered here; what was generated so far becomes the final
+ * message, marked as stopped.
  *
  * Every accepted message gets exactly one answer or one clear, localized error.
  */
@@ -17,25 +22,29 @@ import type { Logger } from "@logtape/logtape";
 import { type Answer, type Assistant, AssistantError } from "../assistant/assistant.ts";
 import type { AnswerRegistry } from "./cancel.ts";
 import type { BotContext } from "./context.ts";
-import type { ApiSupport, ReplyFormat } from "./deliver.ts";
-import { AnswerStream, draftIdFor, type StreamTiming } from "./stream.ts";
-import type { Operator } from "./bot.ts";
+import { type ApiSupport, deliverAnswer, type ReplyFormat } from "./deliver.ts";
+import { draftIdFor, Preview, type PreviewTiming } from "./preview.ts";
+import type { AnswerEntry, Ledger } from "../ledger.ts";
 import { operatorTexts } from "./limit_texts.ts";
 import { langOf } from "./texts.ts";
 
-export interface ChatOptions {
-  assistant: Assistant;
-  log: Logger;
+/** How answers are shown and sent. */
+export interface Replies {
   /** Where the reply format chain starts (`REPLY_FORMAT`). */
   format: ReplyFormat;
   /** The process's memory of Bot API methods the server lacks. */
   support: ApiSupport;
+  /** Preview pacing (tests); the defaults of `preview.ts` otherwise. */
+  timing?: Partial<PreviewTiming>;
+}
+
+export interface ChatOptions {
+  assistant: Assistant;
+  ledger: Ledger;
+  replies: Replies;
   /** Running answers, for the stop button and /cancel. */
   running: AnswerRegistry;
-  /** Preview pacing (tests); the defaults of `stream.ts` otherwise. */
-  timing?: Partial<StreamTiming>;
-  /** Usage limits, statistics and metrics. */
-  operator: Pick<Operator, "usage" | "stats" | "metrics">;
+  log: Logger;
 }
 
 /** The final Markdown for an answer: its text plus a note when it was cut short or stopped. */
@@ -43,115 +52,96 @@ export function finalText(answer: Answer, texts: BotContext["texts"]): string {
   const text = answer.text.trim() ? answer.text.trimEnd() : "";
   if (answer.status === "aborted") return text ? `${text}\n\n${texts.stopped}` : texts.stopped;
   const body = text || texts.emptyAnswer;
-  return answer.status === "incomplete" ? `${body}\n\n${texts.incomplete}` : body;
+  if (answer.status !== "incomplete") return body;
+  return `${body}\n\n${answer.stalled ? texts.stalledNote : texts.incomplete}`;
 }
 
 /** Handles private text messages (commands excluded) and other private messages. */
 export function createChat(options: ChatOptions): Composer<BotContext> {
-  const { assistant, log } = options;
-  const { usage, stats, metrics } = options.operator;
+  const { assistant, ledger, replies, log } = options;
   const composer = new Composer<BotContext>();
   const privateChats = composer.chatType("private");
 
-  privateChats.on("message:text", async (ctx) => {
-    const userId = ctx.from.id;
-    const started = performance.now();
-    const replyTo = { message_id: ctx.message.message_id, allow_sending_without_reply: true };
-    let refusal;
-    try {
-      refusal = await usage.admit(userId, ctx.message.text);
-    } catch (error) {
-      // Counting must not cost an answer: admit, and say why limits may be off.
-      log.warning("Usage limits not checked for {userId}: {error}", { userId, error });
-    }
-    if (refusal) {
-      metrics.answers.inc({ outcome: "refused" });
-      log.info("Refused {userId}: {limit} limit ({max})", { userId, ...refusal });
-      const texts = operatorTexts(langOf(ctx.from.language_code));
-      await ctx.reply(texts.refusal(refusal), { reply_parameters: replyTo });
-      return;
-    }
+  /** Steps 2–4 for an admitted message. */
+  async function answer(
+    ctx: BotContext & { chat: { id: number } },
+    text: string,
+    entry: AnswerEntry,
+  ) {
+    const userId = ctx.from!.id;
+    const messageId = ctx.message!.message_id;
     const running = options.running.begin(userId);
-    let firstTokenAt: number | undefined;
-    let answeredAt = 0;
     ctx.chatAction = "typing";
-    const stream = new AnswerStream({
+    const preview = new Preview({
       api: ctx.api,
       chatId: ctx.chat.id,
-      draftId: draftIdFor(ctx.message.message_id),
-      replyTo: ctx.message.message_id,
-      format: options.format,
-      support: options.support,
+      draftId: draftIdFor(messageId),
+      replyTo: messageId,
+      format: replies.format,
+      support: replies.support,
       log,
       onDraftId: running.addDraft,
       // The preview is there: "typing…" would only repeat it.
       onFirstText: () => ctx.chatAction = null,
-      timing: options.timing,
+      timing: replies.timing,
     });
     try {
-      stream.start();
-      const askedAt = performance.now();
-      let answer: Answer;
+      preview.start();
+      let result: Answer;
       try {
-        const turn = assistant.ask(userId, ctx.message.text, running.signal);
+        entry.asked();
+        const turn = assistant.ask(userId, text, running.signal);
         let step = await turn.next();
         while (!step.done) {
-          firstTokenAt ??= performance.now();
-          stream.push(step.value);
+          entry.firstToken();
+          preview.push(step.value);
           step = await turn.next();
         }
-        answer = step.value;
-        answeredAt = performance.now();
+        result = step.value;
+        entry.answered(result);
       } catch (error) {
-        await stream.abandon();
+        await preview.stop();
         const kind = error instanceof AssistantError ? error.kind : "failed";
-        log.error("Answer for {userId} failed ({kind}): {error}", { userId, kind, error });
-        metrics.answers.inc({ outcome: "failed" });
-        metrics.errors.inc({ kind: `openai_${kind}` });
-        await Promise.all([
-          usage.finish(userId, { answered: false }).catch(() => {}),
-          stats.count("errors_openai"),
-        ]);
-        await ctx.reply(ctx.texts[kind], { reply_parameters: replyTo });
+        entry.failed(kind, error);
+        await ctx.reply(ctx.texts[kind], { reply_parameters: replyTo(messageId) });
         return;
       }
-      const sent = await stream.finish(finalText(answer, ctx.texts));
-      const tokensIn = answer.usage?.inputTokens ?? 0;
-      const tokensOut = answer.usage?.outputTokens ?? 0;
-      metrics.answers.inc({ outcome: answer.status });
-      metrics.openaiLatency.observe((answeredAt - askedAt) / 1000);
-      if (firstTokenAt !== undefined) {
-        metrics.timeToFirstToken.observe((firstTokenAt - askedAt) / 1000);
-      }
-      metrics.tokens.inc({ direction: "in" }, tokensIn);
-      metrics.tokens.inc({ direction: "out" }, tokensOut);
-      await Promise.all([
-        usage.finish(userId, { answered: true, tokens: tokensIn + tokensOut }).catch((error) =>
-          log.warning("Usage of {userId} not recorded: {error}", { userId, error })
-        ),
-        stats.count("answers"),
-        stats.count("tokens_in", tokensIn),
-        stats.count("tokens_out", tokensOut),
-      ]);
-      log.info(
-        "Answered {userId} ({status}): {chars} chars in {messages} {format} message(s), " +
-          "{mode} previews, first text {firstTextMs} ms after the first token, {ms} ms in all, " +
-          "tokens in/out {tokensIn}/{tokensOut}",
-        {
-          userId,
-          status: answer.status,
-          chars: answer.text.length,
-          messages: sent.messages.length,
-          format: sent.format,
-          mode: stream.mode,
-          firstTextMs: stream.firstTextMs === undefined ? "-" : Math.round(stream.firstTextMs),
-          ms: Math.round(performance.now() - started),
-          tokensIn,
-          tokensOut,
-        },
-      );
+      const shown = await preview.stop();
+      const sent = await deliverAnswer(ctx.api, ctx.chat.id, finalText(result, ctx.texts), {
+        replyTo: messageId,
+        format: replies.format,
+        support: replies.support,
+        edited: shown.edited,
+        log,
+      });
+      preview.delivered();
+      // Where the bot keeps the history, the turn is stored now that the user has it.
+      await result.commit?.(result.text);
+      entry.delivered({
+        messages: sent.messages.length,
+        format: sent.format,
+        mode: shown.mode,
+        firstTextMs: preview.firstTextMs,
+      });
     } finally {
       running.end();
+    }
+  }
+
+  privateChats.on("message:text", async (ctx) => {
+    const entry = ledger.begin(ctx.from.id);
+    try {
+      const refusal = await entry.admit(ctx.message.text);
+      if (refusal) {
+        const texts = operatorTexts(langOf(ctx.from.language_code));
+        await ctx.reply(texts.refusal(refusal), {
+          reply_parameters: replyTo(ctx.message.message_id),
+        });
+        return;
+      }
+      await answer(ctx, ctx.message.text, entry);
+    } finally {
+      await entry.settle();
     }
   });
 
@@ -159,4 +149,9 @@ export function createChat(options: ChatOptions): Composer<BotContext> {
   privateChats.on("message", (ctx) => ctx.reply(ctx.texts.unsupported));
 
   return composer;
+}
+
+/** reply_parameters that answer the user's message (kept when it was deleted). */
+function replyTo(messageId: number) {
+  return { message_id: messageId, allow_sending_without_reply: true };
 }

@@ -9,7 +9,7 @@ import type { Logger } from "@logtape/logtape";
 import type { Assistant, HistoryMessage } from "../assistant/assistant.ts";
 import { AssistantError } from "../assistant/assistant.ts";
 import type { BotContext } from "./context.ts";
-import { escapeHtml } from "./format.ts";
+import { escapeHtml } from "./render.ts";
 import { langOf, type Texts } from "./texts.ts";
 import type { Usage } from "../limits.ts";
 import { operatorTexts } from "./limit_texts.ts";

@@ -8,8 +8,12 @@
  *    split at block boundaries (`splitForTelegram` with that limit; a code block cut in
  *    two is closed and reopened).
  * 2. **html**: `sendMessage` with the Markdown converted to Telegram HTML, split at 4096
- *    visible characters without breaking a tag or a code block (`format.ts`).
+ *    visible characters without breaking a tag or a code block (`split.ts`).
  * 3. **plain**: `sendMessage` with the Markdown source as plain text, same split.
+ *
+ * This is the one step that persists an answer. When the preview showed it by editing
+ * messages (drafts refused), those messages are edited into the final answer instead
+ * (`edits.ts`), so the user never sees it twice.
  *
  * The chain starts at the configured format (`REPLY_FORMAT`). A method that answers
  * 404 (an older local Bot API server) is remembered in {@link ApiSupport} for the rest
@@ -26,19 +30,16 @@
  * Only the first message replies to the user's message. 429s are waited out by the
  * auto-retry plugin installed on the API.
  */
-import { type Api, GrammyError } from "grammy";
-import type { Message } from "grammy/types";
+import type { Api } from "grammy";
 import type { Logger } from "@logtape/logtape";
-import type { MarkedToken, Token } from "marked";
-import { type Chunk, lex, splitForTelegram } from "./format.ts";
-
+import { richChunks, splitForTelegram } from "./split.ts";
+import { isBadRequest, isMissingMethod } from "./telegram_errors.ts";
+import { replyParameters, sendChunk, type SentMessage } from "./edits.ts";
+import type { EditedAnswer } from "./edits.ts";
 import type { ReplyFormat } from "../config.ts";
 
 /** The reply formats, best first: Telegram rich messages, classic HTML entities, plain text. */
 export type { ReplyFormat };
-
-/** Telegram's limit for a rich message's text (Bot API 10.1). */
-export const RICH_TEXT_LIMIT = 32768;
 
 /**
  * What this process has learned about the Bot API server: methods it answered with
@@ -66,76 +67,6 @@ export class ApiSupport {
   }
 }
 
-/** Whether the error is the Bot API's 404 for a method it does not have. */
-export function isMissingMethod(error: unknown): boolean {
-  return error instanceof GrammyError && error.error_code === 404;
-}
-
-/** Whether Telegram refused the request's content (400 Bad Request). */
-export function isBadRequest(error: unknown): boolean {
-  return error instanceof GrammyError && error.error_code === 400;
-}
-
-/** Whether Telegram refused a message's formatting (not its length or its chat). */
-export function isEntityError(error: unknown): boolean {
-  return error instanceof GrammyError && error.error_code === 400 &&
-    /can't parse entities|unsupported start tag|can't find end tag/i.test(error.description);
-}
-
-/** Whether an edit changed nothing (Telegram refuses it; the message already shows it). */
-export function isNotModified(error: unknown): boolean {
-  return error instanceof GrammyError && error.error_code === 400 &&
-    /message is not modified/i.test(error.description);
-}
-
-/**
- * Blocks a rich message may hold. Telegram allows 500, counting nested blocks, list
- * items and table rows; the margin covers what Telegram counts that we do not (a
- * footnote, an HTML block).
- */
-export const RICH_BLOCK_BUDGET = 450;
-
-function countBlocks(tokens: Token[]): number {
-  let n = 0;
-  for (const token of tokens) {
-    const t = token as MarkedToken;
-    if (t.type === "space" || t.type === "def") continue;
-    n++;
-    if (t.type === "list") {
-      for (const item of t.items) n += 1 + countBlocks(item.tokens);
-    } else if (t.type === "table") n += 1 + t.rows.length;
-    else if (t.type === "blockquote") n += countBlocks(t.tokens);
-  }
-  return n;
-}
-
-/** About how many blocks Telegram makes of this Markdown (see {@link RICH_BLOCK_BUDGET}). */
-export function richBlockCount(markdown: string): number {
-  try {
-    return countBlocks(lex(markdown));
-  } catch {
-    return 1;
-  }
-}
-
-/**
- * The Markdown parts of an answer for rich messages: each at most
- * {@link RICH_TEXT_LIMIT} characters and {@link RICH_BLOCK_BUDGET} blocks, split at
- * block boundaries (a part with too many short blocks is split again, smaller).
- */
-export function richChunks(markdown: string, limit = RICH_TEXT_LIMIT): string[] {
-  const parts: string[] = [];
-  for (const { text } of splitForTelegram(markdown, limit)) {
-    if (limit >= 1024 && richBlockCount(text) > RICH_BLOCK_BUDGET) {
-      parts.push(...richChunks(text, Math.floor(limit / 2)));
-    } else parts.push(text);
-  }
-  return parts;
-}
-
-/** A message of the answer as sent. */
-export type SentMessage = Message.TextMessage | Message.RichMessageMessage;
-
 /** What {@link deliverAnswer} sent. */
 export interface Delivered {
   messages: SentMessage[];
@@ -150,43 +81,17 @@ export interface DeliverOptions {
   format?: ReplyFormat;
   /** The process's memory of missing methods; default a fresh one. */
   support?: ApiSupport;
+  /**
+   * The messages the preview already showed in edit mode: they are completed in
+   * place (edited into the final answer) instead of sending the answer anew.
+   */
+  edited?: EditedAnswer;
   log?: Logger;
 }
 
 /** The first format of the chain at or after `format` that the server is not known to lack. */
 function usableFormat(format: ReplyFormat, support: ApiSupport): ReplyFormat {
   return format === "rich" && support.isMissing("sendRichMessage") ? "html" : format;
-}
-
-/** reply_parameters for the first message of an answer. */
-export function replyParameters(replyTo: number | undefined) {
-  return replyTo ? { message_id: replyTo, allow_sending_without_reply: true } : undefined;
-}
-
-/**
- * Sends one 4096 chunk as HTML, or as plain text when `format` is plain or Telegram
- * refuses the HTML; `plain` tells which went out.
- */
-export async function sendChunk(
-  api: Api,
-  chatId: number,
-  chunk: Chunk,
-  format: "html" | "plain",
-  replyTo?: number,
-): Promise<{ message: Message.TextMessage; plain: boolean }> {
-  const other = {
-    reply_parameters: replyParameters(replyTo),
-    link_preview_options: { is_disabled: true },
-  };
-  if (format === "html") {
-    try {
-      const message = await api.sendMessage(chatId, chunk.html, { ...other, parse_mode: "HTML" });
-      return { message, plain: false };
-    } catch (error) {
-      if (!isEntityError(error)) throw error;
-    }
-  }
-  return { message: await api.sendMessage(chatId, chunk.text, other), plain: true };
 }
 
 /**
@@ -200,6 +105,11 @@ export async function deliverAnswer(
   markdown: string,
   options: DeliverOptions = {},
 ): Promise<Delivered> {
+  const { edited } = options;
+  if (edited && edited.messages.length > 0) {
+    await edited.finish(markdown);
+    return { messages: edited.messages, format: edited.plain ? "plain" : "html" };
+  }
   const support = options.support ?? new ApiSupport(options.log);
   const messages: SentMessage[] = [];
   const replyTo = () => messages.length === 0 ? options.replyTo : undefined;
@@ -220,7 +130,7 @@ export async function deliverAnswer(
         else if (isBadRequest(error)) {
           options.log?.warning(
             "Telegram refused a rich message ({description}); this answer goes out as HTML",
-            { description: (error as GrammyError).description },
+            { description: error.description },
           );
         } else throw error;
         format = "html";
@@ -232,7 +142,7 @@ export async function deliverAnswer(
   }
 
   for (const chunk of splitForTelegram(rest)) {
-    const sent = await sendChunk(api, chatId, chunk, format as "html" | "plain", replyTo());
+    const sent = await sendChunk(api, chatId, chunk, format === "html", replyTo());
     messages.push(sent.message);
   }
   return { messages, format };

@@ -18,9 +18,9 @@ interface ChannelInfo {
 }
 
 /** Looks up each channel's title and link once per process (they rarely change). */
-export function channelDirectory(api: Api, channels: (string | number)[], log: Logger) {
+export function channelDirectory(channels: readonly (string | number)[], log: Logger) {
   let cache: Promise<ChannelInfo[]> | undefined;
-  const lookup = () =>
+  const lookup = (api: Api) =>
     Promise.all(channels.map(async (channel): Promise<ChannelInfo> => {
       const fallbackUrl = typeof channel === "string"
         ? `https://t.me/${channel.slice(1)}`
@@ -36,8 +36,8 @@ export function channelDirectory(api: Api, channels: (string | number)[], log: L
         return { title: String(channel), url: fallbackUrl };
       }
     }));
-  return async (): Promise<ChannelInfo[]> => {
-    cache ??= lookup();
+  return async (api: Api): Promise<ChannelInfo[]> => {
+    cache ??= lookup(api);
     const infos = await cache;
     // Retry the lookup next time if it only produced fallbacks.
     if (infos.every((info, i) => info.title === String(channels[i]))) {
@@ -60,22 +60,20 @@ export function gateMessage(texts: Texts, channels: ChannelInfo[]) {
 
 export interface GateOptions {
   access: AccessChecker;
-  api: Api;
-  channels: (string | number)[];
   log: Logger;
 }
 
 /** Builds the gate: `protect` middleware plus the composer handling /subscribe and the button. */
 export function createGate(options: GateOptions) {
   const { access, log } = options;
-  const directory = channelDirectory(options.api, options.channels, log);
+  const directory = channelDirectory(access.channels, log);
 
   async function turnAway(ctx: BotContext, verdict: "denied" | "unavailable") {
     if (verdict === "unavailable") {
       await ctx.reply(ctx.texts.gateUnavailable);
       return;
     }
-    const { text, reply_markup } = gateMessage(ctx.texts, await directory());
+    const { text, reply_markup } = gateMessage(ctx.texts, await directory(ctx.api));
     await ctx.reply(text, { reply_markup });
   }
 

@@ -28,8 +28,14 @@ export interface Texts {
   rateLimited: string;
   unavailable: string;
   failed: string;
+  /** The conversation no longer fits the model's context window: only /reset helps. */
+  contextFull: string;
   emptyAnswer: string;
   incomplete: string;
+  /** The answer failed: the model sent nothing within the first-token timeout (twice). */
+  stalled: string;
+  /** Ends the part of an answer that was shown before the model stopped sending. */
+  stalledNote: string;
   /** Ends an answer the user stopped (or is the whole answer when nothing was written yet). */
   stopped: string;
   nothingToCancel: string;
@@ -72,8 +78,14 @@ const en: Texts = {
   unavailable:
     "The assistant is temporarily unavailable. Please send your message again a bit later.",
   failed: "Something went wrong while answering. Please send your message again.",
+  contextFull: "This conversation has grown too long for the assistant to read, so sending " +
+    "the message again won't help. Send /reset to start a new conversation " +
+    "(/export first if you want to keep this one).",
   emptyAnswer: "The assistant returned an empty answer. Please rephrase your message.",
   incomplete: "(the answer was cut short)",
+  stalled:
+    "The assistant stopped answering: no reply came in time. Please send your message again.",
+  stalledNote: "(the assistant stopped answering here; send your message again for a full answer)",
   stopped: "⏹ Stopped.",
   nothingToCancel: "Nothing to stop: no answer is being written right now.",
   commands: [
@@ -123,8 +135,15 @@ const ru: Texts = {
   rateLimited: "Ассистент сейчас перегружен. Пожалуйста, отправьте сообщение ещё раз через минуту.",
   unavailable: "Ассистент временно недоступен. Пожалуйста, отправьте сообщение ещё раз чуть позже.",
   failed: "Что-то пошло не так при ответе. Пожалуйста, отправьте сообщение ещё раз.",
+  contextFull: "Разговор стал слишком длинным, ассистент больше не может его прочитать, " +
+    "и повторная отправка не поможет. Отправьте /reset, чтобы начать новый разговор " +
+    "(а сначала /export, если хотите сохранить этот).",
   emptyAnswer: "Ассистент вернул пустой ответ. Попробуйте переформулировать.",
   incomplete: "(ответ оборвался)",
+  stalled:
+    "Ассистент перестал отвечать: ответ не пришёл вовремя. Пожалуйста, отправьте сообщение ещё раз.",
+  stalledNote:
+    "(здесь ассистент перестал отвечать; отправьте сообщение ещё раз, чтобы получить полный ответ)",
   stopped: "⏹ Остановлено.",
   nothingToCancel: "Останавливать нечего: сейчас ответ не пишется.",
   commands: [

@@ -127,6 +127,35 @@ export class FallbackStore implements Store {
     }
   }
 
+  /** Written to both, like {@link set}. */
+  async hashSet(key: string, field: string, value: string): Promise<void> {
+    await this.#memory.hashSet(key, field, value);
+    try {
+      await this.#primary.hashSet(key, field, value);
+    } catch {
+      // Memory has it: this process still sees it.
+    }
+  }
+
+  async hashDelete(key: string, field: string): Promise<void> {
+    await this.#memory.hashDelete(key, field);
+    try {
+      await this.#primary.hashDelete(key, field);
+    } catch {
+      // Gone from memory; the primary's copy shows again only if it comes back.
+    }
+  }
+
+  /** The primary's fields, plus those this process wrote to memory while it was down. */
+  async hashGetAll(key: string): Promise<Record<string, string>> {
+    const inMemory = await this.#memory.hashGetAll(key);
+    try {
+      return { ...inMemory, ...await this.#primary.hashGetAll(key) };
+    } catch {
+      return inMemory;
+    }
+  }
+
   ping(): Promise<void> {
     return this.#primary.ping();
   }

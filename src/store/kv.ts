@@ -210,6 +210,25 @@ export class KvStore implements Store {
   }
 
   /** A read of a key nobody writes: rejects once the database is closed. */
+  async hashSet(key: string, field: string, value: string): Promise<void> {
+    this.#open();
+    await retryLocked(() => this.#kv.set(["h", key, field], value));
+  }
+
+  async hashDelete(key: string, field: string): Promise<void> {
+    this.#open();
+    await retryLocked(() => this.#kv.delete(["h", key, field]));
+  }
+
+  async hashGetAll(key: string): Promise<Record<string, string>> {
+    this.#open();
+    const all: Record<string, string> = {};
+    for await (const entry of this.#kv.list<string>({ prefix: ["h", key] })) {
+      all[String(entry.key[2])] = entry.value;
+    }
+    return all;
+  }
+
   async ping(): Promise<void> {
     this.#open();
     await this.#kv.get(["ping"]);

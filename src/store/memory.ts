@@ -40,6 +40,8 @@ const MIN_SWEEP_SIZE = 1024;
 export class MemoryStore implements Store {
   readonly kind = "memory";
   readonly #map = new Map<string, Entry>();
+  /** Hashes are records the bot lists and deletes itself: kept apart, never evicted. */
+  readonly #hashes = new Map<string, Map<string, string>>();
   readonly #now: () => number;
   readonly #maxEntries: number;
   #sweepAt = MIN_SWEEP_SIZE;
@@ -156,6 +158,24 @@ export class MemoryStore implements Store {
     return Number(await this.get(key) ?? 0) || 0;
   }
 
+  hashSet(key: string, field: string, value: string): Promise<void> {
+    let hash = this.#hashes.get(key);
+    if (!hash) this.#hashes.set(key, hash = new Map());
+    hash.set(field, value);
+    return Promise.resolve();
+  }
+
+  hashDelete(key: string, field: string): Promise<void> {
+    const hash = this.#hashes.get(key);
+    hash?.delete(field);
+    if (hash?.size === 0) this.#hashes.delete(key);
+    return Promise.resolve();
+  }
+
+  hashGetAll(key: string): Promise<Record<string, string>> {
+    return Promise.resolve(Object.fromEntries(this.#hashes.get(key) ?? []));
+  }
+
   ping(): Promise<void> {
     return Promise.resolve();
   }
@@ -163,6 +183,7 @@ export class MemoryStore implements Store {
   /** Clears the map. Safe to call twice; the store stays usable (it has nothing to release). */
   close(): Promise<void> {
     this.#map.clear();
+    this.#hashes.clear();
     return Promise.resolve();
   }
 }

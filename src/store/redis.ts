@@ -246,6 +246,18 @@ export class RedisStore implements Store {
     return Number(await this.get(key) ?? 0) || 0;
   }
 
+  async hashSet(key: string, field: string, value: string): Promise<void> {
+    await (await this.#ready()).hset(key, field, value);
+  }
+
+  async hashDelete(key: string, field: string): Promise<void> {
+    await (await this.#ready()).hdel(key, field);
+  }
+
+  async hashGetAll(key: string): Promise<Record<string, string>> {
+    return await (await this.#ready()).hgetall(key);
+  }
+
   async ping(): Promise<void> {
     await (await this.#ready()).ping();
   }

@@ -39,6 +39,15 @@ export interface Store {
   add(key: string, by: number, ttlSeconds?: number): Promise<void>;
   /** The value of a counter written by {@link add}: 0 when absent or expired. */
   counter(key: string): Promise<number>;
+  /**
+   * Sets `field` of the hash `key` (no expiry): a small set of records that can be
+   * listed, such as the inbox of updates not yet answered.
+   */
+  hashSet(key: string, field: string, value: string): Promise<void>;
+  /** Deletes `field` of the hash `key`; deleting an absent field is not an error. */
+  hashDelete(key: string, field: string): Promise<void>;
+  /** Every field of the hash `key` with its value; `{}` when there is none. */
+  hashGetAll(key: string): Promise<Record<string, string>>;
   /** Resolves when the backend answers; rejects when it is unreachable. */
   ping(): Promise<void>;
   /** Releases connections and handles. Safe to call twice. */

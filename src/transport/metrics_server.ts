@@ -1,8 +1,9 @@
 /**
- * In polling mode there is no HTTP server, so `METRICS_PORT` starts a small one with
- * `GET /metrics` (Prometheus text) and `GET /healthz`. The webhook server serves both
- * itself. It listens on all interfaces (for a Prometheus on another host): keep the
- * port closed to the internet.
+ * `METRICS_PORT` starts this small server, in polling and in webhook mode alike:
+ * `GET /metrics` (Prometheus text, no authentication) and `GET /healthz`. It is the
+ * place for metrics: the webhook port serves them only with `METRICS_TOKEN` (see
+ * `webhook.ts`). It listens on all interfaces (for a Prometheus on another host):
+ * keep the port closed to the internet.
  */
 import type { Logger } from "@logtape/logtape";
 import type { Metrics } from "../metrics.ts";

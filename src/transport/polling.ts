@@ -6,9 +6,9 @@
  *
  * The runner's parts are assembled here rather than with `run()` so every update's
  * handling is tracked: `run().stop()` resolves once fetching stops, not once running
- * answers finish. Stopping waits for them, bounded. Nothing needs confirming at the
- * end: the runner asks for the next batch (getUpdates with a higher offset, which
- * confirms the previous one) while the previous batch is still being answered.
+ * answers finish. Stopping waits for them, bounded. The runner asks for the next batch
+ * (getUpdates with a higher offset, which confirms the previous one) while the previous
+ * batch is still being answered, so each batch goes into the inbox first.
  */
 import { type Bot, BotError } from "grammy";
 import type { Update } from "grammy/types";
@@ -22,6 +22,7 @@ import type { Logger } from "@logtape/logtape";
 import { ALLOWED_UPDATES } from "../bot/bot.ts";
 import type { BotContext } from "../bot/context.ts";
 import { InFlight } from "./inflight.ts";
+import type { Inbox } from "../inbox.ts";
 
 export interface Polling {
   /**
@@ -31,8 +32,16 @@ export interface Polling {
   stop(timeoutMs: number): Promise<"drained" | "timeout">;
 }
 
-/** Starts long polling; resolves once the runner is fetching. */
-export async function startPolling(bot: Bot<BotContext>, log: Logger): Promise<Polling> {
+/**
+ * Starts long polling; resolves once the runner is fetching. Each batch is recorded in
+ * the inbox before the runner asks for the next one (which confirms it to Telegram),
+ * and updates orphaned by a process that died are taken over from the inbox.
+ */
+export async function startPolling(
+  bot: Bot<BotContext>,
+  inbox: Inbox,
+  log: Logger,
+): Promise<Polling> {
   // Updates that were waiting stay queued: dropping them would lose messages.
   await bot.api.deleteWebhook({ drop_pending_updates: false });
   const inFlight = new InFlight();
@@ -45,10 +54,17 @@ export async function startPolling(bot: Bot<BotContext>, log: Logger): Promise<P
     retryInterval: "quadratic",
     maxRetryTime: Infinity,
   });
-  const source = createSource({ supply: (batchSize, signal) => fetchUpdates(batchSize, signal) });
+  const source = createSource({
+    supply: async (batchSize, signal) => {
+      const updates = await fetchUpdates(batchSize, signal);
+      await inbox.record(updates);
+      return updates;
+    },
+  });
+  const handle = (update: Update) => inFlight.track(bot.handleUpdate(update));
   const sink = createConcurrentSink<Update, unknown>(
     {
-      consume: (update) => inFlight.track(bot.handleUpdate(update)),
+      consume: handle,
     },
     async (error) => {
       if (error instanceof BotError) await bot.errorHandler(error);
@@ -57,6 +73,12 @@ export async function startPolling(bot: Bot<BotContext>, log: Logger): Promise<P
     { concurrency: 500 },
   );
   const runner = createRunner(source, sink);
+  await inbox.start((update) =>
+    handle(update).catch(async (error) => {
+      if (error instanceof BotError) await bot.errorHandler(error);
+      else throw error;
+    })
+  );
   runner.start();
   log.info("Polling as @{username}", { username: bot.botInfo.username });
 
@@ -64,6 +86,7 @@ export async function startPolling(bot: Bot<BotContext>, log: Logger): Promise<P
     async stop(timeoutMs) {
       const deadline = Date.now() + timeoutMs;
       await runner.stop();
+      await inbox.stop();
       return await inFlight.drain(Math.max(0, deadline - Date.now()));
     },
   };

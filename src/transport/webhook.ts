@@ -1,7 +1,14 @@
 /**
  * Webhook mode: an HTTP server (`Deno.serve`) that takes Telegram's updates on the
- * path of `WEBHOOK_URL`, plus `GET /healthz` (the process is up), `GET /readyz`
- * (the store answers and the bot is initialised) and `GET /metrics` (Prometheus).
+ * path of `WEBHOOK_URL`, plus `GET /healthz` (the process is up) and `GET /readyz`
+ * (the store answers and the bot is initialised).
+ *
+ * `GET /metrics` is not public: this port faces the internet through the proxy, and
+ * the metrics tell anyone how busy the bot is and what fails. It is served here only
+ * when `METRICS_TOKEN` is set and the request carries `Authorization: Bearer <token>`
+ * (compared in constant time; 401 otherwise); without a token it is 404 like any
+ * unknown path. `METRICS_PORT` serves it without a token on a separate port
+ * (`metrics_server.ts`), in this mode as in polling.
  *
  * Requests are checked before anything reaches the bot: the
  * `X-Telegram-Bot-Api-Secret-Token` header must equal `WEBHOOK_SECRET` (compared in
@@ -11,9 +18,10 @@
  * methods 405. No input can crash the server: an unexpected error is a 500.
  *
  * The updates are handled here with `bot.handleUpdate` rather than grammY's
- * `webhookCallback`, which compares the secret with `!==`, reads bodies without a
- * limit, answers 500 after a middleware error (so Telegram re-sends an update that
- * was already answered) and cannot hand a running answer over to the shutdown.
+ * `webhookCallback` (whose secret check is constant-time too, since 1.46), because
+ * that reads bodies without a limit, answers 500 after a middleware error (so Telegram
+ * re-sends an update that was already answered) and cannot hand a running answer over
+ * to the shutdown.
  *
  * Long answers. Telegram waits about 60 s for a webhook response, then closes the
  * connection and sends the update again. An update is handled inside its request, so
@@ -28,6 +36,7 @@
  * the bot makes that re-send a no-op, so the message is still answered once.
  */
 import { type Bot, BotError } from "grammy";
+import type { Inbox } from "../inbox.ts";
 import type { Update } from "grammy/types";
 import type { Logger } from "@logtape/logtape";
 import type { WebhookConfig } from "../config.ts";
@@ -64,6 +73,12 @@ const SERVER_SHUTDOWN_TIMEOUT_MS = 2_000;
 
 const SECRET_HEADER = "x-telegram-bot-api-secret-token";
 
+/** The token of an `Authorization: Bearer <token>` header; null for any other header. */
+function bearerToken(header: string | null): string | null {
+  const match = header?.match(/^Bearer +(\S+) *$/i);
+  return match ? match[1] : null;
+}
+
 export interface WebhookHandlerOptions {
   /** The path updates are POSTed to, e.g. `/tg/hook`. */
   path: string;
@@ -71,12 +86,17 @@ export interface WebhookHandlerOptions {
   secret: string;
   /** Handles one update; resolves when its answer is complete. */
   handleUpdate(update: Update): Promise<void>;
+  /** Records an accepted update (the inbox) before the 200 can go out. */
+  record?(update: Update): Promise<void>;
   /** Resolves when the store answers (for /readyz). */
   ping(): Promise<void>;
   /** Whether the bot is initialised (for /readyz). */
   initialised(): boolean;
-  /** Serves `GET /metrics` when given. */
-  metrics?: Pick<Metrics, "render" | "contentType">;
+  /**
+   * Serves `GET /metrics` to requests with `Authorization: Bearer <token>` (401
+   * without it or with another token). Without it `/metrics` is 404.
+   */
+  metrics?: { source: Pick<Metrics, "render" | "contentType">; token: string };
   log: Logger;
   /** See {@link ACK_AFTER_MS} (the default); `Infinity` holds every request until its answer is done. */
   ackAfterMs?: number;
@@ -95,6 +115,8 @@ export interface WebhookHandler {
   drain(timeoutMs: number): Promise<"drained" | "timeout">;
   /** Answers running now, in requests or after them. */
   readonly running: number;
+  /** Handles an update that came another way (taken over from the inbox), tracked for `drain`. */
+  adopt(update: Update): Promise<void>;
 }
 
 const text = (status: number, body: string, headers?: HeadersInit) =>
@@ -189,6 +211,7 @@ export function createWebhookHandler(options: WebhookHandlerOptions): WebhookHan
   const ackAfterMs = options.ackAfterMs ?? ACK_AFTER_MS;
   const maxBodyBytes = options.maxBodyBytes ?? MAX_BODY_BYTES;
   const expected = sha256(options.secret);
+  const metricsToken = options.metrics ? sha256(options.metrics.token) : undefined;
   const answers = new InFlight();
   let draining = false;
   const giveUp = Promise.withResolvers<"gave up">();
@@ -207,15 +230,19 @@ export function createWebhookHandler(options: WebhookHandlerOptions): WebhookHan
     return text(status, reason);
   };
 
-  async function accept(update: Update): Promise<Response> {
-    const work = answers.track(
+  const run = (update: Update) =>
+    answers.track(
       handleUpdate(update).catch((error) => {
         log.error("Webhook: update {updateId} failed: {error}", {
           updateId: update.update_id,
           error,
         });
       }),
-    ).then(() => "done" as const);
+    );
+
+  async function accept(update: Update): Promise<Response> {
+    await options.record?.(update);
+    const work = run(update).then(() => "done" as const);
     let timer: ReturnType<typeof setTimeout> | undefined;
     const racers: Promise<"done" | "ack" | "gave up">[] = [work, giveUp.promise];
     if (Number.isFinite(ackAfterMs)) {
@@ -257,10 +284,21 @@ export function createWebhookHandler(options: WebhookHandlerOptions): WebhookHan
     if (url.pathname === "/healthz") {
       return isGet ? text(200, "ok") : refuse(405, "method not allowed", info, "debug");
     }
-    if (url.pathname === "/metrics" && options.metrics) {
+    if (url.pathname === "/metrics" && options.metrics && metricsToken) {
       if (!isGet) return refuse(405, "method not allowed", info, "debug");
-      return new Response(await options.metrics.render(), {
-        headers: { "content-type": options.metrics.contentType },
+      const given = bearerToken(request.headers.get("authorization"));
+      if (!await secretMatches(given, metricsToken)) {
+        log.warning(
+          "Webhook: refused /metrics (401, wrong or missing METRICS_TOKEN) from {remote}",
+          {
+            remote: remote(info),
+          },
+        );
+        return text(401, "wrong or missing bearer token", { "www-authenticate": "Bearer" });
+      }
+      const { source } = options.metrics;
+      return new Response(await source.render(), {
+        headers: { "content-type": source.contentType },
       });
     }
     if (url.pathname === "/readyz") {
@@ -299,6 +337,7 @@ export function createWebhookHandler(options: WebhookHandlerOptions): WebhookHan
     get running() {
       return answers.size;
     },
+    adopt: run,
   };
 }
 
@@ -316,10 +355,14 @@ export function botUpdateHandler(bot: Bot<BotContext>): (update: Update) => Prom
 
 export interface WebhookServerOptions {
   webhook: WebhookConfig;
+  /** Accepted updates are recorded here before the 200, and orphans taken over. */
+  inbox: Inbox;
   /** For /readyz. */
   ping(): Promise<void>;
-  /** For /metrics. */
+  /** For /metrics, served on this port only with {@link metricsToken}. */
   metrics?: Pick<Metrics, "render" | "contentType">;
+  /** `METRICS_TOKEN`: the bearer token /metrics needs here; without it /metrics is 404. */
+  metricsToken?: string;
   log: Logger;
   /** See {@link WebhookHandlerOptions.ackAfterMs}. */
   ackAfterMs?: number;
@@ -349,9 +392,12 @@ export async function startWebhook(
     path: webhook.path,
     secret: webhook.secret,
     handleUpdate: botUpdateHandler(bot),
+    record: (update) => options.inbox.record([update]),
     ping: options.ping,
     initialised: () => bot.isInited(),
-    metrics: options.metrics,
+    metrics: options.metrics && options.metricsToken
+      ? { source: options.metrics, token: options.metricsToken }
+      : undefined,
     log,
     ackAfterMs: options.ackAfterMs,
   });
@@ -376,6 +422,7 @@ export async function startWebhook(
     await server.shutdown();
     throw error;
   }
+  await options.inbox.start(handler.adopt);
   log.info("Webhook ready as @{username}: {url} (listening on port {port})", {
     username: bot.botInfo.username,
     url: webhook.url,
@@ -384,6 +431,7 @@ export async function startWebhook(
   return {
     addr,
     async stop(timeoutMs) {
+      await options.inbox.stop();
       const outcome = await handler.drain(timeoutMs);
       let timer: ReturnType<typeof setTimeout> | undefined;
       await Promise.race([

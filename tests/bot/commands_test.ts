@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { formatExport, formatHistory } from "../../src/bot/commands.ts";
 import { allTexts, langOf } from "../../src/bot/texts.ts";
-import { visibleLength } from "../../src/bot/format.ts";
+import { visibleLength } from "../../src/bot/render.ts";
 
 const messages = [
   { role: "user" as const, text: "What is <b>?", at: new Date("2026-11-24T10:00:00Z") },

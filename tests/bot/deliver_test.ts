@@ -1,15 +1,16 @@
 /**
  * Reply delivery against the fake Bot API, through grammY's own client: the final
- * message's fallback chain (`deliver.ts`) and the streamed previews (`stream.ts`).
+ * message's fallback chain (`deliver.ts`) and the streamed previews (`preview.ts`),
+ * the preview handing over to the delivery step as the chat handler does.
  */
 import assert from "node:assert/strict";
 import { Api } from "grammy";
 import { FakeTelegram, type FakeUser, type RecordedCall } from "../fakes/telegram.ts";
-import { ApiSupport, deliverAnswer, RICH_TEXT_LIMIT } from "../../src/bot/deliver.ts";
-import { AnswerStream, type AnswerStreamOptions, draftIdFor } from "../../src/bot/stream.ts";
+import { ApiSupport, deliverAnswer } from "../../src/bot/deliver.ts";
+import { draftIdFor, Preview, type PreviewOptions } from "../../src/bot/preview.ts";
 import { finalText } from "../../src/bot/chat.ts";
 import { allTexts } from "../../src/bot/texts.ts";
-import { splitForTelegram } from "../../src/bot/format.ts";
+import { RICH_TEXT_LIMIT, splitForTelegram } from "../../src/bot/split.ts";
 import { ConfigError, parseConfig } from "../../src/config.ts";
 
 const user: FakeUser = { id: 4001, first_name: "Ann", language_code: "en" };
@@ -35,8 +36,9 @@ const trail = (tg: FakeTelegram) =>
 /** Largest-first gaps between consecutive calls. */
 const gaps = (calls: RecordedCall[]) => calls.slice(1).map((c, i) => c.at - calls[i].at);
 
-function stream(api: Api, extra: Partial<AnswerStreamOptions> = {}) {
-  return new AnswerStream({
+/** A preview, plus `finish`: stop it and deliver the final answer, as the chat handler does. */
+function stream(api: Api, extra: Partial<PreviewOptions> = {}) {
+  const options: PreviewOptions = {
     api,
     chatId: user.id,
     draftId: draftIdFor(1),
@@ -44,11 +46,24 @@ function stream(api: Api, extra: Partial<AnswerStreamOptions> = {}) {
     format: "rich",
     support: new ApiSupport(),
     ...extra,
-  });
+  };
+  const preview = new Preview(options);
+  const finish = async (markdown: string) => {
+    const shown = await preview.stop();
+    const sent = await deliverAnswer(api, user.id, markdown, {
+      replyTo: options.replyTo,
+      format: options.format,
+      support: options.support,
+      edited: shown.edited,
+    });
+    preview.delivered();
+    return sent;
+  };
+  return Object.assign(preview, { finish });
 }
 
 /** Pushes `text` word by word, `ms` apart. */
-async function feed(s: AnswerStream, text: string, ms: number): Promise<void> {
+async function feed(s: Preview, text: string, ms: number): Promise<void> {
   for (const word of text.match(/\s*\S+/g) ?? []) {
     s.push(word);
     if (ms > 0) await delay(ms);
@@ -307,13 +322,13 @@ Deno.test("drafts refused in a chat (400): edit mode for this answer only", asyn
   });
 });
 
-Deno.test("abandon ends the previews without a message; the final text carries the notes", async () => {
+Deno.test("stop ends the previews without a message; the final text carries the notes", async () => {
   await withFake(async (tg, api) => {
     const s = stream(api);
     s.start();
     s.push("Half");
     await tg.waitForCall("sendRichMessageDraft");
-    await s.abandon();
+    await s.stop();
     s.push(" more");
     assert.deepEqual(trail(tg), ["sendMessageDraft", "sendRichMessageDraft"]);
   });

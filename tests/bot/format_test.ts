@@ -1,10 +1,7 @@
 import assert from "node:assert/strict";
-import {
-  type Chunk,
-  markdownToHtml,
-  splitForTelegram,
-  visibleLength,
-} from "../../src/bot/format.ts";
+/** Rendering (`render.ts`) and splitting (`split.ts`), tested together: every chunk must render well-formed. */
+import { markdownToHtml, visibleLength } from "../../src/bot/render.ts";
+import { type Chunk, splitForTelegram } from "../../src/bot/split.ts";
 
 // ---------------------------------------------------------------------------
 // Independent checkers (not the module's own helpers, so a bug there cannot hide itself)

@@ -6,6 +6,7 @@ import assert from "node:assert/strict";
 import { CHANNEL, withStack } from "../helpers/stack.ts";
 import {
   markdownOf,
+  modelRequests,
   repliedTo,
   requestsTo,
   says,
@@ -113,7 +114,7 @@ Deno.test("a non-subscriber is turned away with buttons; Check again lets them i
     }).inline_keyboard.flat();
     assert.ok(keyboard.some((b) => b.url === `https://t.me/${CHANNEL.username}`));
     const recheck = keyboard.find((b) => b.callback_data)!;
-    assert.equal(openai.requests.length, 0, "no tokens spent on a non-subscriber");
+    assert.equal(modelRequests(openai).length, 0, "no tokens spent on a non-subscriber");
 
     // Still not subscribed: an alert, no welcome.
     const gateMessage = telegram.chatMessages(user.id).at(-1)!;
@@ -227,7 +228,7 @@ Deno.test("group chats: commands are pointed to the private chat, chatter costs 
       new RegExp(`private chats only: open @${telegram.botUsername}`),
     );
     assert.equal(telegram.callsTo("sendMessage").filter(sentTo(group.id)).length, 1);
-    assert.equal(openai.requests.length, 0);
+    assert.equal(modelRequests(openai).length, 0);
   }));
 
 Deno.test("a sticker gets a friendly 'text only' answer without spending tokens", () =>
@@ -237,5 +238,5 @@ Deno.test("a sticker gets a friendly 'text only' answer without spending tokens"
     telegram.sendSticker(user);
     const call = await telegram.waitForCall("sendMessage", sentTo(user.id));
     assert.match(textOf(call), /text messages only/);
-    assert.equal(openai.requests.length, 0);
+    assert.equal(modelRequests(openai).length, 0);
   }));

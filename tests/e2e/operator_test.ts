@@ -114,7 +114,7 @@ Deno.test("admin commands: invisible to others, working for admins", () =>
     telegram.sendText(admin, "/limits");
     await telegram.waitForCall(
       "sendMessage",
-      saysTo(ADMIN, /Limits in force:[\s\S]*longest message: 16,000/),
+      saysTo(ADMIN, /Limits in force:[\s\S]*longest message: 4,096/),
     );
 
     // /reset_user: the user's next message starts a new conversation.

@@ -15,7 +15,7 @@ import {
   sentTo,
   until,
 } from "../helpers/predicates.ts";
-import { splitForTelegram } from "../../src/bot/format.ts";
+import { splitForTelegram } from "../../src/bot/split.ts";
 
 /** The methods that put the answer in front of the user. */
 const SHOWING = new Set([

@@ -4,7 +4,7 @@
  * header. Requests that are not Telegram's are sent directly with fetch.
  */
 import assert from "node:assert/strict";
-import { messageUpdate, withStack } from "../helpers/stack.ts";
+import { freePort, messageUpdate, withStack } from "../helpers/stack.ts";
 import { answers, requestsTo, waitForAnswer } from "../helpers/predicates.ts";
 import { MAX_BODY_BYTES, MAX_CONNECTIONS } from "../../src/transport/webhook.ts";
 import { ALLOWED_UPDATES } from "../../src/bot/bot.ts";
@@ -34,6 +34,9 @@ Deno.test("webhook: registered with the secret; updates are answered; health and
     const ready = await fetch(`${origin}/readyz`);
     assert.equal(ready.status, 200);
     assert.equal(await ready.text(), "ready");
+    const metrics = await fetch(`${origin}/metrics`);
+    assert.equal(metrics.status, 404, "no METRICS_TOKEN: /metrics is not on the public port");
+    await metrics.body?.cancel();
   }));
 
 Deno.test("webhook: wrong or missing secret and garbage bodies are refused; nothing reaches the bot", () =>
@@ -102,3 +105,27 @@ Deno.test("webhook: the bot survives a restart and takes updates again on the sa
     // Telegram allows one setWebhook a second: the second start's 429 was waited out.
     assert.equal(sets.filter((c) => c.ok).length, 2, "setWebhook on every start");
   }));
+
+Deno.test("webhook: /metrics on METRICS_PORT, and on the webhook port only with METRICS_TOKEN", () => {
+  const metricsPort = freePort();
+  const token = crypto.randomUUID().replaceAll("-", "");
+  const env = { METRICS_PORT: String(metricsPort), METRICS_TOKEN: token };
+  return withStack({ webhook: true, env }, async (stack) => {
+    const scrape = async (url: string, authorization?: string) => {
+      const res = await fetch(url, { headers: authorization ? { authorization } : {} });
+      return { status: res.status, body: await res.text() };
+    };
+    const own = await scrape(`http://127.0.0.1:${metricsPort}/metrics`);
+    assert.equal(own.status, 200);
+    assert.match(own.body, /^# HELP bot_answers_total/m);
+
+    const publicUrl = new URL("/metrics", stack.webhook!.url).href;
+    assert.equal((await scrape(publicUrl)).status, 401, "no token");
+    assert.equal((await scrape(publicUrl, "Bearer wrong-token-0123456789")).status, 401);
+    const authorised = await scrape(publicUrl, `Bearer ${token}`);
+    assert.equal(authorised.status, 200);
+    assert.match(authorised.body, /^# HELP bot_answers_total/m);
+    await stack.bot.waitForOutput(/refused \/metrics \(401/);
+    assert.ok(!stack.bot.output().includes(token), "the metrics token was printed");
+  });
+});

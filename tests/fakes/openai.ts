@@ -5,19 +5,23 @@
  *
  * Scope: exactly the endpoints the bot calls.
  * - Responses and Conversations: `POST /v1/conversations` (metadata),
- *   `POST /v1/responses` streamed, with `conversation` and a string `input`, and
- *   `GET /v1/conversations/{id}/items` (`order`, `limit`, `after`).
+ *   `POST /v1/responses` streamed, either with `conversation` and a string `input` or
+ *   stateless (`store: false`, `input` an array of user and assistant messages with
+ *   string content), `GET /v1/conversations/{id}/items` (`order`, `limit`, `after`),
+ *   and `GET /v1/conversations/{id}` (the start-up check asks for `conv_probe`).
+ * - Chat Completions (`POST /v1/chat/completions`, streamed): see `openai_chat.ts`.
  * - Legacy Assistants (threads and runs): `POST /v1/threads` (metadata),
  *   `POST` and `GET /v1/threads/{id}/messages` (text content; `order`, `limit`,
  *   `after`), `POST /v1/threads/{id}/runs` streamed, `GET /v1/threads/{id}/runs/{id}`
  *   and `POST /v1/threads/{id}/runs/{id}/cancel`.
  * Any other path is OpenAI's 404 "Invalid URL". Parameters OpenAI accepts but the bot
- * never sends (non-streamed answers and runs, array inputs and content parts,
- * `previous_response_id`, items or messages at creation, `tool_resources`,
- * `additional_messages`, attachments, the `before` cursor, `run_id`) are refused with a
- * 400 "FakeOpenAI does not model …". For tests: `reply` makes the answer, `hold()`
- * pauses streams, `failNext` injects OpenAI's errors, `timeToFirstTokenMs` and
- * `tokensPerSecond` pace deltas, and `requests`, `aborted`, `conversationItems()` record.
+ * never sends (non-streamed answers and runs, stored responses without a conversation,
+ * content parts, other input items and roles, `previous_response_id`, items or
+ * messages at creation, `tool_resources`, `additional_messages`, attachments, the
+ * `before` cursor, `run_id`) are refused with a 400 "FakeOpenAI does not model …".
+ * For tests: `reply` makes the answer, `hold()` pauses streams, `failNext` injects
+ * OpenAI's errors, `timeToFirstTokenMs` and `tokensPerSecond` pace deltas, and
+ * `requests`, `aborted`, `conversationItems()` record.
  *
  * It is strict where OpenAI is strict: unknown body parameters, wrong types, bad id
  * prefixes, missing headers, concurrent work on one conversation or thread and
@@ -38,8 +42,23 @@
  * - Unknown pagination cursors (`after`) get 404 naming the item.
  * - Text deltas carry `obfuscation` padding, as OpenAI sends by default, unless
  *   `stream_options.include_obfuscation` is false.
+ *
+ * Chat Completions live in `openai_chat.ts`; the context window, compaction and the
+ * per-user fields in `openai_context.ts`. Options make it act as a compatible server:
+ * `lacks` (no Conversations, say), `reasoning` (a reasoning model's `<think>` text or
+ * `reasoning_content` deltas).
  */
 import type OpenAI from "openai";
+import { createChatCompletion, type FakeModel, THINK_DELTAS } from "./openai_chat.ts";
+import {
+  type CompactionItem,
+  compactionItem,
+  contextLengthExceeded,
+  limitOutput,
+  readCompactThreshold,
+  readUserFields,
+  renderedItems,
+} from "./openai_context.ts";
 
 /** Options of {@link FakeOpenAI.start}. */
 export interface FakeOpenAIOptions {
@@ -49,6 +68,12 @@ export interface FakeOpenAIOptions {
   tokensPerSecond?: number;
   /** `asst_…` ids served by the legacy Assistants API; default ["asst_test"]. */
   assistants?: string[];
+  /** Tokens a request may hold (see `openai_context.ts`); default unlimited. */
+  contextWindow?: number;
+  /** APIs answered like a route the server lacks (404 Invalid URL), as compatible servers do. */
+  lacks?: ("conversations" | "responses" | "chat")[];
+  /** Act as a reasoning model: `<think>` in the text, or `reasoning_content` chat deltas. */
+  reasoning?: "think" | "field";
 }
 
 /** One request as the fake received it. */
@@ -97,7 +122,7 @@ type Json = Record<string, unknown>;
 const API_KEY = "sk-test-fake-key-0123456789";
 
 /** An error answer; thrown by handlers and turned into a response by the router. */
-class HttpError extends Error {
+export class HttpError extends Error {
   constructor(
     readonly status: number,
     readonly error: OpenAIErrorBody,
@@ -107,7 +132,7 @@ class HttpError extends Error {
   }
 }
 
-function invalid(
+export function invalid(
   message: string,
   param: string | null = null,
   code: string | null = null,
@@ -192,7 +217,7 @@ const newId = {
 const now = () => Math.floor(Date.now() / 1000);
 
 /** Roughly OpenAI's count: a token is about four characters. */
-function countTokens(text: string): number {
+export function countTokens(text: string): number {
   return text.length === 0 ? 0 : Math.ceil(text.length / 4);
 }
 
@@ -202,7 +227,7 @@ function toDeltas(reply: string | string[]): string[] {
   return reply.match(/\s*\S+|\s+$/g) ?? [];
 }
 
-function isObject(value: unknown): value is Json {
+export function isObject(value: unknown): value is Json {
   return typeof value === "object" && value !== null && !Array.isArray(value);
 }
 
@@ -216,7 +241,7 @@ function typeName(value: unknown): string {
   return "an object";
 }
 
-function wrongType(param: string, expected: string, value: unknown): HttpError {
+export function wrongType(param: string, expected: string, value: unknown): HttpError {
   return invalid(
     `Invalid type for '${param}': expected ${expected}, but got ${typeName(value)} instead.`,
     param,
@@ -225,7 +250,7 @@ function wrongType(param: string, expected: string, value: unknown): HttpError {
 }
 
 /** Rejects the first key not in `allowed`; `at` prefixes nested names ("stream_options."). */
-function rejectUnknown(body: Json, allowed: readonly string[], at = ""): void {
+export function rejectUnknown(body: Json, allowed: readonly string[], at = ""): void {
   for (const key of Object.keys(body)) {
     if (!allowed.includes(key)) {
       throw invalid(`Unknown parameter: '${at}${key}'.`, `${at}${key}`, "unknown_parameter");
@@ -240,7 +265,7 @@ interface Kinds {
 }
 
 /** `body[key]` of this JSON type; undefined when absent or null. */
-function optional<K extends keyof Kinds>(
+export function optional<K extends keyof Kinds>(
   body: Json,
   key: string,
   kind: K,
@@ -253,7 +278,7 @@ function optional<K extends keyof Kinds>(
   return value as Kinds[K];
 }
 
-function requireString(body: Json, key: string): string {
+export function requireString(body: Json, key: string): string {
   const value = body[key];
   if (value === undefined) {
     throw invalid(`Missing required parameter: '${key}'.`, key, "missing_required_parameter");
@@ -473,7 +498,7 @@ class SseSink {
 
 interface ConversationState {
   conversation: OpenAI.Conversations.Conversation;
-  items: ConversationMessage[];
+  items: (ConversationMessage | CompactionItem)[];
   /** The response currently operating on it. */
   lockedBy?: string;
 }
@@ -543,7 +568,7 @@ export class FakeOpenAI {
   readonly requests: RecordedRequest[] = [];
 
   #server: Deno.HttpServer<Deno.NetAddr>;
-  #options: Required<FakeOpenAIOptions>;
+  #options: Required<Omit<FakeOpenAIOptions, "reasoning">> & FakeOpenAIOptions;
   #closing = new AbortController();
   #tasks = new Set<Promise<unknown>>();
   #aborted = 0;
@@ -567,11 +592,16 @@ export class FakeOpenAI {
       timeToFirstTokenMs: options.timeToFirstTokenMs ?? 0,
       tokensPerSecond: options.tokensPerSecond ?? 0,
       assistants: options.assistants ?? ["asst_test"],
+      contextWindow: options.contextWindow ?? Infinity,
+      lacks: options.lacks ?? [],
+      reasoning: options.reasoning,
     };
     const id = "([^/]+)";
     this.#routes = [
       ["POST", /^\/v1\/responses$/, (c) => this.#createResponse(c)],
+      ["POST", /^\/v1\/chat\/completions$/, (c) => createChatCompletion(c.body, this.#model())],
       ["POST", /^\/v1\/conversations$/, (c) => this.#createConversation(c)],
+      ["GET", new RegExp(`^/v1/conversations/${id}$`), (c) => this.#getConversation(c)],
       ["GET", new RegExp(`^/v1/conversations/${id}/items$`), (c) => this.#listItems(c)],
       ["POST", /^\/v1\/threads$/, (c) => this.#createThread(c)],
       ["POST", new RegExp(`^/v1/threads/${id}/messages$`), (c) => this.#createMessage(c)],
@@ -713,6 +743,8 @@ export class FakeOpenAI {
   }
 
   #route(method: string, path: string): [Handler, string[]] | undefined {
+    const api = path.match(/^\/v1\/(conversations|responses|chat)(\/|$)/)?.[1];
+    if (this.#options.lacks.some((lacking) => lacking === api)) return undefined;
     for (const [m, pattern, handler] of this.#routes) {
       const match = pattern.exec(path);
       if (match && m === method) return [handler, match.slice(1).map(decodeURIComponent)];
@@ -816,7 +848,22 @@ export class FakeOpenAI {
   }
 
   #produce(input: string): string[] {
-    return toDeltas(this.reply(input));
+    const deltas = toDeltas(this.reply(input));
+    return this.#options.reasoning === "think" ? [...THINK_DELTAS, ...deltas] : deltas;
+  }
+
+  /** What the Chat Completions route (`openai_chat.ts`) uses of this server. */
+  #model(): FakeModel {
+    return {
+      produce: (input) => this.#produce(input),
+      pace: (index, signal) => this.#pace(index, signal),
+      track: (work) => this.#track(work),
+      closing: this.#closing.signal,
+      disconnected: () => this.#aborted++,
+      contextWindow: this.#options.contextWindow,
+      reasoning: this.#options.reasoning,
+      countTokens,
+    };
   }
 
   // -------------------------------------------------------------------------
@@ -861,6 +908,11 @@ export class FakeOpenAI {
     return json(conversation);
   }
 
+  /** The start-up check of the Conversations backend asks for `conv_probe`: a 404. */
+  #getConversation({ match }: Context): Response {
+    return json(this.#conversationState(match[0]).conversation);
+  }
+
   #listItems({ match, query }: Context): Response {
     const state = this.#conversationState(match[0]);
     return page(
@@ -882,6 +934,17 @@ export class FakeOpenAI {
     }
     const metadata = readMetadata(body) ?? {};
     const includeObfuscation = readStreamOptions(body).include_obfuscation ?? true;
+    const compactThreshold = readCompactThreshold(body);
+    const userFields = readUserFields(body);
+    const maxOutputTokens = optional(body, "max_output_tokens", "number");
+    if (maxOutputTokens !== undefined && maxOutputTokens < 16) {
+      throw invalid(
+        `Invalid 'max_output_tokens': integer below minimum value. Expected a value >= 16, but ` +
+          `got ${maxOutputTokens} instead.`,
+        "max_output_tokens",
+        "integer_below_min_value",
+      );
+    }
 
     let conversationId: string | undefined;
     const rawConversation = body.conversation;
@@ -900,36 +963,46 @@ export class FakeOpenAI {
         "mutually_exclusive_parameters",
       );
     }
+    const store = optional(body, "store", "boolean") ?? true;
+    if (conversationId === undefined && store) {
+      throw notModelled("stored responses (without a conversation, only store: false)", "store");
+    }
     if (body.input === undefined) {
       throw invalid("Missing required parameter: 'input'.", "input", "missing_required_parameter");
     }
-    if (Array.isArray(body.input)) throw notModelled("an array input", "input");
-    if (typeof body.input !== "string") {
-      throw wrongType("input", "a string or an array", body.input);
-    }
-    const input: ConversationMessage = {
-      type: "message",
-      id: newId.item(),
-      status: "completed",
-      role: "user",
-      content: [{ type: "input_text", text: body.input }],
-    };
+    const inputItems = toInputItems(body.input);
     const conversation = conversationId === undefined
       ? undefined
       : this.#conversationState(conversationId, "conversation");
     let context = "";
     if (conversation) {
       this.#checkUnlocked(conversation);
-      context = conversation.items.map(itemText).join("");
+      context = renderedItems(conversation.items).map(itemText).join("");
     }
-    const inputTokens = countTokens(context + (instructions ?? "") + body.input);
+
+    // The model answers the last user message (a stateless input holds the whole history).
+    const lastUser = inputItems.findLast((i) => i.role === "user");
+    const userText = lastUser ? itemText(lastUser) : "";
+    const ownInput = (instructions ?? "") + inputItems.map(itemText).join("");
+    let inputTokens = countTokens(context + ownInput);
+    // Compaction happens first, so the response renders only the new input after it.
+    let compaction: CompactionItem | undefined;
+    if (conversation && compactThreshold !== undefined && inputTokens > compactThreshold) {
+      compaction = compactionItem();
+      inputTokens = countTokens(ownInput);
+    }
+    if (inputTokens > this.#options.contextWindow) {
+      throw contextLengthExceeded("responses", this.#options.contextWindow, inputTokens);
+    }
     let deltas: string[];
+    let cut: boolean;
     try {
-      deltas = this.#produce(body.input);
+      ({ deltas, cut } = limitOutput(this.#produce(userText), maxOutputTokens, countTokens));
     } catch (error) {
       console.error("FakeOpenAI: reply() threw", error);
       throw injectedError(500, 0);
     }
+    const messageIndex = compaction ? 1 : 0;
 
     const response: WireResponse = {
       id: newId.response(),
@@ -942,17 +1015,17 @@ export class FakeOpenAI {
       error: null,
       incomplete_details: null,
       instructions,
-      max_output_tokens: optional(body, "max_output_tokens", "number") ?? null,
+      max_output_tokens: maxOutputTokens ?? null,
       max_tool_calls: null,
       model,
       output: [],
       parallel_tool_calls: true,
       previous_response_id: null,
-      prompt_cache_key: null,
+      prompt_cache_key: userFields.prompt_cache_key,
       reasoning: { effort: null, summary: null },
-      safety_identifier: null,
+      safety_identifier: userFields.safety_identifier,
       service_tier: "auto",
-      store: optional(body, "store", "boolean") ?? true,
+      store,
       temperature: optional(body, "temperature", "number") ?? 1,
       text: { format: { type: "text" }, verbosity: "medium" },
       tool_choice: "auto",
@@ -970,12 +1043,13 @@ export class FakeOpenAI {
       const item: OutputMessage = {
         id: itemId,
         type: "message",
-        status: "completed",
+        status: cut ? "incomplete" : "completed",
         content: [outputText(text)],
         role: "assistant",
       };
-      response.output = [item];
-      response.status = "completed";
+      response.output = compaction ? [compaction, item] : [item];
+      response.status = cut ? "incomplete" : "completed";
+      if (cut) response.incomplete_details = { reason: "max_output_tokens" };
       response.completed_at = now();
       response.service_tier = "default";
       const outputTokens = countTokens(text);
@@ -987,7 +1061,8 @@ export class FakeOpenAI {
         total_tokens: inputTokens + outputTokens,
       };
       if (conversation && this.#conversations.has(conversation.conversation.id)) {
-        conversation.items.push(input, structuredClone(item));
+        const output = structuredClone(response.output) as ConversationState["items"];
+        conversation.items.push(...inputItems, ...output);
       }
     };
     const unlock = () => {
@@ -1013,8 +1088,12 @@ export class FakeOpenAI {
           content: [],
           role: "assistant",
         };
-        emit("response.output_item.added", { output_index: 0, item });
-        const where = { item_id: itemId, output_index: 0, content_index: 0 };
+        if (compaction) {
+          emit("response.output_item.added", { output_index: 0, item: compaction });
+          emit("response.output_item.done", { output_index: 0, item: compaction });
+        }
+        emit("response.output_item.added", { output_index: messageIndex, item });
+        const where = { item_id: itemId, output_index: messageIndex, content_index: 0 };
         emit("response.content_part.added", { ...where, part: outputText("") });
         for (const [index, delta] of deltas.entries()) {
           await this.#pace(index, signal);
@@ -1032,8 +1111,11 @@ export class FakeOpenAI {
         emit("response.output_text.done", { ...where, text, logprobs: [] });
         emit("response.content_part.done", { ...where, part: outputText(text) });
         finish(text, itemId);
-        emit("response.output_item.done", { output_index: 0, item: response.output[0] });
-        emit("response.completed", { response: snapshot() });
+        emit("response.output_item.done", {
+          output_index: messageIndex,
+          item: response.output[messageIndex],
+        });
+        emit(cut ? "response.incomplete" : "response.completed", { response: snapshot() });
         sink.close();
       } catch {
         if (response.status !== "completed") response.status = "cancelled";
@@ -1317,6 +1399,44 @@ function itemText(item: { type: string; content?: unknown }): string {
   return item.content
     .map((part) => isObject(part) && typeof part.text === "string" ? part.text : "")
     .join("");
+}
+
+/**
+ * A response's `input` as conversation items: a string is one user message; an array
+ * holds messages (`EasyInputMessage`) of role user or assistant with string content, as
+ * the stateless backend sends its history. Other item types, roles and content parts are
+ * not modelled.
+ */
+function toInputItems(input: unknown): ConversationMessage[] {
+  if (typeof input === "string") input = [{ role: "user", content: input }];
+  if (!Array.isArray(input)) throw wrongType("input", "a string or an array", input);
+  return input.map((raw, i) => {
+    const at = `input[${i}]`;
+    if (!isObject(raw)) throw wrongType(at, "an object", raw);
+    rejectUnknown(raw, ["type", "role", "content"], `${at}.`);
+    if ((raw.type ?? "message") !== "message") throw notModelled(`${at}.type '${raw.type}'`);
+    const { role, content } = raw;
+    if (role === undefined || content === undefined) {
+      const missing = role === undefined ? "role" : "content";
+      throw invalid(
+        `Missing required parameter: '${at}.${missing}'.`,
+        `${at}.${missing}`,
+        "missing_required_parameter",
+      );
+    }
+    if (role !== "user" && role !== "assistant") throw notModelled(`role '${role}'`, `${at}.role`);
+    if (Array.isArray(content)) throw notModelled("content parts", `${at}.content`);
+    if (typeof content !== "string") {
+      throw wrongType(`${at}.content`, "a string or an array", content);
+    }
+    return {
+      type: "message",
+      id: newId.item(),
+      status: "completed",
+      role,
+      content: [role === "user" ? { type: "input_text", text: content } : outputText(content)],
+    };
+  });
 }
 
 function threadMessageText(message: ThreadMessage): string {

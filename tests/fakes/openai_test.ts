@@ -40,12 +40,15 @@ async function readStream(stream: AsyncIterable<OpenAI.Responses.ResponseStreamE
   return { text, completed, padded };
 }
 
-/** One streamed answer to `input`, in `conversation` when given, asked as the bot asks. */
+/**
+ * One streamed answer to `input`, asked as the bot asks: in `conversation` when given,
+ * else stateless (`store: false`).
+ */
 async function ask(client: OpenAI, input: string, conversation?: string | { id: string }) {
   return await readStream(
     await client.responses.create({
       model: "gpt-test",
-      conversation,
+      ...(conversation ? { conversation } : { store: false }),
       input,
       stream: true,
       stream_options: { include_obfuscation: false },
@@ -251,7 +254,9 @@ Deno.test("requests OpenAI rejects are rejected", async () => {
     const { id } = await client.conversations.create();
     /** A streamed responses.create with these parameters (typed loosely: some are wrong). */
     const respond = (body: Record<string, unknown>) =>
-      client.responses.create({ model: "m", input: "x", stream: true, ...body } as never);
+      client.responses.create(
+        { model: "m", input: "x", stream: true, store: false, ...body } as never,
+      );
     const cases: [() => Promise<unknown>, number, RegExp, string?][] = [
       [() => respond({ model: undefined }), 400, /Missing required parameter: 'model'\./, "model"],
       [
@@ -265,6 +270,13 @@ Deno.test("requests OpenAI rejects are rejected", async () => {
         /Conversation with id 'conv_nope' not found\./,
       ],
       [() => respond({ stream: undefined }), 400, /does not model non-streamed responses\./],
+      [() => respond({ store: undefined }), 400, /does not model stored responses/, "store"],
+      [
+        () => respond({ input: [{ role: "user", content: [{ type: "input_text", text: "x" }] }] }),
+        400,
+        /does not model content parts\./,
+        "input[0].content",
+      ],
       [
         () => client.conversations.items.list("thread_abc"),
         400,
@@ -454,7 +466,12 @@ Deno.test("close() ends a held stream", async () => {
   const fake = await FakeOpenAI.start();
   const client = new OpenAI({ apiKey: fake.apiKey, baseURL: fake.baseURL, maxRetries: 0 });
   const hold = fake.hold();
-  const stream = await client.responses.create({ model: "m", input: "x", stream: true });
+  const stream = await client.responses.create({
+    model: "m",
+    input: "x",
+    stream: true,
+    store: false,
+  });
   await hold.waiting;
   const types: string[] = [];
   const reading = (async () => {

@@ -19,9 +19,9 @@
  * model it; a method call in a webhook's answer is ignored (grammY makes none).
  *
  * The user's side, for tests: sendText (private chat or group), sendSticker,
- * pressButton, pressStop, pushUpdate (any update, e.g. chat_member), and the channel
- * and its members (addChannel, setMember). Users, chats and channels exist only when a
- * test declares them that way. Records: calls, callsTo, waitForCall(s), chatMessages,
+ * pressButton, pressStop, blockBot, pushUpdate (any update, e.g. chat_member), and the
+ * channel and its members (addChannel, setMember). Users, chats and channels exist only
+ * when a test declares them that way. Records: calls, callsTo, waitForCall(s), chatMessages,
  * chatDrafts, shownDraft, pendingUpdateCount; faults: failNext, missingMethods.
  *
  * Drafts: the last draft of a private chat is shown until the bot sends a message there
@@ -349,6 +349,8 @@ export class FakeTelegram {
   #users = new Map<number, FakeUser>();
   #chats = new Map<number, ChatInfo>();
   #members = new Map<number, Map<number, Member>>();
+  /** Users who blocked the bot. */
+  #blocked = new Set<number>();
   #messages = new Map<number, StoredMessage[]>();
   #nextMessageId = new Map<number, number>();
   #drafts = new Map<number, FakeDraft[]>();
@@ -441,13 +443,18 @@ export class FakeTelegram {
   /**
    * A text message from `user`, in their private chat (which then counts as started) or
    * in the given group. Text starting with /command (or /command@bot) gets its
-   * bot_command entity.
+   * bot_command entity. Throws for a text over 4096 characters, which no client sends.
    */
   sendText(
     user: FakeUser,
     text: string,
     chat?: { id: number; type: "group" | "supergroup"; title?: string },
   ): { update_id: number; message: Record<string, unknown> } {
+    // Telegram's clients send at most 4096 characters (UTF-16 units, as the Bot API
+    // counts) in one message; a longer text is split before it is sent.
+    if (text.length > 4096) {
+      throw new Error(`sendText: a user text is at most 4096 characters, got ${text.length}`);
+    }
     const target = chat ? this.#ensureGroup(chat, user) : this.#startPrivate(user);
     const fields: Json = { text };
     const command = /^\/[a-zA-Z0-9_]{1,64}(?:@[a-zA-Z0-9_]{3,32})?(?![a-zA-Z0-9_])/.exec(text);
@@ -550,6 +557,11 @@ export class FakeTelegram {
       status,
       isMember: isMember ?? (status !== "left" && status !== "kicked"),
     });
+  }
+  /** The user blocks the bot (or unblocks it): sending to their chat then fails with 403. */
+  blockBot(userId: number, blocked = true): void {
+    if (blocked) this.#blocked.add(userId);
+    else this.#blocked.delete(userId);
   }
 
   /**
@@ -846,6 +858,7 @@ export class FakeTelegram {
 
   #startPrivate(user: FakeUser): ChatInfo {
     this.#rememberUser(user);
+    this.#blocked.delete(user.id); // Writing to the bot again unblocks it.
     let chat = this.#chats.get(user.id);
     if (!chat) this.#chats.set(user.id, chat = { id: user.id, type: "private" });
     return chat;
@@ -970,6 +983,9 @@ export class FakeTelegram {
   /** A chat the bot may post in. */
   #writableChat(p: Params): ChatInfo {
     const chat = this.#chatArg(p);
+    if (chat.type === "private" && this.#blocked.has(chat.id)) {
+      throw forbidden("bot was blocked by the user");
+    }
     if (chat.type === "channel" && !chat.botIsAdmin) {
       throw forbidden("bot is not a member of the channel chat");
     }

@@ -156,6 +156,18 @@ Deno.test("sendMessage needs a chat the user opened; messages get increasing ids
       { chat_id: alice.id, text: "x", reply_parameters: { message_id: 999 } },
       "Bad Request: message to be replied not found",
     );
+
+    // A user who blocked the bot: sending fails with 403 until they unblock it.
+    tg.blockBot(alice.id);
+    await assertBad(
+      tg,
+      "sendMessage",
+      { chat_id: alice.id, text: "x" },
+      "Forbidden: bot was blocked by the user",
+      403,
+    );
+    tg.blockBot(alice.id, false);
+    await api(tg).sendMessage(alice.id, "three");
   });
 });
 

@@ -52,6 +52,17 @@ export function waitForAnswer(
 export const requestsTo = (openai: FakeOpenAI, path: string) =>
   openai.requests.filter((r) => r.path === path);
 
+/**
+ * What was asked of the model through Responses or Chat Completions (a POST naming a
+ * `model`), in order, optionally on one path. The start-up check names no model (nor
+ * do legacy runs: count those with {@link requestsTo}).
+ */
+export const modelRequests = (openai: FakeOpenAI, path?: string) =>
+  openai.requests.filter((r) =>
+    r.method === "POST" && (path === undefined || r.path === path) &&
+    typeof (r.body as { model?: unknown } | undefined)?.model === "string"
+  );
+
 /** The conversation of every `POST /v1/responses`, in order. */
 export const conversationsUsed = (openai: FakeOpenAI) =>
   requestsTo(openai, "/v1/responses").map((r) => (r.body as { conversation: string }).conversation);

@@ -61,8 +61,8 @@ export function freePort(): number {
   return port;
 }
 
-/** Starts everything and waits until the bot polls (or its webhook is registered). */
-export async function startStack(options: StackOptions = {}): Promise<Stack> {
+/** The fakes, the store and the bot's environment of a stack, before any bot runs. */
+async function startFakes(options: StackOptions) {
   const telegram = await FakeTelegram.start(options.telegram);
   const openai = await FakeOpenAI.start(options.openai);
   const redis = options.redis ? await startRedis() : undefined;
@@ -93,12 +93,26 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       : {}),
     ...options.env,
   };
+  const secrets = [telegram.token, openai.apiKey, telegram.token.split(":")[1]];
+  if (webhook) secrets.push(webhook.secret);
   const cleanUp = async () => {
     await telegram.close();
     await openai.close();
     await redis?.stop();
     await Deno.remove(`${ROOT}${dataDir}`, { recursive: true }).catch(() => {});
   };
+  return { telegram, openai, redis, webhook, env, secrets, cleanUp };
+}
+
+function assertNoSecret(output: string, secrets: string[]): void {
+  for (const secret of secrets) {
+    assert.ok(!output.includes(secret), `a secret appeared in the bot's output:\n${output}`);
+  }
+}
+
+/** Starts everything and waits until the bot polls (or its webhook is registered). */
+export async function startStack(options: StackOptions = {}): Promise<Stack> {
+  const { telegram, openai, redis, webhook, env, secrets, cleanUp } = await startFakes(options);
   const launch = async () => {
     const bot = spawnBot(env);
     try {
@@ -134,21 +148,13 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       return { id, first_name: `User${id}`, language_code };
     },
     async stop() {
-      const secrets = [telegram.token, openai.apiKey, telegram.token.split(":")[1]];
-      if (webhook) secrets.push(webhook.secret);
       try {
         const bots = [...stack.instances, stack.bot];
         const codes: number[] = [];
         for (const bot of bots) codes.push(await bot.stop("SIGTERM"));
         bots.forEach((bot, i) => {
-          const output = bot.output();
-          for (const secret of secrets) {
-            assert.ok(
-              !output.includes(secret),
-              `a secret appeared in the bot's output:\n${output}`,
-            );
-          }
-          assert.equal(codes[i], 0, `the bot did not exit cleanly:\n${output}`);
+          assertNoSecret(bot.output(), secrets);
+          assert.equal(codes[i], 0, `the bot did not exit cleanly:\n${bot.output()}`);
         });
       } finally {
         await cleanUp();
@@ -228,5 +234,26 @@ export async function withStack(
     await fn(stack);
   } finally {
     await stack.stop();
+  }
+}
+
+/**
+ * Starts the bot against the fakes of a stack built from `options` when it is expected
+ * to refuse to start; resolves with its exit code and output once it exits (it is
+ * killed after 15 s), having checked that no secret was printed.
+ */
+export async function startExpectingExit(
+  options: StackOptions,
+): Promise<{ code: number; output: string }> {
+  const { env, secrets, cleanUp } = await startFakes(options);
+  try {
+    const bot = spawnBot(env);
+    const timer = setTimeout(() => bot.stop("SIGKILL"), 15_000);
+    const code = await bot.exited.finally(() => clearTimeout(timer));
+    assert.notEqual(code, 137, `the bot did not exit by itself:\n${bot.output()}`);
+    assertNoSecret(bot.output(), secrets);
+    return { code, output: bot.output() };
+  } finally {
+    await cleanUp();
   }
 }

@@ -56,6 +56,18 @@ class FlakyStore implements Store {
     await this.#gate();
     return this.inner.counter(key);
   }
+  async hashSet(key: string, field: string, value: string) {
+    await this.#gate();
+    return this.inner.hashSet(key, field, value);
+  }
+  async hashDelete(key: string, field: string) {
+    await this.#gate();
+    return this.inner.hashDelete(key, field);
+  }
+  async hashGetAll(key: string) {
+    await this.#gate();
+    return this.inner.hashGetAll(key);
+  }
   ping() {
     return this.#gate();
   }

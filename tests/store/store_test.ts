@@ -153,6 +153,22 @@ async function contract(t: Deno.TestContext, backend: Backend): Promise<void> {
     assert.equal(await store.counter(daily), 0);
   });
 
+  await step("hashes: set, overwrite, list, delete; apart from plain keys", async (store) => {
+    const h = key("h");
+    assert.deepEqual(await store.hashGetAll(h), {});
+    await store.hashSet(h, "1", "one");
+    await store.hashSet(h, "2", "two");
+    await store.hashSet(h, "1", "uno");
+    await store.hashSet(`${h}x`, "9", "other hash");
+    assert.deepEqual(await store.hashGetAll(h), { "1": "uno", "2": "two" });
+    await store.hashDelete(h, "1");
+    await store.hashDelete(h, "absent");
+    assert.deepEqual(await store.hashGetAll(h), { "2": "two" });
+    await store.hashDelete(h, "2");
+    assert.deepEqual(await store.hashGetAll(h), {});
+    assert.deepEqual(await store.hashGetAll(`${h}x`), { "9": "other hash" });
+  });
+
   await step("invalid TTLs reject with RangeError", async (store) => {
     const k = key("ttl");
     for (const ttl of [0, -1, NaN, Infinity]) {

@@ -214,3 +214,54 @@ Deno.test("webhook handler: shutdown gives up after its timeout; the open reques
   assert.equal((await response).status, 503);
   answer.resolve();
 });
+
+const METRICS_TOKEN = "metrics-token-0123456789";
+const metricsSource = { render: () => Promise.resolve("bot_up 1\n"), contentType: "text/plain" };
+const scrape = (handler: ReturnType<typeof setup>["handler"], authorization?: string) =>
+  handler.handle(
+    new Request(`${BASE}/metrics`, {
+      headers: authorization === undefined ? {} : { authorization },
+    }),
+  );
+
+Deno.test("webhook handler: /metrics is 404 when no METRICS_TOKEN is configured", async () => {
+  const { handler } = setup();
+  const res = await scrape(handler, `Bearer ${METRICS_TOKEN}`);
+  assert.equal(res.status, 404);
+  assert.doesNotMatch(await res.text(), /bot_up/);
+});
+
+Deno.test("webhook handler: /metrics needs the bearer token (401 without it or with another)", async () => {
+  const { handler } = setup({ metrics: { source: metricsSource, token: METRICS_TOKEN } });
+  for (
+    const authorization of [
+      undefined,
+      "",
+      "Bearer",
+      "Bearer wrong-token-0123456789",
+      `Bearer ${METRICS_TOKEN}x`,
+      `Basic ${btoa(`user:${METRICS_TOKEN}`)}`,
+      METRICS_TOKEN,
+    ]
+  ) {
+    const res = await scrape(handler, authorization);
+    assert.equal(res.status, 401, String(authorization));
+    assert.equal(res.headers.get("www-authenticate"), "Bearer");
+    assert.doesNotMatch(await res.text(), /bot_up/);
+  }
+  const ok = await scrape(handler, `Bearer ${METRICS_TOKEN}`);
+  assert.equal(ok.status, 200);
+  assert.equal(await ok.text(), "bot_up 1\n");
+  assert.equal(
+    (await scrape(handler, `bearer ${METRICS_TOKEN}`)).status,
+    200,
+    "scheme is case-insensitive",
+  );
+  const post = await handler.handle(
+    new Request(`${BASE}/metrics`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${METRICS_TOKEN}` },
+    }),
+  );
+  assert.equal(post.status, 405);
+});

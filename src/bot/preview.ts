@@ -1,8 +1,8 @@
 /**
- * Streaming an answer to a private chat while the assistant writes it, then
- * persisting it: message drafts (Bot API 9.5 `sendMessageDraft`, 10.1
- * `sendRichMessageDraft`) as the preview, one final message through the fallback
- * chain of `deliver.ts`.
+ * The preview of an answer while the assistant writes it: message drafts (Bot API 9.5
+ * `sendMessageDraft`, 10.1 `sendRichMessageDraft`) with Telegram's stop button, or one
+ * edited message where drafts are refused. The preview only shows; `deliver.ts`
+ * persists the final answer (and completes the edited messages in edit mode).
  *
  * Why not @grammyjs/stream (1.1, read and dropped from deno.json): its loops send a
  * draft for every chunk as fast as Telegram answers, with no "Thinking…" placeholder,
@@ -12,7 +12,7 @@
  * answer must still be persisted. So the bookkeeping is done here, in the plugin's
  * pull/push shape: `push()` records the text, one pump loop sends the latest state.
  *
- * Bot API calls for one answer in draft mode (the normal case), in order:
+ * Bot API calls of the preview in draft mode (the normal case), in order:
  * 1. `sendMessageDraft(text: "", can_stop, keep_on_stop)`: Telegram's "Thinking…"
  *    placeholder, at once (every draft carries the stop button; keep_on_stop leaves the
  *    draft up until the final message replaces it);
@@ -23,70 +23,54 @@
  *    tool call, a slow model) never lets the ~30 s preview expire. Past 32768
  *    characters the draft shows the last part under the next draft id. In html or
  *    plain format the drafts are `sendMessageDraft` with Telegram HTML (or plain
- *    text), showing the last 4096-character part;
- * 3. the final message(s) from `deliverAnswer` (rich → HTML → plain), which also
- *    replaces the draft.
- * There is never more than one call in flight, and none after the final message.
+ *    text), showing the last 4096-character part.
+ * Then the delivery step sends the final message(s), which also replace the draft.
+ * There is never more than one preview call in flight, and none after `stop()`.
  *
  * Fallbacks, decided while the answer streams:
  * - `sendRichMessageDraft` 404 (remembered for the process) → HTML drafts; a 400 (say,
  *   half-written Markdown) skips that state, and the third 400 → HTML drafts for the
  *   answer; an HTML draft Telegram cannot parse → plain drafts;
  * - `sendMessageDraft` 404 (remembered) or 400 (drafts not allowed in this chat) →
- *   **edit mode**: one `sendMessage` at the first token, then `editMessageText` with
- *   the text so far as Telegram HTML. Every send or edit in a chat is at least
- *   `editIntervalMs` (1 s) after the previous one, the final state included (Telegram
- *   allows about one message a second per chat; answers are streamed in private chats
- *   only, so the 20-a-minute group limit never applies). Past 4096 characters the
- *   edited message is completed and the answer rolls over into a new message, so the
- *   final messages are exactly `splitForTelegram(answer)`. An HTML part Telegram
- *   refuses is shown as plain text.
+ *   **edit mode** (`edits.ts`): one `sendMessage` at the first token, then
+ *   `editMessageText` with the text so far as Telegram HTML, at least `editIntervalMs`
+ *   (1 s) apart, rolling over into a new message past 4096 characters;
  * - anything else (blocked bot, network) → no more previews; the final still goes.
  */
 import type { Api } from "grammy";
 import type { Logger } from "@logtape/logtape";
-import { type Chunk, markdownToHtml, splitForTelegram, visibleText } from "./format.ts";
-import {
-  type ApiSupport,
-  deliverAnswer,
-  type Delivered,
-  isBadRequest,
-  isEntityError,
-  isMissingMethod,
-  isNotModified,
-  type ReplyFormat,
-  RICH_TEXT_LIMIT,
-  richChunks,
-  sendChunk,
-  type SentMessage,
-} from "./deliver.ts";
+import { markdownToHtml, visibleText } from "./render.ts";
+import { RICH_TEXT_LIMIT, richChunks, splitForTelegram } from "./split.ts";
+import { isBadRequest, isEntityError, isMissingMethod } from "./telegram_errors.ts";
+import type { ApiSupport, ReplyFormat } from "./deliver.ts";
+import { EditedAnswer } from "./edits.ts";
 
 /** Pacing of the previews; the defaults suit Telegram, tests pass smaller ones. */
-export interface StreamTiming {
+export interface PreviewTiming {
   /** Least time between two draft updates; the first text goes out at once. Default 300. */
   draftIntervalMs: number;
   /** A draft not updated for this long is sent again (drafts expire after ~30 s). Default 20000. */
   draftRefreshMs: number;
   /** Least time between two sends or edits in the edit mode. Default 1000. */
   editIntervalMs: number;
-  /** How long `finish` lets a draft call in flight complete before aborting it. Default 1000. */
+  /** How long `stop` lets a draft call in flight complete before aborting it. Default 1000. */
   finishGraceMs: number;
 }
 
-export const DEFAULT_TIMING: StreamTiming = {
+export const DEFAULT_TIMING: PreviewTiming = {
   draftIntervalMs: 300,
   draftRefreshMs: 20_000,
   editIntervalMs: 1000,
   finishGraceMs: 1000,
 };
 
-export interface AnswerStreamOptions {
+export interface PreviewOptions {
   api: Api;
   /** A private chat (drafts exist only there). */
   chatId: number;
   /** The first draft id (non-zero); a part past the draft limit uses the next ids. */
   draftId: number;
-  /** The user's message; the first persisted message replies to it. */
+  /** The user's message; the first message of the edit mode replies to it. */
   replyTo?: number;
   format: ReplyFormat;
   support: ApiSupport;
@@ -97,11 +81,18 @@ export interface AnswerStreamOptions {
   onDraftId?: (draftId: number) => void;
   /** Called once, when the first text of the answer is visible to the user. */
   onFirstText?: () => void;
-  timing?: Partial<StreamTiming>;
+  timing?: Partial<PreviewTiming>;
 }
 
 /** How previews are shown: drafts, one edited message, or none (after an unexpected error). */
-export type StreamMode = "draft" | "edit" | "off";
+export type PreviewMode = "draft" | "edit" | "off";
+
+/** What the preview left on screen when it stopped, for the delivery step. */
+export interface Shown {
+  mode: PreviewMode;
+  /** In edit mode: the messages showing the answer so far, to be completed in place. */
+  edited?: EditedAnswer;
+}
 
 type DraftKind = "rich" | "html" | "plain";
 
@@ -113,23 +104,15 @@ interface Waiter {
   resolve: (why: "deadline" | "push" | "closed") => void;
 }
 
-interface EditedMessage {
-  message: SentMessage;
-  /** The text last sent (HTML, or plain when `plain`). */
-  shown: string;
-  /** Telegram refused this part's HTML once: keep it plain. */
-  plain: boolean;
-}
-
 /**
- * One answer being streamed to one chat. `start()` shows the placeholder, `push()`
- * adds text as it arrives, and `finish()` persists the final answer (or `abandon()`
- * ends the previews when the answer failed). See the module comment for the calls.
+ * The preview of one answer in one chat. `start()` shows the placeholder, `push()`
+ * adds text as it arrives, `stop()` ends the previews and tells the delivery step
+ * what is on screen. See the module comment for the calls.
  */
-export class AnswerStream {
-  readonly #o: AnswerStreamOptions;
-  readonly #t: StreamTiming;
-  #mode: StreamMode;
+export class Preview {
+  readonly #o: PreviewOptions;
+  readonly #t: PreviewTiming;
+  #mode: PreviewMode;
   #kind: DraftKind;
   #text = "";
   #version = 0;
@@ -138,6 +121,8 @@ export class AnswerStream {
   #pump: Promise<void> = Promise.resolve();
   #waiter: Waiter | undefined;
   #inflight: AbortController | undefined;
+  /** Some of the text so far shows something (monotone: more text never hides it). */
+  #visible = false;
   // Draft mode.
   #draftVersion = -1;
   #lastDraftAt = -Infinity;
@@ -145,14 +130,13 @@ export class AnswerStream {
   #announced = new Set<number>();
   #richRefusals = 0;
   // Edit mode.
-  #edited: EditedMessage[] = [];
+  #edited: EditedAnswer | undefined;
   #editVersion = -1;
-  #lastEditAt = -Infinity;
   // Measurements.
   #firstTokenAt: number | undefined;
   #firstTextAt: number | undefined;
 
-  constructor(options: AnswerStreamOptions) {
+  constructor(options: PreviewOptions) {
     this.#o = options;
     this.#t = { ...DEFAULT_TIMING, ...options.timing };
     const { support, format } = options;
@@ -161,7 +145,7 @@ export class AnswerStream {
   }
 
   /** The current preview mode. */
-  get mode(): StreamMode {
+  get mode(): PreviewMode {
     return this.#mode;
   }
 
@@ -184,62 +168,49 @@ export class AnswerStream {
     if (this.#closed || delta === "") return;
     this.#text += delta;
     this.#version++;
-    if (this.#firstTokenAt === undefined && this.#showsText(this.#text)) {
+    if (this.#firstTokenAt === undefined && this.#showsText()) {
       this.#firstTokenAt = performance.now();
     }
     if (this.#waiter?.wakeOnPush) this.#waiter.resolve("push");
   }
 
   /**
-   * Ends the previews and persists `markdown` (the whole answer, notes included):
-   * through `deliverAnswer` in draft mode, or as the final state of the edited
-   * messages in edit mode. Resolves with what was sent.
+   * Ends the previews: waits for the call in flight (a draft call gets `finishGraceMs`,
+   * then is aborted so it cannot land after the final message) and resolves with what
+   * is on screen. Sends nothing itself.
    */
-  async finish(markdown: string): Promise<Delivered> {
-    await this.#stop(this.#mode === "draft");
-    // Parts already shown are completed in place (also when previews stopped on an error).
-    if (this.#edited.length > 0) {
-      const format = this.#kind === "plain" ? "plain" : "html";
-      await this.#syncEdits(markdown);
-      return { messages: this.#edited.map((e) => e.message), format };
-    }
-    const delivered = await deliverAnswer(this.#o.api, this.#o.chatId, markdown, {
-      replyTo: this.#o.replyTo,
-      format: this.#o.format,
-      support: this.#o.support,
-      log: this.#o.log,
-    });
-    this.#markVisible();
-    return delivered;
-  }
-
-  /** Ends the previews without a final message (the answer failed; the caller says so). */
-  async abandon(): Promise<void> {
-    await this.#stop(true);
-  }
-
-  // -------------------------------------------------------------------------
-
-  /** Whether `text` shows anything yet: half-written Markdown ("##", "```") may not. */
-  #showsText(text: string): boolean {
-    if (!text.trim()) return false;
-    return this.#kind === "plain" || visibleText(markdownToHtml(text)).trim() !== "";
-  }
-
-  async #stop(abortDrafts: boolean): Promise<void> {
+  async stop(): Promise<Shown> {
     this.#closed = true;
     this.#waiter?.resolve("closed");
-    if (abortDrafts && this.#inflight) {
+    if (this.#inflight) {
       let timer: ReturnType<typeof setTimeout> | undefined;
       const grace = new Promise<void>((resolve) => {
         timer = setTimeout(resolve, this.#t.finishGraceMs);
       });
       await Promise.race([this.#pump, grace]);
       clearTimeout(timer);
-      // A draft stuck in a 429 wait must not land after the final message.
       this.#inflight?.abort();
     }
     await this.#pump;
+    return { mode: this.#mode, edited: this.#edited };
+  }
+
+  /** Notes that the final answer is on screen (for the first-text measure). */
+  delivered(): void {
+    this.#markVisible();
+  }
+
+  // -------------------------------------------------------------------------
+
+  /**
+   * Whether the text so far shows anything: half-written Markdown ("##", "```") may
+   * not. Rendered only until it does, so the cost stays bounded by the opening tokens.
+   */
+  #showsText(): boolean {
+    if (this.#visible) return true;
+    if (!this.#text.trim()) return false;
+    this.#visible = this.#kind === "plain" || visibleText(markdownToHtml(this.#text)).trim() !== "";
+    return this.#visible;
   }
 
   async #run(): Promise<void> {
@@ -309,7 +280,7 @@ export class AnswerStream {
   async #sendDraft(refresh: boolean): Promise<void> {
     const version = this.#version;
     const text = this.#text;
-    const hasText = this.#showsText(text);
+    const hasText = this.#showsText();
     if (!hasText && this.#draftVersion >= 0 && !this.#textShown && !refresh) {
       // Still nothing to show: the placeholder already says "Thinking…".
       this.#draftVersion = version;
@@ -397,102 +368,19 @@ export class AnswerStream {
       await this.#wait(Infinity, true);
       return;
     }
-    const why = await this.#wait(this.#lastEditAt + this.#t.editIntervalMs, false);
+    this.#edited ??= new EditedAnswer({
+      api: this.#o.api,
+      chatId: this.#o.chatId,
+      replyTo: this.#o.replyTo,
+      plain: this.#kind === "plain",
+      intervalMs: this.#t.editIntervalMs,
+      log: this.#o.log,
+    });
+    const why = await this.#wait(this.#edited.readyAt, false);
     if (why === "closed") return;
     const version = this.#version;
-    const next = this.#nextEdit(this.#text);
-    if (!next) {
-      this.#editVersion = version;
-      return;
-    }
-    this.#lastEditAt = performance.now();
-    await this.#editCall(next.chunk, next.index);
-    this.#markVisible();
-  }
-
-  /** The first part whose message is missing or shows something else, if any. */
-  #nextEdit(markdown: string): { chunk: Chunk; index: number } | undefined {
-    const chunks = splitForTelegram(markdown);
-    const index = chunks.findIndex((chunk, i) =>
-      i >= this.#edited.length || this.#edited[i].shown !== this.#wanted(chunk, i).text
-    );
-    return index < 0 ? undefined : { chunk: chunks[index], index };
-  }
-
-  #wanted(chunk: Chunk, index: number): { text: string; html: boolean } {
-    const plain = this.#kind === "plain" || (this.#edited[index]?.plain ?? false);
-    return plain ? { text: chunk.text, html: false } : { text: chunk.html, html: true };
-  }
-
-  /** One send (a new part) or one edit (an existing part); HTML refused → plain text. */
-  async #editCall(chunk: Chunk, index: number): Promise<void> {
-    const existing = this.#edited[index];
-    if (!existing) {
-      this.#edited.push(await this.#sendPart(chunk, index, this.#kind !== "plain"));
-      return;
-    }
-    const wanted = this.#wanted(chunk, index);
-    try {
-      existing.message = await this.#edit(existing.message.message_id, wanted.text, wanted.html);
-    } catch (error) {
-      if (isNotModified(error)) {
-        // Already shows it.
-      } else if (wanted.html && isEntityError(error)) {
-        existing.plain = true;
-        existing.shown = chunk.text;
-        existing.message = await this.#edit(existing.message.message_id, chunk.text, false);
-        return;
-      } else if (isBadRequest(error)) {
-        // Deleted by the user, or no longer editable: send the part anew.
-        this.#edited[index] = await this.#sendPart(chunk, index, wanted.html);
-        return;
-      } else throw error;
-    }
-    existing.shown = wanted.text;
-  }
-
-  async #sendPart(chunk: Chunk, index: number, html: boolean): Promise<EditedMessage> {
-    const replyTo = index === 0 ? this.#o.replyTo : undefined;
-    const { message, plain } = await sendChunk(
-      this.#o.api,
-      this.#o.chatId,
-      chunk,
-      html ? "html" : "plain",
-      replyTo,
-    );
-    return { message, shown: plain ? chunk.text : chunk.html, plain };
-  }
-
-  async #edit(messageId: number, text: string, html: boolean): Promise<SentMessage> {
-    const edited = await this.#o.api.editMessageText(this.#o.chatId, messageId, text, {
-      ...(html ? { parse_mode: "HTML" as const } : {}),
-      link_preview_options: { is_disabled: true },
-    });
-    return edited as SentMessage;
-  }
-
-  /**
-   * Brings the edited messages to the final `markdown`, one call per `editIntervalMs`;
-   * parts no longer needed are deleted.
-   */
-  async #syncEdits(markdown: string): Promise<void> {
-    const pace = async () => {
-      const ms = this.#lastEditAt + this.#t.editIntervalMs - performance.now();
-      if (ms > 0) await new Promise((resolve) => setTimeout(resolve, ms));
-      this.#lastEditAt = performance.now();
-    };
-    for (let next = this.#nextEdit(markdown); next; next = this.#nextEdit(markdown)) {
-      await pace();
-      await this.#editCall(next.chunk, next.index);
-    }
-    const count = Math.max(1, splitForTelegram(markdown).length);
-    while (this.#edited.length > count) {
-      const extra = this.#edited.pop()!;
-      await pace();
-      await this.#o.api.deleteMessage(this.#o.chatId, extra.message.message_id).catch((error) =>
-        this.#o.log?.debug("Could not delete a surplus part: {error}", { error })
-      );
-    }
+    if (await this.#edited.step(this.#text)) this.#markVisible();
+    else this.#editVersion = version;
   }
 }
 

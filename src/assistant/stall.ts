@@ -1,0 +1,170 @@
+/**
+ * Stall detection around any {@link Assistant}: a model that stops sending is noticed
+ * within a bounded time, the upstream call is aborted, and the user is told.
+ *
+ * Two timeouts, each off when 0:
+ * - `firstTokenMs` (`OPENAI_FIRST_TOKEN_TIMEOUT`): no text within it of asking. The
+ *   call is aborted and, when `retry` is set, asked once more from scratch; if the
+ *   second call stalls too (or `retry` is off), `ask` throws an
+ *   {@link AssistantError} of kind `stalled`.
+ * - `idleMs` (`OPENAI_IDLE_TIMEOUT`): no text for that long once some arrived (also
+ *   between the last delta and the end of the stream). The call is aborted and `ask`
+ *   returns normally with what was yielded: `{ status: "incomplete", stalled: true }`.
+ *
+ * Why a partial answer is returned rather than thrown: the caller has already shown
+ * that text (drafts), and throwing would leave it to the caller to remember it.
+ * Returning an {@link Answer} keeps one path for "the answer ended": the chat handler
+ * makes the text the final message, with a note, exactly as for an answer cut short
+ * by the model (`incomplete`); `stalled` lets it pick a more precise note.
+ *
+ * Retrying is only safe when an aborted call leaves nothing in the conversation, or
+ * the user's message would be in it twice. That holds for the Responses +
+ * Conversations backend: a response whose stream is aborted is not stored in its
+ * conversation, neither its input nor its partial output (see the header of
+ * tests/fakes/openai.ts for the reports this rests on). It does not hold for the
+ * legacy Assistants backend, which adds the user's message to the thread before the
+ * run starts; `createAssistant` (src/app.ts) turns `retry` off there.
+ *
+ * Aborting the caller's `signal` still works as without this wrapper (the upstream
+ * call sees it through a linked AbortController) and is never taken for a stall.
+ * Timers run only while waiting for the backend, never while the caller handles a
+ * delta, and none is left running once `ask` ends. They come from `scheduler`, so
+ * tests drive them by hand.
+ *
+ * A timed-out call is not waited for: the stall is reported at once, and the
+ * abandoned call is aborted and closed in the background (a backend that does not
+ * honour the signal promptly cannot hold the user past the timeout).
+ */
+import { getLogger, type Logger } from "@logtape/logtape";
+import { type Answer, type Assistant, AssistantError } from "./assistant.ts";
+
+/** The part of `setTimeout` / `clearTimeout` the timeouts use; tests pass a manual one. */
+export interface Scheduler {
+  setTimeout(callback: () => void, ms: number): unknown;
+  clearTimeout(handle: unknown): void;
+}
+
+/** The real timers. */
+export const realScheduler: Scheduler = {
+  setTimeout: (callback, ms) => setTimeout(callback, ms),
+  clearTimeout: (handle) => clearTimeout(handle as number),
+};
+
+export interface StallOptions {
+  /** Milliseconds from asking to the first text; 0 = no limit. */
+  firstTokenMs: number;
+  /** Milliseconds between texts (and from the last one to the end); 0 = no limit. */
+  idleMs: number;
+  /**
+   * Ask once more after a first-token stall. Only where an aborted call adds nothing to
+   * the conversation (see the module comment).
+   */
+  retry: boolean;
+  /** Default {@link realScheduler}. */
+  scheduler?: Scheduler;
+  /** Default the `["bot", "assistant"]` logger. */
+  log?: Logger;
+}
+
+const STALLED = Symbol("stalled");
+
+/**
+ * Wraps `assistant` so its `ask` enforces the timeouts; `history` and `reset` pass
+ * through. With both timeouts 0 the assistant is returned as it is.
+ *
+ * ```ts
+ * const assistant = withStallDetection(backend, { firstTokenMs: 30_000, idleMs: 60_000, retry: true });
+ * ```
+ */
+export function withStallDetection(assistant: Assistant, options: StallOptions): Assistant {
+  const { firstTokenMs, idleMs } = options;
+  if (firstTokenMs <= 0 && idleMs <= 0) return assistant;
+  const scheduler = options.scheduler ?? realScheduler;
+  const log = options.log ?? getLogger(["bot", "assistant"]);
+  const attempts = options.retry ? 2 : 1;
+  const seconds = (ms: number) => ms / 1000;
+
+  /** The backend's next step, or {@link STALLED} when none came within `ms` (0: no limit). */
+  function nextWithin(
+    turn: AsyncGenerator<string, Answer>,
+    ms: number,
+  ): Promise<IteratorResult<string, Answer> | typeof STALLED> {
+    const next = turn.next();
+    if (ms <= 0) return next;
+    // When the stall wins the race, this step settles later, unobserved.
+    next.catch(() => {});
+    let handle: unknown;
+    const stalled = new Promise<typeof STALLED>((resolve) => {
+      handle = scheduler.setTimeout(() => resolve(STALLED), ms);
+    });
+    return Promise.race([next, stalled]).finally(() => scheduler.clearTimeout(handle));
+  }
+
+  async function* ask(
+    userId: number,
+    text: string,
+    signal?: AbortSignal,
+  ): AsyncGenerator<string, Answer> {
+    for (let attempt = 1;; attempt++) {
+      const upstream = new AbortController();
+      const follow = () => upstream.abort(signal?.reason);
+      if (signal?.aborted) follow();
+      else signal?.addEventListener("abort", follow, { once: true });
+      const turn = assistant.ask(userId, text, upstream.signal);
+      let shown = "";
+      let ended = false;
+      try {
+        for (;;) {
+          const step = await nextWithin(turn, shown ? idleMs : firstTokenMs);
+          if (step === STALLED) break;
+          if (step.done) {
+            ended = true;
+            return step.value;
+          }
+          shown += step.value;
+          yield step.value;
+        }
+      } finally {
+        signal?.removeEventListener("abort", follow);
+        // Stalled, failed, or the caller stopped reading: stop the call and let the
+        // backend close its stream (after its pending step, if any).
+        if (!ended) {
+          upstream.abort(new Error("stalled"));
+          turn.return({ text: "", status: "aborted" }).catch(() => {});
+        }
+      }
+
+      if (signal?.aborted) return { text: shown, status: "aborted" };
+      if (shown) {
+        log.warning(
+          "The model stopped sending for {userId}: no text for {seconds} s after {chars} " +
+            "characters (OPENAI_IDLE_TIMEOUT); the call was aborted and the text so far kept",
+          { userId, seconds: seconds(idleMs), chars: shown.length },
+        );
+        return { text: shown, status: "incomplete", stalled: true };
+      }
+      if (attempt < attempts) {
+        log.warning(
+          "The model sent no text for {userId} within {seconds} s (OPENAI_FIRST_TOKEN_TIMEOUT): " +
+            "the call was aborted; asking once more",
+          { userId, seconds: seconds(firstTokenMs) },
+        );
+        continue;
+      }
+      throw new AssistantError(
+        "stalled",
+        `the model sent no text within ${seconds(firstTokenMs)} s` +
+          `${attempts > 1 ? ", twice" : ""} (OPENAI_FIRST_TOKEN_TIMEOUT): OpenAI (or ` +
+          "OPENAI_BASE_URL) may be degraded; for a slow reasoning model raise the timeout",
+      );
+    }
+  }
+
+  return {
+    kind: assistant.kind,
+    ask,
+    history: (userId, limit) => assistant.history(userId, limit),
+    reset: (userId) => assistant.reset(userId),
+    checkServed: assistant.checkServed && (() => assistant.checkServed!()),
+  };
+}

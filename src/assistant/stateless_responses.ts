@@ -1,0 +1,90 @@
+/**
+ * `OPENAI_API=responses`: the Responses API without server-side state, for servers
+ * that serve `POST /responses` but no Conversations (OpenRouter, Groq, Ollama,
+ * DeepSeek, vLLM, … and OpenAI itself with nothing stored there).
+ *
+ * One call per `ask`: `POST /responses` with `store: false`, `stream: true`, the
+ * instructions as `instructions` and the user's stored history plus the new message
+ * as `input` message items. The history lives in the bot's store (`history.ts`); the
+ * frame (`stateless.ts`) filters reasoning, handles stops and errors, and commits.
+ */
+import type { OpenAI } from "openai";
+import type { Assistant } from "./assistant.ts";
+import { failedResponse } from "./errors.ts";
+import type { UserFields } from "./identity.ts";
+import { checkServed } from "./served.ts";
+import {
+  createStatelessAssistant,
+  HISTORY_CONTEXT_FIX,
+  type StatelessAssistantOptions,
+  type Turn,
+  type TurnResult,
+} from "./stateless.ts";
+
+export interface StatelessResponsesOptions
+  extends Pick<StatelessAssistantOptions, "history" | "log"> {
+  client: OpenAI;
+  model: string;
+  instructions?: string;
+  /** `max_output_tokens` (`MAX_OUTPUT_TOKENS`); undefined: the model's own limit. */
+  maxOutputTokens?: number;
+  /** The endpoint is OpenAI itself: `stream_options` turns its obfuscation padding off. */
+  official?: boolean;
+  /** The hashed per-user fields; undefined: none are sent. */
+  userFields?: (userId: number) => Promise<UserFields>;
+}
+
+/** Creates the stateless Responses backend. */
+export function createStatelessResponsesAssistant(options: StatelessResponsesOptions): Assistant {
+  const { client, model, instructions, maxOutputTokens, official } = options;
+
+  const turn: Turn = async function* ({ userId, past, text, signal }) {
+    const user = await options.userFields?.(userId);
+    const stream = await client.responses.create(
+      {
+        model,
+        instructions,
+        input: [
+          ...past.map((m) => ({ role: m.role, content: m.text })),
+          { role: "user" as const, content: text },
+        ],
+        store: false,
+        stream: true,
+        ...(official ? { stream_options: { include_obfuscation: false } } : {}),
+        ...user,
+        ...(maxOutputTokens === undefined ? {} : { max_output_tokens: maxOutputTokens }),
+      },
+      { signal },
+    );
+    const result: TurnResult = { status: "completed" };
+    for await (const event of stream) {
+      if (signal?.aborted) break;
+      switch (event.type) {
+        case "response.output_text.delta":
+          yield event.delta;
+          break;
+        case "response.completed":
+        case "response.incomplete":
+          if (event.type === "response.incomplete") result.status = "incomplete";
+          if (event.response.usage) {
+            result.usage = {
+              inputTokens: event.response.usage.input_tokens,
+              outputTokens: event.response.usage.output_tokens,
+            };
+          }
+          break;
+        case "response.failed":
+          throw failedResponse(event.response.error, HISTORY_CONTEXT_FIX);
+      }
+    }
+    return result;
+  };
+
+  return createStatelessAssistant({
+    kind: "responses",
+    history: options.history,
+    log: options.log,
+    turn,
+    checkServed: () => checkServed(client, "responses"),
+  });
+}
