@@ -37,7 +37,7 @@ Deno.test("after three failed attempts the user gets the error text, once", () =
       { timeoutMs: 30_000 },
     );
     assert.equal(error.ok, true);
-    assert.match(bot.output(), /failed 3 times; the user is told/);
+    await bot.waitForOutput(/failed 3 times; the user is told/);
     // The next message is answered normally, and the given-up one is not retried again.
     telegram.sendText(user, "next");
     await telegram.waitForCall("sendRichMessage", saysTo(user.id, /Echo: next/));
