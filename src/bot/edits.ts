@@ -108,7 +108,8 @@ export class EditedAnswer {
   async step(markdown: string, pace = false): Promise<boolean> {
     const chunks = splitForTelegram(markdown);
     const index = chunks.findIndex((chunk, i) =>
-      i >= this.#parts.length || this.#parts[i].shown !== this.#wanted(chunk, i).text
+      // Telegram trims what it shows: a change in surrounding whitespace is no change.
+      i >= this.#parts.length || this.#parts[i].shown.trim() !== this.#wanted(chunk, i).text.trim()
     );
     if (index < 0) return false;
     if (pace) await this.#pace();
