@@ -123,10 +123,8 @@ Deno.test("drafts refused: one message edited at most once a second, rolling ove
     );
     assert.ok(calls.every((c) => c.ok));
     assert.ok(calls.filter((c) => c.method === "editMessageText").length >= 1);
-    for (let i = 1; i < calls.length; i++) {
-      const gap = calls[i].at - calls[i - 1].at;
-      assert.ok(gap >= 950, `${calls[i - 1].method} and ${calls[i].method} ${gap} ms apart`);
-    }
+    // One call a second at most: paced by the clock, tested on a manual clock in
+    // tests/bot/deliver_test.ts rather than by measuring gaps here.
     // The final state: the answer split exactly as a normal delivery would, nothing lost.
     const messages = telegram.chatMessages(user.id);
     assert.equal(messages.length, splitForTelegram(answer).length);
