@@ -14,6 +14,7 @@ import type { OpenAI } from "openai";
 import type { Assistant } from "./assistant.ts";
 import type { UserFields } from "./identity.ts";
 import { checkServed } from "./served.ts";
+import { chatContent } from "./parts.ts";
 import {
   createStatelessAssistant,
   type StatelessAssistantOptions,
@@ -46,15 +47,16 @@ export function createChatCompletionsAssistant(options: ChatCompletionsOptions):
     ? { max_completion_tokens: maxOutputTokens }
     : { max_tokens: maxOutputTokens };
 
-  const turn: Turn = async function* ({ userId, past, text, signal }) {
+  const turn: Turn = async function* ({ userId, past, input, signal }) {
     const user = await options.userFields?.(userId);
+    const content = await chatContent(input);
     const stream = await client.chat.completions.create(
       {
         model,
         messages: [
           ...(instructions ? [{ role: "system" as const, content: instructions }] : []),
           ...past.map((m) => ({ role: m.role, content: m.text })),
-          { role: "user" as const, content: text },
+          { role: "user" as const, content },
         ],
         stream: true,
         stream_options: { include_usage: true },

@@ -13,6 +13,7 @@ import type { Assistant } from "./assistant.ts";
 import { failedResponse } from "./errors.ts";
 import type { UserFields } from "./identity.ts";
 import { checkServed } from "./served.ts";
+import { responseInput } from "./parts.ts";
 import {
   createStatelessAssistant,
   HISTORY_CONTEXT_FIX,
@@ -38,7 +39,7 @@ export interface StatelessResponsesOptions
 export function createStatelessResponsesAssistant(options: StatelessResponsesOptions): Assistant {
   const { client, model, instructions, maxOutputTokens, official } = options;
 
-  const turn: Turn = async function* ({ userId, past, text, signal }) {
+  const turn: Turn = async function* ({ userId, past, input, signal }) {
     const user = await options.userFields?.(userId);
     const stream = await client.responses.create(
       {
@@ -46,7 +47,7 @@ export function createStatelessResponsesAssistant(options: StatelessResponsesOpt
         instructions,
         input: [
           ...past.map((m) => ({ role: m.role, content: m.text })),
-          { role: "user" as const, content: text },
+          { role: "user" as const, content: responseInput(input) },
         ],
         store: false,
         stream: true,

@@ -19,7 +19,7 @@
  */
 import { Composer } from "grammy";
 import type { Logger } from "@logtape/logtape";
-import { type Answer, type Assistant, AssistantError } from "../assistant/assistant.ts";
+import { type Answer, type Assistant, AssistantError, textInput } from "../assistant/assistant.ts";
 import type { AnswerRegistry } from "./cancel.ts";
 import type { BotContext } from "./context.ts";
 import { type ApiSupport, deliverAnswer, type ReplyFormat } from "./deliver.ts";
@@ -90,7 +90,7 @@ export function createChat(options: ChatOptions): Composer<BotContext> {
       let result: Answer;
       try {
         entry.asked();
-        const turn = assistant.ask(userId, text, running.signal);
+        const turn = assistant.ask(userId, textInput(text), running.signal);
         let step = await turn.next();
         while (!step.done) {
           entry.firstToken();

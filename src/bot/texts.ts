@@ -24,6 +24,10 @@ export interface Texts {
   exportCaption: string;
   exportTitle: string;
   unsupported: string;
+  /** The backend or the model cannot take images or files (no vision, Assistants API). */
+  unsupportedInput: string;
+  /** No text could be read from a document where the backend needs its text. */
+  unreadableFile: string;
   groupOnly: (username: string) => string;
   rateLimited: string;
   unavailable: string;
@@ -72,6 +76,10 @@ const en: Texts = {
   exportCaption: "Your conversation",
   exportTitle: "Conversation with the assistant",
   unsupported: "For now I understand text messages only. Please write your question in words.",
+  unsupportedInput: "The assistant's model can't look at images or read files in this setup. " +
+    "Please describe it in words.",
+  unreadableFile: "I couldn't read any text in this file (a scanned PDF only has pictures of " +
+    "text). Please send a text version, or paste the part you're asking about.",
   groupOnly: (username) =>
     `I answer in private chats only: open @${username} and write to me there.`,
   rateLimited: "The assistant is very busy right now. Please send your message again in a minute.",
@@ -130,6 +138,10 @@ const ru: Texts = {
   exportCaption: "Ваш разговор",
   exportTitle: "Разговор с ассистентом",
   unsupported: "Пока я понимаю только текст. Пожалуйста, напишите вопрос словами.",
+  unsupportedInput: "Модель ассистента в этой настройке не видит изображения и не читает " +
+    "файлы. Пожалуйста, опишите это словами.",
+  unreadableFile: "Не удалось прочитать текст в этом файле (в отсканированном PDF только " +
+    "картинки текста). Пришлите текстовую версию или вставьте нужный фрагмент.",
   groupOnly: (username) =>
     `Я отвечаю только в личных сообщениях: откройте @${username} и напишите мне там.`,
   rateLimited: "Ассистент сейчас перегружен. Пожалуйста, отправьте сообщение ещё раз через минуту.",
