@@ -33,7 +33,8 @@
  *   `stream_options.include_obfuscation` is false.
  *
  * Chat Completions live in `openai_chat.ts`; the context window, compaction and the
- * per-user fields in `openai_context.ts`. Options make it act as a compatible server:
+ * per-user fields in `openai_context.ts`; transcriptions and the checks of images and
+ * files in `openai_media.ts` (`vision: false` acts as a model without vision). Options make it act as a compatible server:
  * `lacks` (no Conversations, say), `reasoning` (a reasoning model's `<think>` text or
  * `reasoning_content` deltas).
  */
@@ -48,6 +49,7 @@ import {
   readUserFields,
   renderedItems,
 } from "./openai_context.ts";
+import { checkChatMedia, checkResponseMedia, FakeAudio } from "./openai_media.ts";
 
 /** Options of {@link FakeOpenAI.start}. */
 export interface FakeOpenAIOptions {
@@ -65,6 +67,8 @@ export interface FakeOpenAIOptions {
   lacks?: ("conversations" | "responses" | "chat")[];
   /** Act as a reasoning model: `<think>` in the text, or `reasoning_content` chat deltas. */
   reasoning?: "think" | "field";
+  /** `false`: a model without vision, refusing images and files (`openai_media.ts`). */
+  vision?: boolean;
 }
 
 /** One request as the fake received it. */
@@ -615,6 +619,8 @@ const RUN_PARAMS = [
 ] as const;
 
 interface Context {
+  /** The body's bytes (a multipart upload is not parsed as JSON). */
+  raw: Uint8Array;
   method: string;
   path: string;
   query: URLSearchParams;
@@ -637,6 +643,8 @@ export class FakeOpenAI {
   reply: (input: string) => string | string[] = (input) => `Echo: ${input}`;
   /** Every request received, in order, including rejected ones. */
   readonly requests: RecordedRequest[] = [];
+  /** Speech to text (`POST /v1/audio/transcriptions`, `openai_media.ts`). */
+  readonly audio: FakeAudio = new FakeAudio();
 
   #server: Deno.HttpServer<Deno.NetAddr>;
   #options: Required<Omit<FakeOpenAIOptions, "reasoning">> & FakeOpenAIOptions;
@@ -669,6 +677,7 @@ export class FakeOpenAI {
       contextWindow: options.contextWindow ?? Infinity,
       lacks: options.lacks ?? [],
       reasoning: options.reasoning,
+      vision: options.vision ?? true,
     };
     for (const id of this.#options.assistants) {
       this.#assistants.set(id, {
@@ -690,7 +699,11 @@ export class FakeOpenAI {
     const id = "([^/]+)";
     this.#routes = [
       ["POST", /^\/v1\/responses$/, (c) => this.#createResponse(c)],
-      ["POST", /^\/v1\/chat\/completions$/, (c) => createChatCompletion(c.body, this.#model())],
+      ["POST", /^\/v1\/chat\/completions$/, (c) => {
+        checkChatMedia(c.body, this.#options.vision);
+        return createChatCompletion(c.body, this.#model());
+      }],
+      ["POST", /^\/v1\/audio\/transcriptions$/, (c) => this.audio.transcribe(c.raw, c.headers)],
       ["GET", new RegExp(`^/v1/responses/${id}$`), (c) => this.#getResponse(c)],
       ["DELETE", new RegExp(`^/v1/responses/${id}$`), (c) => this.#deleteResponse(c)],
       ["POST", /^\/v1\/conversations$/, (c) => this.#createConversation(c)],
@@ -802,8 +815,10 @@ export class FakeOpenAI {
   async #handle(request: Request): Promise<Response> {
     const url = new URL(request.url);
     const path = url.pathname;
-    const text = await request.text();
-    let parsed: unknown = undefined;
+    const raw = new Uint8Array(await request.arrayBuffer());
+    const multipart = /^multipart\/form-data/i.test(request.headers.get("content-type") ?? "");
+    const text = multipart ? "" : new TextDecoder().decode(raw);
+    let parsed: unknown = multipart ? new TextDecoder("latin1").decode(raw) : undefined;
     let parseFailed = false;
     if (text.length > 0) {
       try {
@@ -835,12 +850,15 @@ export class FakeOpenAI {
             "please contact us through our help center at help.openai.com.)",
         );
       }
-      if (parsed !== undefined && !isObject(parsed)) throw wrongType("body", "an object", parsed);
+      if (parsed !== undefined && !multipart && !isObject(parsed)) {
+        throw wrongType("body", "an object", parsed);
+      }
       return await handler({
+        raw,
         method: request.method,
         path,
         query: url.searchParams,
-        body: (parsed as Json | undefined) ?? {},
+        body: multipart ? {} : (parsed as Json | undefined) ?? {},
         headers: request.headers,
         match,
       });
@@ -1138,6 +1156,7 @@ export class FakeOpenAI {
       throw invalid("Missing required parameter: 'input'.", "input", "missing_required_parameter");
     }
     const inputItems = body.input === undefined ? [] : toConversationItems(body.input, "input");
+    checkResponseMedia(body.input, this.#options.vision);
     const conversation = conversationId === undefined
       ? undefined
       : this.#conversationState(conversationId, "conversation");

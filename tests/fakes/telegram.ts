@@ -7,8 +7,9 @@
  *
  * Scope: the methods the bot uses (getMe, getUpdates, webhooks, commands, sendMessage,
  * editMessageText, editMessageReplyMarkup, deleteMessage, sendChatAction, sendDocument,
- * answerCallbackQuery, getChatMember, getChat, sendMessageDraft, and the rich messages of
- * Bot API 10.1: sendRichMessage, sendRichMessageDraft, parsed in `telegram_rich.ts`); any
+ * answerCallbackQuery, getChatMember, getChat, sendMessageDraft, the rich messages of
+ * Bot API 10.1: sendRichMessage, sendRichMessageDraft, parsed in `telegram_rich.ts`, and
+ * getFile with file downloads, in `telegram_files.ts`); any
  * other method is 404 "Not Found", and `missingMethods` makes any of these 404 too, like
  * an older local Bot API server. Users, chats and channels exist only when a test
  * declares them (sendText, addChannel, setMember, ...).
@@ -26,6 +27,7 @@ import {
   formatText,
 } from "./telegram_html.ts";
 import { parseRichMessage, type RichContent } from "./telegram_rich.ts";
+import { FakeFiles } from "./telegram_files.ts";
 
 /** One request the fake answered, in the order the outcomes were decided. */
 export interface RecordedCall {
@@ -492,6 +494,8 @@ export class FakeTelegram {
   readonly calls: RecordedCall[] = [];
   /** Delay before every answer; may be changed while running. */
   latencyMs: number;
+  /** Files users sent, getFile and downloads (`telegram_files.ts`). */
+  readonly files: FakeFiles = new FakeFiles();
 
   #server: Deno.HttpServer;
   #closed = false;
@@ -553,6 +557,11 @@ export class FakeTelegram {
       sendMessageDraft: (p) => this.#sendMessageDraft(p),
       sendRichMessage: (p) => this.#sendRichMessage(p),
       sendRichMessageDraft: (p) => this.#sendRichMessageDraft(p),
+      getFile: (p) => {
+        const { result, error } = this.files.getFile(p);
+        if (error) throw new ApiError(error.error_code, error.description);
+        return result;
+      },
     };
     for (const [name, handler] of Object.entries(handlers)) {
       // A missing method is simply not there: 404 like any unknown one.
@@ -617,6 +626,17 @@ export class FakeTelegram {
     if (command) fields.entities = [{ offset: 0, length: command[0].length, type: "bot_command" }];
     const message = this.#newMessage(target, user, fields);
     this.#store(target.id, { message, fromBot: false });
+    return { update_id: this.pushUpdate({ message }), message: structuredClone(message) };
+  }
+
+  /**
+   * A message with these fields (`voice`, `photo`, `document`, … with files from
+   * `files.add`; see `telegram_files.ts`) from `user` in their private chat.
+   */
+  sendMessageFields(user: FakeUser, fields: Json): { update_id: number; message: Json } {
+    const chat = this.#startPrivate(user);
+    const message = this.#newMessage(chat, user, fields);
+    this.#store(chat.id, { message, fromBot: false });
     return { update_id: this.pushUpdate({ message }), message: structuredClone(message) };
   }
 
@@ -907,6 +927,12 @@ export class FakeTelegram {
     } catch (e) {
       if (!(e instanceof ApiError)) throw e;
       bodyError = e;
+    }
+    const download = /^\/file\/bot([^/]*)\/(.+)$/.exec(url.pathname);
+    if (download && req.method === "GET") {
+      await this.#sleep(this.latencyMs);
+      const ok = decodeURIComponent(download[1]) === this.token && !this.#revoked;
+      return this.files.download(ok, download[2]);
     }
     if (!route) {
       return await this.#answer(new ApiError(404, "Not Found"));
