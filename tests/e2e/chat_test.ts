@@ -265,14 +265,14 @@ Deno.test("group chats: commands are pointed to the private chat, chatter costs 
   }
 });
 
-Deno.test("a sticker gets a friendly 'text only' answer without spending tokens", async () => {
+Deno.test("a sticker gets a friendly 'not this kind' answer without spending tokens", async () => {
   const stack = await startStack();
   try {
     const { telegram, openai } = stack;
     const user = stack.subscriber();
     telegram.sendOther(user, "sticker");
     const call = await telegram.waitForCall("sendMessage", sentTo(user.id));
-    assert.match(String(call.params.text), /text messages only/);
+    assert.match(String(call.params.text), /can't read this kind of message/);
     assert.equal(posts(openai.requests).length, 0);
   } finally {
     await stack.stop();
