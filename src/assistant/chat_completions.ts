@@ -4,7 +4,8 @@
  * One call per `ask`: `POST /chat/completions` with `stream: true` and
  * `stream_options: { include_usage: true }` (the last chunk carries the usage), the
  * instructions as the first (`system`) message, then the user's stored history and
- * the new message. Only `delta.content` is answer text: the `reasoning_content` (or
+ * the new message (its images as `image_url` parts, its files as their text: `parts.ts`).
+ * Only `delta.content` is answer text: the `reasoning_content` (or
  * `reasoning`) deltas that reasoning servers send are never read, and `<think>` blocks
  * in the content are filtered by the frame (`stateless.ts`), which also handles stops
  * and errors and commits the turn. `finish_reason: "length"` (the output limit) or

@@ -5,7 +5,8 @@
  *
  * Calls made for one `ask`: `POST /conversations` (first message only, or when the
  * stored id is unknown or belongs to the Assistants backend), then `POST /responses`
- * with `stream: true`. A 404 for the stored conversation starts a new one once.
+ * with `stream: true` (the input as text, or as content parts with images and files:
+ * `parts.ts`). A 404 for the stored conversation starts a new one once.
  *
  * The context stays bounded: each request carries `context_management: [{ type:
  * "compaction", compact_threshold }]` (`CONTEXT_COMPACT_TOKENS`), so once the

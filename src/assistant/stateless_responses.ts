@@ -5,8 +5,9 @@
  *
  * One call per `ask`: `POST /responses` with `store: false`, `stream: true`, the
  * instructions as `instructions` and the user's stored history plus the new message
- * as `input` message items. The history lives in the bot's store (`history.ts`); the
- * frame (`stateless.ts`) filters reasoning, handles stops and errors, and commits.
+ * as `input` message items (the new one with its images and files as parts:
+ * `parts.ts`). The history lives in the bot's store (`history.ts`); the frame
+ * (`stateless.ts`) filters reasoning, handles stops and errors, and commits.
  */
 import type { OpenAI } from "openai";
 import type { Assistant } from "./assistant.ts";

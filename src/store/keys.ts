@@ -13,8 +13,8 @@
  * | `cancel:{answer_id}`           | the stopped draft id, or `""`  | 2 min, deleted when read      |
  * | `usage:{day}:{user}:answers`   | answers taken today            | until the day ends, + 1 h     |
  * | `usage:{day}:{user}:tokens`    | tokens used today              | until the day ends, + 1 h     |
- * | `usage:{day}:{user}:audio_seconds` | voice/audio seconds today  | until the day ends, + 1 h     |
- * | `usage:{day}:{user}:files`     | files (voice, photos, docs) today | until the day ends, + 1 h  |
+ * | `usage:{day}:{user}:audio_seconds` | voice/audio seconds today | until the day ends, + 1 h |
+ * | `usage:{day}:{user}:files`     | files taken today              | until the day ends, + 1 h     |
  * | `usage:{day}:all:tokens`       | tokens used today by everyone  | until the day ends, + 1 h     |
  * | `flood:{minute}:{user}`        | messages this minute           | 2 min                         |
  * | `stats:{day}:{name}`           | a daily /stats counter         | until the day ends, + 1 h     |
