@@ -78,6 +78,8 @@ export class FakeAudio {
     "What is the weather like today?";
   /** Transcriptions answered, in order. */
   readonly transcriptions: RecordedTranscription[] = [];
+  /** Delay before each transcription answers (for benchmarks); default 0. */
+  delayMs = 0;
 
   /** `POST /v1/audio/transcriptions` with the raw body. */
   async transcribe(raw: Uint8Array, headers: Headers): Promise<Response> {
@@ -142,6 +144,7 @@ export class FakeAudio {
       contentType: file.type,
       size: bytes.length,
     });
+    if (this.delayMs > 0) await new Promise((resolve) => setTimeout(resolve, this.delayMs));
     const text = this.transcript({ filename: file.name, model, bytes });
     const usage = model === "whisper-1" ? { type: "duration", seconds: 1 } : {
       type: "tokens",
