@@ -20,12 +20,15 @@
 import type { Logger } from "@logtape/logtape";
 import type { Store } from "./store/store.ts";
 import { keys, ttl } from "./store/keys.ts";
+import { type Clock, systemClock } from "./clock.ts";
 
 export interface TurnLockOptions {
   store: Store;
   log: Logger;
   /** Lock TTL in seconds; renewed at a third of it. Default 30. */
   ttlSeconds?: number;
+  /** Paces retries and renewals (tests drive it by hand); default the system clock. */
+  clock?: Clock;
 }
 
 /** Releases a held turn. Never rejects. */
@@ -42,6 +45,7 @@ const MAX_BACKOFF_MS = 250;
 export function createTurnLock(options: TurnLockOptions): TurnLock {
   const { store, log } = options;
   const lockTtl = options.ttlSeconds ?? ttl.turn;
+  const clock = options.clock ?? systemClock;
   let warned = false;
   const warnOnce = (error: unknown) => {
     if (warned) return;
@@ -57,18 +61,23 @@ export function createTurnLock(options: TurnLockOptions): TurnLock {
     let delay = 5;
     try {
       while (!(await store.setIfAbsent(key, token, lockTtl))) {
-        await new Promise((r) => setTimeout(r, delay * (0.5 + Math.random())));
+        await clock.sleep(delay * (0.5 + Math.random()));
         delay = Math.min(delay * 2, MAX_BACKOFF_MS);
       }
     } catch (error) {
       warnOnce(error);
       return () => Promise.resolve();
     }
-    const renew = setInterval(() => {
-      store.expireIfEquals(key, token, lockTtl).catch(warnOnce);
-    }, (lockTtl * 1000) / 3);
+    const held = new AbortController();
+    (async () => {
+      while (true) {
+        await clock.sleep((lockTtl * 1000) / 3, held.signal);
+        if (held.signal.aborted) return;
+        await store.expireIfEquals(key, token, lockTtl).catch(warnOnce);
+      }
+    })();
     return async () => {
-      clearInterval(renew);
+      held.abort();
       await store.deleteIfEquals(key, token).catch(warnOnce);
     };
   }

@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { ManualClock } from "./helpers/clock.ts";
 import { getLogger } from "@logtape/logtape";
 import { claim, createTurnLock, isDone, markDone } from "../src/turns.ts";
 import { MemoryStore } from "../src/store/memory.ts";
@@ -43,34 +44,43 @@ Deno.test(
 );
 
 Deno.test("turns: a crashed holder's lock lapses after the TTL", sanitize, async () => {
-  const store = new MemoryStore();
-  const lock = createTurnLock({ store, log, ttlSeconds: 0.3 });
+  const clock = new ManualClock();
+  const store = new MemoryStore({ now: () => clock.now() });
+  const lock = createTurnLock({ store, log, ttlSeconds: 30, clock });
   // A holder that never releases nor renews: written directly, as a dead process would leave it.
-  await store.setIfAbsent("turn:1", "dead-holder", 0.3);
-  const started = Date.now();
-  const release = await lock.acquire("1");
-  const waited = Date.now() - started;
-  assert.ok(waited >= 250 && waited < 1500, `waited ${waited} ms`);
-  await release();
+  await store.setIfAbsent("turn:1", "dead-holder", 30);
+  let acquired = false;
+  const acquiring = lock.acquire("1").then((release) => {
+    acquired = true;
+    return release;
+  });
+  await clock.advance(29_000);
+  assert.equal(acquired, false, "waits while the dead holder's TTL runs");
+  await clock.advance(2_000);
+  assert.equal(acquired, true, "taken once the TTL lapsed");
+  await (await acquiring)();
   assert.equal(await store.get("turn:1"), null);
 });
 
 Deno.test("turns: a live holder keeps its lock past the TTL by renewing it", sanitize, async () => {
-  const store = new MemoryStore();
-  const lock = createTurnLock({ store, log, ttlSeconds: 0.3 });
+  const clock = new ManualClock();
+  const store = new MemoryStore({ now: () => clock.now() });
+  const lock = createTurnLock({ store, log, ttlSeconds: 30, clock });
   const release = await lock.acquire("7");
-  await new Promise((r) => setTimeout(r, 700));
-  assert.notEqual(await store.get("turn:7"), null, "renewed");
+  await clock.advance(95_000);
+  assert.notEqual(await store.get("turn:7"), null, "renewed, three TTLs later");
   let second = false;
   const waiting = lock.acquire("7").then((r) => {
     second = true;
     return r;
   });
-  await new Promise((r) => setTimeout(r, 100));
-  assert.equal(second, false);
+  await clock.advance(60_000);
+  assert.equal(second, false, "still held");
   await release();
-  await (await waiting)();
+  await clock.advance(1_000);
   assert.equal(second, true);
+  await (await waiting)();
+  assert.equal(clock.sleeping, 0, "no renewal left running");
 });
 
 Deno.test("turns: a failing store gives way instead of blocking", sanitize, async () => {

@@ -16,6 +16,7 @@ import type { Message } from "grammy/types";
 import type { Logger } from "@logtape/logtape";
 import { type Chunk, splitForTelegram } from "./split.ts";
 import { isBadRequest, isEntityError, isNotModified } from "./telegram_errors.ts";
+import { type Clock, systemClock } from "../clock.ts";
 
 /** A message of the answer as sent. */
 export type SentMessage = Message.TextMessage | Message.RichMessageMessage;
@@ -68,20 +69,20 @@ export interface EditedAnswerOptions {
   /** Least time between two calls in the chat. */
   intervalMs: number;
   log?: Logger;
-  /** The clock, in milliseconds (tests); default `performance.now`. */
-  now?: () => number;
+  /** Paces the calls (tests drive it by hand); default the system clock. */
+  clock?: Clock;
 }
 
 /** The messages of one answer shown by editing; see the module comment. */
 export class EditedAnswer {
   readonly #o: EditedAnswerOptions;
-  readonly #now: () => number;
+  readonly #clock: Clock;
   #parts: Part[] = [];
   #lastCallAt = -Infinity;
 
   constructor(options: EditedAnswerOptions) {
     this.#o = options;
-    this.#now = options.now ?? (() => performance.now());
+    this.#clock = options.clock ?? systemClock;
   }
 
   /** The messages sent so far, in order. */
@@ -107,11 +108,12 @@ export class EditedAnswer {
   async step(markdown: string, pace = false): Promise<boolean> {
     const chunks = splitForTelegram(markdown);
     const index = chunks.findIndex((chunk, i) =>
-      i >= this.#parts.length || this.#parts[i].shown !== this.#wanted(chunk, i).text
+      // Telegram trims what it shows: a change in surrounding whitespace is no change.
+      i >= this.#parts.length || this.#parts[i].shown.trim() !== this.#wanted(chunk, i).text.trim()
     );
     if (index < 0) return false;
     if (pace) await this.#pace();
-    this.#lastCallAt = this.#now();
+    this.#lastCallAt = this.#clock.now();
     await this.#call(chunks[index], index);
     return true;
   }
@@ -126,7 +128,7 @@ export class EditedAnswer {
     while (this.#parts.length > count) {
       const extra = this.#parts.pop()!;
       await this.#pace();
-      this.#lastCallAt = this.#now();
+      this.#lastCallAt = this.#clock.now();
       await this.#o.api.deleteMessage(this.#o.chatId, extra.message.message_id).catch((error) =>
         this.#o.log?.debug("Could not delete a surplus part: {error}", { error })
       );
@@ -134,8 +136,7 @@ export class EditedAnswer {
   }
 
   async #pace(): Promise<void> {
-    const ms = this.readyAt - this.#now();
-    if (ms > 0) await new Promise((resolve) => setTimeout(resolve, ms));
+    await this.#clock.sleep(this.readyAt - this.#clock.now());
   }
 
   #wanted(chunk: Chunk, index: number): { text: string; html: boolean } {

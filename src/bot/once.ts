@@ -11,6 +11,7 @@ import { claim, isDone, markDone, type TurnLock } from "../turns.ts";
 import type { Metrics } from "../metrics.ts";
 import type { Inbox } from "../inbox.ts";
 import { textsFor } from "./texts.ts";
+import { isUnreachableChat } from "./telegram_errors.ts";
 
 export interface OnceOptions {
   store: Store;
@@ -50,6 +51,16 @@ export function handleOnce<C extends Context>(options: OnceOptions): MiddlewareF
 
   async function failed(ctx: Context, error: unknown): Promise<void> {
     const updateId = ctx.update.update_id;
+    if (isUnreachableChat(error)) {
+      // Blocked, or the chat is gone: a retry would spend tokens on an answer nobody gets.
+      log.warning("Update {updateId}: the chat cannot be reached; not retried: {error}", {
+        updateId,
+        error,
+      });
+      await markDone(store, updateId);
+      await inbox.done(updateId);
+      return;
+    }
     const attempts = await inbox.failed(updateId, ctx.update);
     const max = inbox.maxAttempts;
     if (attempts < max) {

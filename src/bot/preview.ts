@@ -44,6 +44,7 @@ import { RICH_TEXT_LIMIT, richChunks, splitForTelegram } from "./split.ts";
 import { isBadRequest, isEntityError, isMissingMethod } from "./telegram_errors.ts";
 import type { ApiSupport, ReplyFormat } from "./deliver.ts";
 import { EditedAnswer } from "./edits.ts";
+import { type Clock, systemClock } from "../clock.ts";
 
 /** Pacing of the previews; the defaults suit Telegram, tests pass smaller ones. */
 export interface PreviewTiming {
@@ -82,6 +83,8 @@ export interface PreviewOptions {
   /** Called once, when the first text of the answer is visible to the user. */
   onFirstText?: () => void;
   timing?: Partial<PreviewTiming>;
+  /** Paces the previews (tests drive it by hand); default the system clock. */
+  clock?: Clock;
 }
 
 /** How previews are shown: drafts, one edited message, or none (after an unexpected error). */
@@ -112,6 +115,7 @@ interface Waiter {
 export class Preview {
   readonly #o: PreviewOptions;
   readonly #t: PreviewTiming;
+  readonly #clock: Clock;
   #mode: PreviewMode;
   #kind: DraftKind;
   #text = "";
@@ -139,6 +143,7 @@ export class Preview {
   constructor(options: PreviewOptions) {
     this.#o = options;
     this.#t = { ...DEFAULT_TIMING, ...options.timing };
+    this.#clock = options.clock ?? systemClock;
     const { support, format } = options;
     this.#mode = support.isMissing("sendMessageDraft") ? "edit" : "draft";
     this.#kind = format === "rich" && support.isMissing("sendRichMessageDraft") ? "html" : format;
@@ -169,7 +174,7 @@ export class Preview {
     this.#text += delta;
     this.#version++;
     if (this.#firstTokenAt === undefined && this.#showsText()) {
-      this.#firstTokenAt = performance.now();
+      this.#firstTokenAt = this.#clock.now();
     }
     if (this.#waiter?.wakeOnPush) this.#waiter.resolve("push");
   }
@@ -183,12 +188,9 @@ export class Preview {
     this.#closed = true;
     this.#waiter?.resolve("closed");
     if (this.#inflight) {
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      const grace = new Promise<void>((resolve) => {
-        timer = setTimeout(resolve, this.#t.finishGraceMs);
-      });
-      await Promise.race([this.#pump, grace]);
-      clearTimeout(timer);
+      const graceOver = new AbortController();
+      await Promise.race([this.#pump, this.#clock.sleep(this.#t.finishGraceMs, graceOver.signal)]);
+      graceOver.abort();
       this.#inflight?.abort();
     }
     await this.#pump;
@@ -227,27 +229,29 @@ export class Preview {
     }
   }
 
-  /** Waits until `deadline` (performance.now() time), a push (when asked) or the end. */
+  /** Waits until `deadline` (the clock's time), a push (when asked) or the end. */
   #wait(deadline: number, wakeOnPush: boolean): Promise<"deadline" | "push" | "closed"> {
     if (this.#closed) return Promise.resolve("closed");
-    const ms = deadline - performance.now();
+    const ms = deadline - this.#clock.now();
     if (ms <= 0) return Promise.resolve("deadline");
     return new Promise((resolve) => {
-      const timer = Number.isFinite(ms) ? setTimeout(() => done("deadline"), ms) : undefined;
+      const over = new AbortController();
       const done = (why: "deadline" | "push" | "closed") => {
-        clearTimeout(timer);
+        if (over.signal.aborted) return;
+        over.abort();
         if (this.#waiter === waiter) this.#waiter = undefined;
         resolve(why);
       };
       const waiter: Waiter = { wakeOnPush, resolve: done };
       this.#waiter = waiter;
+      if (Number.isFinite(ms)) this.#clock.sleep(ms, over.signal).then(() => done("deadline"));
     });
   }
 
   #markVisible(): void {
     if (this.#textShown) return;
     this.#textShown = true;
-    this.#firstTextAt = performance.now();
+    this.#firstTextAt = this.#clock.now();
     this.#o.onFirstText?.();
   }
 
@@ -293,7 +297,7 @@ export class Preview {
     this.#inflight = controller;
     const signal = controller.signal as unknown as ApiSignal;
     let method = "sendMessageDraft";
-    this.#lastDraftAt = performance.now();
+    this.#lastDraftAt = this.#clock.now();
     try {
       if (!hasText) {
         await api.sendMessageDraft(chatId, this.#draftIdAt(0), "", other, signal);
@@ -375,6 +379,7 @@ export class Preview {
       plain: this.#kind === "plain",
       intervalMs: this.#t.editIntervalMs,
       log: this.#o.log,
+      clock: this.#clock,
     });
     const why = await this.#wait(this.#edited.readyAt, false);
     if (why === "closed") return;

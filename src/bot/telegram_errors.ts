@@ -21,6 +21,12 @@ export function isEntityError(error: unknown): boolean {
     /can't parse entities|unsupported start tag|can't find end tag/i.test(error.description);
 }
 
+/** Whether the user blocked the bot, or the chat is gone: nothing sent there can arrive. */
+export function isUnreachableChat(error: unknown): boolean {
+  return error instanceof GrammyError &&
+    (error.error_code === 403 || /chat not found|user is deactivated/i.test(error.description));
+}
+
 /** Whether an edit changed nothing (Telegram refuses it; the message already shows it). */
 export function isNotModified(error: unknown): boolean {
   return isBadRequest(error) && /message is not modified/i.test(error.description);

@@ -28,6 +28,7 @@
  */
 import type { Context, MiddlewareFn } from "grammy";
 import type { Message } from "grammy/types";
+import { type Clock, systemClock } from "../clock.ts";
 
 /** Quiet time after the last part before an album is answered. */
 export const ALBUM_WINDOW_MS = 1500;
@@ -51,9 +52,8 @@ export interface AlbumsOptions {
   settled: (updateIds: number[]) => Promise<void>;
   windowMs?: number;
   maxWaitMs?: number;
-  /** Clock and sleep, for tests. */
-  now?: () => number;
-  sleep?: (ms: number) => Promise<void>;
+  /** Times the quiet window (tests drive it by hand); default the system clock. */
+  clock?: Clock;
 }
 
 interface Group {
@@ -66,23 +66,15 @@ interface Group {
   lastAt: number;
 }
 
-const realSleep = (ms: number) =>
-  new Promise<void>((resolve) => {
-    const timer = setTimeout(resolve, ms);
-    Deno.unrefTimer(timer);
-  });
-
 /** The albums of this process; see the module comment. */
 export class Albums {
   readonly #o: AlbumsOptions;
   readonly #groups = new Map<string, Group>();
-  readonly #now: () => number;
-  readonly #sleep: (ms: number) => Promise<void>;
+  readonly #clock: Clock;
 
   constructor(options: AlbumsOptions) {
     this.#o = options;
-    this.#now = options.now ?? Date.now;
-    this.#sleep = options.sleep ?? realSleep;
+    this.#clock = options.clock ?? systemClock;
   }
 
   /** Middleware to install before the turn order: notes each album part as it arrives. */
@@ -105,7 +97,7 @@ export class Albums {
       group = { pending: new Map(), taken: new Map(), consumed: new Set(), lastAt: 0 };
       this.#groups.set(key, group);
     }
-    group.lastAt = this.#now();
+    group.lastAt = this.#clock.now();
     if (!group.consumed.has(updateId) && !group.taken.has(updateId)) {
       group.pending.set(updateId, message);
     }
@@ -123,12 +115,12 @@ export class Albums {
     const group = this.#groups.get(key)!;
     const windowMs = this.#o.windowMs ?? ALBUM_WINDOW_MS;
     const maxWaitMs = this.#o.maxWaitMs ?? ALBUM_MAX_WAIT_MS;
-    const started = this.#now();
+    const started = this.#clock.now();
     for (;;) {
-      const quiet = this.#now() - group.lastAt;
-      const waited = this.#now() - started;
+      const quiet = this.#clock.now() - group.lastAt;
+      const waited = this.#clock.now() - started;
       if (quiet >= windowMs || waited >= maxWaitMs) break;
-      await this.#sleep(Math.min(windowMs - quiet, maxWaitMs - waited));
+      await this.#clock.sleep(Math.min(windowMs - quiet, maxWaitMs - waited));
     }
     const parts = [...group.pending];
     group.pending.clear();
@@ -144,7 +136,7 @@ export class Albums {
           group.taken.delete(id);
           group.consumed.add(id);
         }
-        group.lastAt = this.#now();
+        group.lastAt = this.#clock.now();
         const others = parts.map(([id]) => id).filter((id) => id !== updateId);
         if (others.length) await this.#o.settled(others).catch(() => {});
       },
@@ -165,7 +157,7 @@ export class Albums {
   }
 
   #forgetOld(): void {
-    const now = this.#now();
+    const now = this.#clock.now();
     for (const [key, group] of this.#groups) {
       if (group.taken.size === 0 && now - group.lastAt > FORGET_MS) this.#groups.delete(key);
     }

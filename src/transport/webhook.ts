@@ -37,6 +37,7 @@
  */
 import { type Bot, BotError } from "grammy";
 import type { Inbox } from "../inbox.ts";
+import { type Clock, systemClock } from "../clock.ts";
 import type { Update } from "grammy/types";
 import type { Logger } from "@logtape/logtape";
 import type { WebhookConfig } from "../config.ts";
@@ -102,6 +103,8 @@ export interface WebhookHandlerOptions {
   ackAfterMs?: number;
   /** Default {@link MAX_BODY_BYTES}. */
   maxBodyBytes?: number;
+  /** Times the acknowledgement (tests drive it by hand); default the system clock. */
+  clock?: Clock;
 }
 
 export interface WebhookHandler {
@@ -210,6 +213,7 @@ export function createWebhookHandler(options: WebhookHandlerOptions): WebhookHan
   const { path, log, handleUpdate } = options;
   const ackAfterMs = options.ackAfterMs ?? ACK_AFTER_MS;
   const maxBodyBytes = options.maxBodyBytes ?? MAX_BODY_BYTES;
+  const clock = options.clock ?? systemClock;
   const expected = sha256(options.secret);
   const metricsToken = options.metrics ? sha256(options.metrics.token) : undefined;
   const answers = new InFlight();
@@ -243,13 +247,13 @@ export function createWebhookHandler(options: WebhookHandlerOptions): WebhookHan
   async function accept(update: Update): Promise<Response> {
     await options.record?.(update);
     const work = run(update).then(() => "done" as const);
-    let timer: ReturnType<typeof setTimeout> | undefined;
+    const answered = new AbortController();
     const racers: Promise<"done" | "ack" | "gave up">[] = [work, giveUp.promise];
     if (Number.isFinite(ackAfterMs)) {
-      racers.push(new Promise((resolve) => timer = setTimeout(() => resolve("ack"), ackAfterMs)));
+      racers.push(clock.sleep(ackAfterMs, answered.signal).then(() => "ack" as const));
     }
     const outcome = await Promise.race(racers);
-    clearTimeout(timer);
+    answered.abort();
     if (outcome === "ack") {
       // Most answers outlast the acknowledgement: not worth a line at info.
       log.debug(

@@ -5,16 +5,17 @@
  */
 import assert from "node:assert/strict";
 import { Api } from "grammy";
-import { FakeTelegram, type FakeUser, type RecordedCall } from "../fakes/telegram.ts";
+import { FakeTelegram, type FakeUser } from "../fakes/telegram.ts";
 import { ApiSupport, deliverAnswer } from "../../src/bot/deliver.ts";
 import { draftIdFor, Preview, type PreviewOptions } from "../../src/bot/preview.ts";
 import { finalText } from "../../src/bot/chat.ts";
 import { allTexts } from "../../src/bot/texts.ts";
 import { RICH_TEXT_LIMIT, splitForTelegram } from "../../src/bot/split.ts";
 import { ConfigError, parseConfig } from "../../src/config.ts";
+import { ManualClock, settle } from "../helpers/clock.ts";
+import { markdownOf } from "../helpers/predicates.ts";
 
 const user: FakeUser = { id: 4001, first_name: "Ann", language_code: "en" };
-const delay = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 async function withFake(
   fn: (tg: FakeTelegram, api: Api) => Promise<void>,
@@ -32,9 +33,6 @@ async function withFake(
 /** The calls that reached the chat, as "method" or "method!" when refused. */
 const trail = (tg: FakeTelegram) =>
   tg.calls.filter((c) => c.params.chat_id === user.id).map((c) => c.method + (c.ok ? "" : "!"));
-
-/** Largest-first gaps between consecutive calls. */
-const gaps = (calls: RecordedCall[]) => calls.slice(1).map((c, i) => c.at - calls[i].at);
 
 /** A preview, plus `finish`: stop it and deliver the final answer, as the chat handler does. */
 function stream(api: Api, extra: Partial<PreviewOptions> = {}) {
@@ -60,14 +58,6 @@ function stream(api: Api, extra: Partial<PreviewOptions> = {}) {
     return sent;
   };
   return Object.assign(preview, { finish });
-}
-
-/** Pushes `text` word by word, `ms` apart. */
-async function feed(s: Preview, text: string, ms: number): Promise<void> {
-  for (const word of text.match(/\s*\S+/g) ?? []) {
-    s.push(word);
-    if (ms > 0) await delay(ms);
-  }
 }
 
 Deno.test("rich: the Markdown goes out as one sendRichMessage replying to the question", async () => {
@@ -177,35 +167,44 @@ Deno.test("a 70,000-character answer: rich messages split at block boundaries, n
 
 Deno.test("streaming: placeholder, first text at once, throttled drafts with a stop button, one final message", async () => {
   await withFake(async (tg, api) => {
+    const clock = new ManualClock();
     const ids: number[] = [];
     let firstText = 0;
     const s = stream(api, {
-      timing: { draftIntervalMs: 150 },
+      clock,
       onDraftId: (id) => ids.push(id),
       onFirstText: () => firstText++,
     });
     s.start();
     await tg.waitForCall("sendMessageDraft");
     s.push("Hello");
-    // The first text is not held back by the throttle: it shows before the next token.
+    // The first text is not held back by the throttle: it shows at once.
     await tg.waitForCall("sendRichMessageDraft");
-    await feed(s, " there, this answer arrives word by word and the drafts follow it.", 25);
+    const words = " there, this answer arrives word by word and the drafts follow it.";
+    for (const word of words.match(/\s*\S+/g)!) s.push(word);
+    await clock.advance(299);
+    assert.equal(tg.callsTo("sendRichMessageDraft").length, 1, "nothing before the interval");
+    await clock.advance(1);
+    // One draft per interval, with everything that arrived meanwhile.
+    const [, second] = await tg.waitForCalls("sendRichMessageDraft", 2);
     const final = "Hello there, this answer arrives word by word and the drafts follow it.";
+    assert.equal(markdownOf(second), final);
+    await clock.advance(10_000);
+    assert.equal(tg.callsTo("sendRichMessageDraft").length, 2, "nothing new: no draft");
     const sent = await s.finish(final);
     assert.equal(sent.messages.length, 1);
     assert.equal(firstText, 1);
     assert.equal(s.mode, "draft");
     assert.ok(s.firstTextMs !== undefined);
 
-    const methods = trail(tg);
-    assert.equal(methods[0], "sendMessageDraft");
-    assert.equal(methods.at(-1), "sendRichMessage");
+    assert.deepEqual(trail(tg), [
+      "sendMessageDraft",
+      "sendRichMessageDraft",
+      "sendRichMessageDraft",
+      "sendRichMessage",
+    ]);
     const drafts = tg.callsTo("sendRichMessageDraft");
-    assert.deepEqual(methods.slice(1, -1), drafts.map(() => "sendRichMessageDraft"));
-    assert.deepEqual((drafts[0].params.rich_message as { markdown: string }).markdown, "Hello");
-    // Throttled: fewer drafts than words, each at least the interval after the previous.
-    assert.ok(drafts.length >= 3 && drafts.length < 14, `${drafts.length} drafts`);
-    for (const gap of gaps(drafts)) assert.ok(gap >= 130, `drafts ${gap} ms apart`);
+    assert.equal(markdownOf(drafts[0]), "Hello");
     const placeholder = tg.callsTo("sendMessageDraft")[0].params;
     assert.equal(placeholder.text, "");
     for (const c of [...tg.callsTo("sendMessageDraft"), ...drafts]) {
@@ -221,20 +220,24 @@ Deno.test("streaming: placeholder, first text at once, throttled drafts with a s
 
 Deno.test("a long pause: the draft is sent again before it expires", async () => {
   await withFake(async (tg, api) => {
-    const s = stream(api, { timing: { draftRefreshMs: 100 } });
+    const clock = new ManualClock();
+    const s = stream(api, { clock });
     s.start();
     s.push("Thinking about it");
     await tg.waitForCall("sendRichMessageDraft");
-    // A pause of several draft lifetimes (a tool call, a slow model).
-    const since = tg.calls.length;
-    await tg.waitForCalls("sendRichMessageDraft", 4, undefined, { since });
-    assert.ok(tg.shownDraft(user.id), "the preview never lapsed");
+    // A pause of several draft lifetimes (a tool call, a slow model): a refresh every 20 s,
+    // well within Telegram's ~30 s.
+    for (let refresh = 2; refresh <= 4; refresh++) {
+      await clock.advance(19_999);
+      assert.equal(tg.callsTo("sendRichMessageDraft").length, refresh - 1);
+      await clock.advance(1);
+      const drafts = await tg.waitForCalls("sendRichMessageDraft", refresh);
+      assert.equal(markdownOf(drafts.at(-1)!), "Thinking about it");
+    }
     s.push(", done.");
     await s.finish("Thinking about it, done.");
-    const drafts = tg.callsTo("sendRichMessageDraft");
-    for (const gap of gaps(drafts)) assert.ok(gap < 400, `a ${gap} ms gap would let it expire`);
     assert.equal(tg.chatMessages(user.id)[0].rich!.text, "Thinking about it, done.");
-  }, { draftTtlMs: 400 });
+  });
 });
 
 Deno.test("rich drafts missing: HTML drafts, then the final through the chain", async () => {
@@ -264,8 +267,13 @@ Deno.test("rich drafts missing: HTML drafts, then the final through the chain", 
 
 Deno.test("drafts missing: one message edited in place, at most one call per interval, rolling over at 4096", async () => {
   await withFake(async (tg, api) => {
+    const clock = new ManualClock();
     const support = new ApiSupport();
-    const s = stream(api, { support, format: "html", timing: { editIntervalMs: 250 } });
+    const s = stream(api, { support, format: "html", clock });
+    const edits = () =>
+      tg.calls.filter((c) =>
+        c.params.chat_id === user.id && /^(sendMessage|editMessageText)$/.test(c.method)
+      ).length;
     s.start();
     const paragraphs = Array.from(
       { length: 14 },
@@ -273,22 +281,37 @@ Deno.test("drafts missing: one message edited in place, at most one call per int
     );
     const answer = paragraphs.join("").trimEnd();
     assert.ok(answer.length > 6000);
-    for (const p of paragraphs) {
+    s.push(paragraphs[0]);
+    await tg.waitForCall("sendMessage");
+    // Every further call waits for the clock: at most one per second.
+    for (const p of paragraphs.slice(1)) {
       s.push(p);
-      await delay(80);
+      const before = edits();
+      await clock.advance(999);
+      assert.equal(edits(), before, "no call within the interval");
+      await clock.advance(1);
+      // The preview sleeps again once its call is done.
+      while (clock.sleeping === 0) await settle();
+      assert.ok(edits() - before <= 1, "at most one call per interval");
     }
-    const sent = await s.finish(answer);
+    let finished = false;
+    const delivered = s.finish(answer).finally(() => finished = true);
+    for (let i = 0; i < 60 && !finished; i++) {
+      const before = edits();
+      await clock.advance(1000);
+      assert.ok(edits() - before <= 1, "the final state is paced too");
+    }
+    const sent = await delivered;
     assert.equal(s.mode, "edit");
     assert.ok(support.isMissing("sendMessageDraft"));
     assert.deepEqual(trail(tg)[0], "sendMessageDraft!");
     const calls = tg.calls.filter((c) =>
       c.params.chat_id === user.id && /^(sendMessage|editMessageText)$/.test(c.method)
     );
-    assert.ok(calls.every((c) => c.ok));
+    assert.ok(calls.every((c) => c.ok), "no call Telegram refused (not even 'not modified')");
     assert.equal(calls[0].method, "sendMessage");
     assert.equal((calls[0].params.reply_parameters as { message_id: number }).message_id, 1);
     assert.ok(calls.filter((c) => c.method === "editMessageText").length >= 2);
-    for (const gap of gaps(calls)) assert.ok(gap >= 230, `two calls ${gap} ms apart`);
     // The final state is the whole answer, split exactly as the final delivery splits it.
     const chunks = splitForTelegram(answer);
     assert.ok(chunks.length >= 2);

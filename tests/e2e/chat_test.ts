@@ -3,27 +3,27 @@
  * subscriber experiences it.
  */
 import assert from "node:assert/strict";
-import { CHANNEL, startStack } from "../helpers/stack.ts";
+import { CHANNEL, withStack } from "../helpers/stack.ts";
+import {
+  markdownOf,
+  modelRequests,
+  repliedTo,
+  requestsTo,
+  says,
+  saysTo,
+  sentTo,
+  textOf,
+} from "../helpers/predicates.ts";
 
-const sentTo = (chatId: number) => (c: { method: string; params: Record<string, unknown> }) =>
-  c.params.chat_id === chatId;
-/** The Markdown of a rich message (answers are sent as rich messages). */
-const markdownOf = (c: { params: Record<string, unknown> }) =>
-  String((c.params.rich_message as { markdown?: string } | undefined)?.markdown);
-const answers = (re: RegExp) => (c: { params: Record<string, unknown> }) => re.test(markdownOf(c));
-/** Requests that could spend tokens (the start-up check is a GET). */
-const posts = (requests: { method: string }[]) => requests.filter((r) => r.method === "POST");
-
-Deno.test("a subscriber asks and gets the assistant's answer, formatted", async () => {
-  const stack = await startStack();
-  try {
+Deno.test("a subscriber asks and gets the assistant's answer, formatted", () =>
+  withStack({}, async (stack) => {
     const { telegram, openai } = stack;
     openai.reply = (input) => `**Bold** answer to: ${input}`;
     const user = stack.subscriber();
     telegram.sendText(user, "hello there");
     const call = await telegram.waitForCall(
       "sendRichMessage",
-      (c) => sentTo(user.id)(c) && markdownOf(c).includes("answer to"),
+      saysTo(user.id, /answer to/),
     );
     assert.equal(call.ok, true);
     // The assistant's Markdown goes to Telegram as is, and Telegram renders the bold.
@@ -34,46 +34,42 @@ Deno.test("a subscriber asks and gets the assistant's answer, formatted", async 
     // A typing indicator was shown while waiting.
     assert.ok(telegram.callsTo("sendChatAction").some(sentTo(user.id)));
     // The conversation at OpenAI holds both sides; the bot keeps no copy.
-    const responses = openai.requests.filter((r) => r.path === "/v1/responses");
+    const responses = requestsTo(openai, "/v1/responses");
     assert.equal(responses.length, 1);
     const body = responses[0].body as { model: string; conversation: string; stream: boolean };
     assert.equal(body.model, "gpt-test");
     assert.equal(body.stream, true);
     assert.match(body.conversation, /^conv_/);
     assert.equal(openai.conversationItems(body.conversation).length, 2);
-  } finally {
-    await stack.stop();
-  }
-});
+  }));
 
-Deno.test("commands: /start, /help, /history, /export, /export md, /reset", async () => {
-  const stack = await startStack();
-  try {
+Deno.test("commands: /start, /help, /history, /export, /export md, /reset", () =>
+  withStack({}, async (stack) => {
     const { telegram, openai } = stack;
     const user = stack.subscriber(undefined, "ru");
     telegram.sendText(user, "/start");
     const welcome = await telegram.waitForCall("sendMessage", sentTo(user.id));
-    assert.match(String(welcome.params.text), /Привет/);
+    assert.match(textOf(welcome), /Привет/);
 
     telegram.sendText(user, "/help");
-    await telegram.waitForCall("sendMessage", (c) => /\/export/.test(String(c.params.text)));
+    await telegram.waitForCall("sendMessage", says(/\/export/));
 
     telegram.sendText(user, "/history");
     await telegram.waitForCall(
       "sendMessage",
-      (c) => /Сообщений пока нет/.test(String(c.params.text)),
+      says(/Сообщений пока нет/),
     );
 
     telegram.sendText(user, "first question");
-    await telegram.waitForCall("sendRichMessage", answers(/Echo: first question/));
+    await telegram.waitForCall("sendRichMessage", says(/Echo: first question/));
 
     telegram.sendText(user, "/history");
     const history = await telegram.waitForCall(
       "sendMessage",
-      (c) => /Последние сообщения/.test(String(c.params.text)),
+      says(/Последние сообщения/),
     );
-    assert.match(String(history.params.text), /Вы:<\/b> first question/);
-    assert.match(String(history.params.text), /Ассистент:<\/b> Echo: first question/);
+    assert.match(textOf(history), /Вы:<\/b> first question/);
+    assert.match(textOf(history), /Ассистент:<\/b> Echo: first question/);
 
     telegram.sendText(user, "/export");
     const doc = await telegram.waitForCall("sendDocument", sentTo(user.id));
@@ -90,12 +86,12 @@ Deno.test("commands: /start, /help, /history, /export, /export md, /reset", asyn
     assert.match(md.file_name, /\.md$/);
     assert.match(new TextDecoder().decode(md.content), /^# /);
 
-    const before = openai.requests.filter((r) => r.path === "/v1/conversations").length;
+    const before = requestsTo(openai, "/v1/conversations").length;
     telegram.sendText(user, "/reset");
-    await telegram.waitForCall("sendMessage", (c) => /новый разговор/.test(String(c.params.text)));
+    await telegram.waitForCall("sendMessage", says(/новый разговор/));
     telegram.sendText(user, "second");
-    await telegram.waitForCall("sendRichMessage", answers(/Echo: second/));
-    const after = openai.requests.filter((r) => r.path === "/v1/conversations").length;
+    await telegram.waitForCall("sendRichMessage", says(/Echo: second/));
+    const after = requestsTo(openai, "/v1/conversations").length;
     assert.equal(after, before + 1, "a new conversation is started after /reset");
 
     // The command menu is registered in English and Russian.
@@ -104,25 +100,21 @@ Deno.test("commands: /start, /help, /history, /export, /export md, /reset", asyn
       "default",
       "ru",
     ]);
-  } finally {
-    await stack.stop();
-  }
-});
+  }));
 
-Deno.test("a non-subscriber is turned away with buttons; Check again lets them in", async () => {
-  const stack = await startStack();
-  try {
+Deno.test("a non-subscriber is turned away with buttons; Check again lets them in", () =>
+  withStack({}, async (stack) => {
     const { telegram, openai } = stack;
     const user = { id: 4242, first_name: "Out", language_code: "en" };
     telegram.sendText(user, "let me in");
     const gate = await telegram.waitForCall("sendMessage", sentTo(user.id));
-    assert.match(String(gate.params.text), /subscribers of Test Channel/);
+    assert.match(textOf(gate), /subscribers of Test Channel/);
     const keyboard = (gate.params.reply_markup as {
       inline_keyboard: { text: string; url?: string; callback_data?: string }[][];
     }).inline_keyboard.flat();
     assert.ok(keyboard.some((b) => b.url === `https://t.me/${CHANNEL.username}`));
     const recheck = keyboard.find((b) => b.callback_data)!;
-    assert.equal(posts(openai.requests).length, 0, "no tokens spent on a non-subscriber");
+    assert.equal(modelRequests(openai).length, 0, "no tokens spent on a non-subscriber");
 
     // Still not subscribed: an alert, no welcome.
     const gateMessage = telegram.chatMessages(user.id).at(-1)!;
@@ -132,7 +124,7 @@ Deno.test("a non-subscriber is turned away with buttons; Check again lets them i
       recheck.callback_data!,
     );
     const alert = await telegram.waitForCall("answerCallbackQuery");
-    assert.match(String(alert.params.text), /Still not subscribed/);
+    assert.match(textOf(alert), /Still not subscribed/);
 
     // Joins; the negative cache does not delay them.
     telegram.setMember(`@${CHANNEL.username}`, user.id, "member");
@@ -144,18 +136,14 @@ Deno.test("a non-subscriber is turned away with buttons; Check again lets them i
     );
     await telegram.waitForCall(
       "editMessageText",
-      (c) => /AI assistant/.test(String(c.params.text)),
+      says(/AI assistant/),
     );
     telegram.sendText(user, "now?");
-    await telegram.waitForCall("sendRichMessage", answers(/Echo: now\?/));
-  } finally {
-    await stack.stop();
-  }
-});
+    await telegram.waitForCall("sendRichMessage", says(/Echo: now\?/));
+  }));
 
-Deno.test("restricted members count only with is_member; left and kicked do not", async () => {
-  const stack = await startStack();
-  try {
+Deno.test("restricted members count only with is_member; left and kicked do not", () =>
+  withStack({}, async (stack) => {
     const { telegram } = stack;
     const cases = [
       { id: 501, status: "restricted", isMember: true, allowed: true },
@@ -173,54 +161,41 @@ Deno.test("restricted members count only with is_member; left and kicked do not"
       const call = c.allowed
         ? await telegram.waitForCall("sendRichMessage", sentTo(c.id))
         : await telegram.waitForCall("sendMessage", sentTo(c.id));
-      const text = c.allowed ? markdownOf(call) : String(call.params.text);
-      assert.equal(/Echo: hi/.test(text), c.allowed, `user ${c.id} (${c.status})`);
+      assert.equal(/Echo: hi/.test(textOf(call)), c.allowed, `user ${c.id} (${c.status})`);
     }
     const answered = telegram.callsTo("sendRichMessage").map((call) => call.params.chat_id);
     assert.deepEqual(answered.sort(), cases.filter((c) => c.allowed).map((c) => c.id).sort());
-  } finally {
-    await stack.stop();
-  }
-});
+  }));
 
-Deno.test("the bot not being a channel admin: a polite 'unavailable', an operator error, no false 'not subscribed'", async () => {
-  const stack = await startStack({ botIsAdmin: false });
-  try {
+Deno.test("the bot not being a channel admin: a polite 'unavailable', an operator error, no false 'not subscribed'", () =>
+  withStack({ botIsAdmin: false }, async (stack) => {
     const { telegram } = stack;
     const user = { id: 777, language_code: "en" };
     telegram.sendText(user, "hi");
     const call = await telegram.waitForCall("sendMessage", sentTo(user.id));
-    assert.match(String(call.params.text), /can't check subscriptions right now/);
+    assert.match(textOf(call), /can't check subscriptions right now/);
     await stack.bot.waitForOutput(/make the bot an administrator of the channel/);
     // Not cached: once the bot is made admin, the same user gets in.
     telegram.addChannel({ ...CHANNEL, botIsAdmin: true });
     telegram.setMember(`@${CHANNEL.username}`, user.id, "member");
     telegram.sendText(user, "again");
-    await telegram.waitForCall("sendRichMessage", answers(/Echo: again/));
-  } finally {
-    await stack.stop();
-  }
-});
+    await telegram.waitForCall("sendRichMessage", says(/Echo: again/));
+  }));
 
-Deno.test("subscription checks are cached: one getChatMember for several messages", async () => {
-  const stack = await startStack();
-  try {
+Deno.test("subscription checks are cached: one getChatMember for several messages", () =>
+  withStack({}, async (stack) => {
     const { telegram } = stack;
     const user = stack.subscriber();
     for (const text of ["one", "two", "three"]) {
       telegram.sendText(user, text);
-      await telegram.waitForCall("sendRichMessage", (c) => markdownOf(c).includes(`Echo: ${text}`));
+      await telegram.waitForCall("sendRichMessage", says(new RegExp(`Echo: ${text}`)));
     }
     const checks = telegram.callsTo("getChatMember").filter((c) => c.params.user_id === user.id);
     assert.equal(checks.length, 1);
-  } finally {
-    await stack.stop();
-  }
-});
+  }));
 
-Deno.test("a burst from one user is answered in order, one turn at a time", async () => {
-  const stack = await startStack({ openai: { timeToFirstTokenMs: 100, tokensPerSecond: 200 } });
-  try {
+Deno.test("a burst from one user is answered in order, one turn at a time", () =>
+  withStack({ openai: { timeToFirstTokenMs: 100, tokensPerSecond: 200 } }, async (stack) => {
     const { telegram, openai } = stack;
     const user = stack.subscriber();
     const texts = ["m1", "m2", "m3", "m4", "m5"];
@@ -233,21 +208,15 @@ Deno.test("a burst from one user is answered in order, one turn at a time", asyn
     );
     assert.deepEqual(replies.map(markdownOf), texts.map((t) => `Echo: ${t}`));
     // Each answer replies to its own message.
-    const ids = replies.map((c) =>
-      (c.params.reply_parameters as { message_id: number }).message_id
-    );
-    assert.deepEqual(ids, [...ids].sort((a, b) => a - b));
+    const ids = replies.map(repliedTo);
+    assert.deepEqual(ids, [...ids].sort((a, b) => a! - b!));
     // No "conversation busy" error reached OpenAI or the user.
-    assert.equal(openai.requests.filter((r) => r.path === "/v1/responses").length, 5);
-    assert.ok(!telegram.calls.some((c) => /went wrong|unavailable/.test(String(c.params.text))));
-  } finally {
-    await stack.stop();
-  }
-});
+    assert.equal(requestsTo(openai, "/v1/responses").length, 5);
+    assert.ok(!telegram.calls.some(says(/went wrong|unavailable/)));
+  }));
 
-Deno.test("group chats: commands are pointed to the private chat, chatter costs nothing", async () => {
-  const stack = await startStack();
-  try {
+Deno.test("group chats: commands are pointed to the private chat, chatter costs nothing", () =>
+  withStack({}, async (stack) => {
     const { telegram, openai } = stack;
     const user = stack.subscriber();
     const group = { id: -4001, type: "group" as const, title: "Friends" };
@@ -255,26 +224,19 @@ Deno.test("group chats: commands are pointed to the private chat, chatter costs 
     telegram.sendText(user, `/start@${telegram.botUsername}`, group);
     const call = await telegram.waitForCall("sendMessage", sentTo(group.id));
     assert.match(
-      String(call.params.text),
+      textOf(call),
       new RegExp(`private chats only: open @${telegram.botUsername}`),
     );
     assert.equal(telegram.callsTo("sendMessage").filter(sentTo(group.id)).length, 1);
-    assert.equal(posts(openai.requests).length, 0);
-  } finally {
-    await stack.stop();
-  }
-});
+    assert.equal(modelRequests(openai).length, 0);
+  }));
 
-Deno.test("a sticker gets a friendly 'not this kind' answer without spending tokens", async () => {
-  const stack = await startStack();
-  try {
+Deno.test("a sticker gets a friendly 'not this kind' answer without spending tokens", () =>
+  withStack({}, async (stack) => {
     const { telegram, openai } = stack;
     const user = stack.subscriber();
-    telegram.sendOther(user, "sticker");
+    telegram.sendSticker(user);
     const call = await telegram.waitForCall("sendMessage", sentTo(user.id));
-    assert.match(String(call.params.text), /can't read this kind of message/);
-    assert.equal(posts(openai.requests).length, 0);
-  } finally {
-    await stack.stop();
-  }
-});
+    assert.match(textOf(call), /can't read this kind of message/);
+    assert.equal(modelRequests(openai).length, 0);
+  }));

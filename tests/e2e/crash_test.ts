@@ -7,13 +7,7 @@
 import assert from "node:assert/strict";
 import { spawnBot } from "../helpers/bot_process.ts";
 import { type Stack, withStack } from "../helpers/stack.ts";
-
-/** Final answers sent to `chatId` that quote `text`. */
-const answersTo = (stack: Stack, chatId: number, text: string) =>
-  stack.telegram.callsTo("sendRichMessage").filter((c) =>
-    c.ok && c.params.chat_id === chatId &&
-    String((c.params.rich_message as { markdown?: string }).markdown).includes(text)
-  );
+import { saysTo, sentTo } from "../helpers/predicates.ts";
 
 async function killMidAnswerAndRestart(stack: Stack): Promise<void> {
   const { telegram, openai } = stack;
@@ -32,17 +26,14 @@ async function killMidAnswerAndRestart(stack: Stack): Promise<void> {
   stack.bot = spawnBot(stack.env);
   await stack.bot.waitForOutput(stack.webhook ? /Webhook ready as @/ : /Polling as @/);
   // On Redis another process must first see the dead one's lease and turn lock lapse.
-  await telegram.waitForCall("sendRichMessage", (c) => c.ok && c.params.chat_id === user.id, {
+  await telegram.waitForCall("sendRichMessage", (c) => c.ok && sentTo(user.id)(c), {
     timeoutMs: 30_000,
   });
   // A later message is answered after it, so a second answer to the first would show by then.
   telegram.sendText(user, "second question");
-  await telegram.waitForCall(
-    "sendRichMessage",
-    (c) =>
-      c.ok && String((c.params.rich_message as { markdown?: string }).markdown).includes("second"),
-  );
-  assert.equal(answersTo(stack, user.id, "first question").length, 1, "answered once");
+  await telegram.waitForCall("sendRichMessage", saysTo(user.id, /second question/));
+  const first = telegram.callsTo("sendRichMessage").filter(saysTo(user.id, /first question/));
+  assert.equal(first.length, 1, "answered once");
   // Polling confirmed the update to Telegram: only the inbox can have brought it back.
   // (A webhook request cut by the kill may also be re-sent by Telegram; once either way.)
   if (!stack.webhook) assert.match(stack.bot.output(), /Inbox: taking over 1 unanswered update/);

@@ -4,10 +4,8 @@
  * it streamed) still counts the tokens OpenAI billed.
  */
 import assert from "node:assert/strict";
-import type { RecordedCall } from "../fakes/telegram.ts";
 import { withStack } from "../helpers/stack.ts";
-
-const textOf = (c: RecordedCall) => String(c.params.text ?? "");
+import { saysTo, sentTo, textOf } from "../helpers/predicates.ts";
 
 Deno.test("a blocked user's undelivered answer still counts its tokens", () =>
   withStack({}, async ({ telegram, openai, subscriber }) => {
@@ -17,18 +15,12 @@ Deno.test("a blocked user's undelivered answer still counts its tokens", () =>
     await hold.waiting;
     telegram.blockBot(user.id);
     hold.release();
-    const refused = await telegram.waitForCall(
-      "sendRichMessage",
-      (c) => c.params.chat_id === user.id,
-    );
+    const refused = await telegram.waitForCall("sendRichMessage", sentTo(user.id));
     assert.equal(refused.ok, false, "the final message was refused with 403");
 
     telegram.blockBot(user.id, false);
     telegram.sendText(user, "/usage");
-    const usage = await telegram.waitForCall(
-      "sendMessage",
-      (c) => c.params.chat_id === user.id && /tokens:/.test(textOf(c)),
-    );
+    const usage = await telegram.waitForCall("sendMessage", saysTo(user.id, /tokens:/));
     const tokens = Number(/tokens: ([\d,]+)/.exec(textOf(usage))![1].replaceAll(",", ""));
     assert.ok(tokens > 0, textOf(usage));
     assert.match(textOf(usage), /answers: 1\b/);

@@ -17,26 +17,25 @@ import {
   sendVoice,
 } from "../fakes/telegram_files.ts";
 import { jpeg, oggOpus, pdf, png } from "../helpers/assets.ts";
+import {
+  markdownOf,
+  modelRequests,
+  repliedTo,
+  saysTo,
+  sentTo,
+  textOf,
+} from "../helpers/predicates.ts";
 import { dataUrl } from "../../src/assistant/parts.ts";
 import { KvStore } from "../../src/store/kv.ts";
 
 const ROOT = fromFileUrl(new URL("../../", import.meta.url));
 const MB = 1024 * 1024;
 
-type Call = { method: string; ok?: boolean; params: Record<string, unknown> };
 type Json = Record<string, unknown>;
-const markdownOf = (c: Call) =>
-  String((c.params.rich_message as { markdown?: string } | undefined)?.markdown);
-const answer = (chatId: number, re: RegExp) => (c: Call) =>
-  c.ok !== false && c.params.chat_id === chatId && re.test(markdownOf(c));
-const text = (chatId: number, re: RegExp) => (c: Call) =>
-  c.params.chat_id === chatId && re.test(String(c.params.text));
 
-/** The model's requests (not the start-up check, which names no model). */
-const modelCalls = (stack: Stack, path: string) =>
-  stack.openai.requests.filter((r) =>
-    r.method === "POST" && r.path === path && (r.body as { model?: string }).model
-  ).map((r) => r.body as Json);
+/** The bodies of the model's requests on this path (not the start-up check). */
+const modelBodies = (stack: Stack, path: string) =>
+  modelRequests(stack.openai, path).map((r) => r.body as Json);
 
 /** The user content of a Responses request's last input item. */
 function lastInput(body: Json): Json[] {
@@ -48,7 +47,7 @@ function lastInput(body: Json): Json[] {
 /** Sends a text and waits for its answer: every earlier update of the user is done then. */
 async function roundTrip(stack: Stack, user: { id: number }, word: string): Promise<void> {
   stack.telegram.sendText(stack.subscriber(user.id), word);
-  await stack.telegram.waitForCall("sendRichMessage", answer(user.id, new RegExp(`Echo: ${word}`)));
+  await stack.telegram.waitForCall("sendRichMessage", saysTo(user.id, new RegExp(`Echo: ${word}`)));
 }
 
 /** Nothing in any request to OpenAI carries the bot token or a Telegram file URL. */
@@ -64,7 +63,7 @@ Deno.test("voice: a note is downloaded, transcribed and answered with its transc
     const { telegram, openai } = stack;
     const user = stack.subscriber();
     sendVoice(telegram, user, oggOpus(), { duration: 4 });
-    const final = await telegram.waitForCall("sendRichMessage", answer(user.id, /Echo:/));
+    const final = await telegram.waitForCall("sendRichMessage", saysTo(user.id, /Echo:/));
     assert.equal(
       markdownOf(final),
       "> 🎤 What is the weather like today?\n\n" +
@@ -83,13 +82,13 @@ Deno.test("voice: a note is downloaded, transcribed and answered with its transc
     }]);
     assert.equal(telegram.callsTo("getFile").length, 1);
     assert.deepEqual(telegram.files.downloads, ["voice/file_1.oga"]);
-    const [request] = modelCalls(stack, "/v1/responses");
+    const [request] = modelBodies(stack, "/v1/responses");
     assert.equal(request.input, "[voice 0:04] What is the weather like today?");
     assertNoToken(stack);
 
     telegram.sendText(user, "/usage");
-    const usage = await telegram.waitForCall("sendMessage", text(user.id, /usage today/));
-    assert.match(String(usage.params.text), /voice and audio: 0:04\n• files: 1/);
+    const usage = await telegram.waitForCall("sendMessage", saysTo(user.id, /usage today/));
+    assert.match(textOf(usage), /voice and audio: 0:04\n• files: 1/);
   }));
 
 Deno.test("voice: a round video note is transcribed from its MP4; OPENAI_TRANSCRIBE_MODEL is used", () =>
@@ -99,7 +98,7 @@ Deno.test("voice: a round video note is transcribed from its MP4; OPENAI_TRANSCR
     const mp4 = new Uint8Array([0, 0, 0, 24, ...new TextEncoder().encode("ftypisom"), 0, 0, 2, 0]);
     openai.audio.transcript = () => "Hi from a circle";
     sendVideoNote(telegram, user, mp4, { duration: 9 });
-    const final = await telegram.waitForCall("sendRichMessage", answer(user.id, /Echo:/));
+    const final = await telegram.waitForCall("sendRichMessage", saysTo(user.id, /Echo:/));
     assert.match(markdownOf(final), /^> 🎤 Hi from a circle\n\nEcho: \[video note 0:09\] Hi/);
     assert.deepEqual(
       openai.audio.transcriptions.map((t) => [t.model, t.filename, t.contentType]),
@@ -115,11 +114,11 @@ Deno.test("voice: a failed or empty transcription gets a clear text and asks no 
       error: { message: "Audio file might be corrupted or unsupported", param: "file" },
     });
     sendVoice(telegram, user, oggOpus(), { duration: 3 });
-    await telegram.waitForCall("sendMessage", text(user.id, /couldn't transcribe your voice/));
+    await telegram.waitForCall("sendMessage", saysTo(user.id, /couldn't transcribe your voice/));
     openai.audio.transcript = () => "  ";
     sendVoice(telegram, stack.subscriber(user.id, "ru"), oggOpus(), { duration: 3 });
-    await telegram.waitForCall("sendMessage", text(user.id, /не удалось разобрать ни слова/i));
-    assert.equal(modelCalls(stack, "/v1/responses").length, 0);
+    await telegram.waitForCall("sendMessage", saysTo(user.id, /не удалось разобрать ни слова/i));
+    assert.equal(modelBodies(stack, "/v1/responses").length, 0);
     await stack.bot.waitForOutput(/transcribing voice\.ogg with gpt-4o-mini-transcribe/);
   }));
 
@@ -128,15 +127,15 @@ Deno.test("voice: LIMIT_AUDIO_SECONDS_PER_DAY refuses a note that would pass it,
     const { telegram } = stack;
     const user = stack.subscriber();
     sendVoice(telegram, user, oggOpus(), { duration: 8 });
-    await telegram.waitForCall("sendRichMessage", answer(user.id, /Echo:/));
+    await telegram.waitForCall("sendRichMessage", saysTo(user.id, /Echo:/));
     sendVoice(telegram, user, oggOpus(), { duration: 5 });
-    const refusal = await telegram.waitForCall("sendMessage", text(user.id, /limited to/));
-    assert.match(String(refusal.params.text), /limited to 0:10 a day.*used today: 0:08/);
+    const refusal = await telegram.waitForCall("sendMessage", saysTo(user.id, /limited to/));
+    assert.match(textOf(refusal), /limited to 0:10 a day.*used today: 0:08/);
     assert.equal(telegram.callsTo("getFile").length, 1, "the second note was not downloaded");
     assert.equal(stack.openai.audio.transcriptions.length, 1);
     telegram.sendText(user, "/usage");
-    const usage = await telegram.waitForCall("sendMessage", text(user.id, /usage today/));
-    assert.match(String(usage.params.text), /voice and audio: 0:08 of 0:10/);
+    const usage = await telegram.waitForCall("sendMessage", saysTo(user.id, /usage today/));
+    assert.match(textOf(usage), /voice and audio: 0:08 of 0:10/);
   }));
 
 Deno.test("photo: the largest size goes as base64 with its caption; no token reaches OpenAI", () =>
@@ -145,8 +144,8 @@ Deno.test("photo: the largest size goes as base64 with its caption; no token rea
     const user = stack.subscriber();
     const full = jpeg();
     sendPhoto(telegram, user, full, { caption: "What is this?", thumbnail: await png() });
-    await telegram.waitForCall("sendRichMessage", answer(user.id, /^Echo: What is this\?$/));
-    const [request] = modelCalls(stack, "/v1/responses");
+    await telegram.waitForCall("sendRichMessage", saysTo(user.id, /^Echo: What is this\?$/));
+    const [request] = modelBodies(stack, "/v1/responses");
     assert.deepEqual(lastInput(request), [
       { type: "input_text", text: "What is this?" },
       { type: "input_image", image_url: dataUrl("image/jpeg", full), detail: "auto" },
@@ -156,13 +155,13 @@ Deno.test("photo: the largest size goes as base64 with its caption; no token rea
     // An image sent as a file goes the same way, typed from its bytes.
     sendDocument(telegram, user, await png(), { file_name: "chart.png", mime_type: "image/png" });
     await roundTrip(stack, user, "after");
-    const second = modelCalls(stack, "/v1/responses")[1];
+    const second = modelBodies(stack, "/v1/responses")[1];
     assert.equal((lastInput(second)[0] as Json).image_url, dataUrl("image/png", await png()));
     // /history on Conversations reads the image parts back as markers.
     telegram.sendText(user, "/history");
-    const history = await telegram.waitForCall("sendMessage", text(user.id, /Last messages/));
-    assert.match(String(history.params.text), /You:<\/b> \[photo\] What is this\?/);
-    assert.match(String(history.params.text), /You:<\/b> \[photo\]\n/);
+    const history = await telegram.waitForCall("sendMessage", saysTo(user.id, /Last messages/));
+    assert.match(textOf(history), /You:<\/b> \[photo\] What is this\?/);
+    assert.match(textOf(history), /You:<\/b> \[photo\]\n/);
   }));
 
 Deno.test("album: three photos sent together are answered once, with all three images", () =>
@@ -171,9 +170,9 @@ Deno.test("album: three photos sent together are answered once, with all three i
     const user = stack.subscriber();
     const photos = [jpeg(), await png(2, 10), await png(3, 200)];
     const parts = sendAlbum(telegram, user, photos, { caption: "Compare them" });
-    await telegram.waitForCall("sendRichMessage", answer(user.id, /^Echo: Compare them$/));
+    await telegram.waitForCall("sendRichMessage", saysTo(user.id, /^Echo: Compare them$/));
     await roundTrip(stack, user, "next");
-    const calls = modelCalls(stack, "/v1/responses");
+    const calls = modelBodies(stack, "/v1/responses");
     assert.equal(calls.length, 2, "one request for the album, one for the text");
     const images = lastInput(calls[0]).filter((p) => p.type === "input_image");
     assert.deepEqual(
@@ -184,17 +183,15 @@ Deno.test("album: three photos sent together are answered once, with all three i
         dataUrl("image/png", photos[2]),
       ],
     );
-    const answers = telegram.callsTo("sendRichMessage").filter((c) =>
-      c.ok && c.params.chat_id === user.id
-    );
+    const answers = telegram.callsTo("sendRichMessage").filter((c) => c.ok && sentTo(user.id)(c));
     assert.equal(answers.length, 2);
     // The album's answer replies to its first part.
     assert.equal(
-      (answers[0].params.reply_parameters as { message_id: number }).message_id,
+      repliedTo(answers[0]),
       parts[0].message.message_id,
     );
     assert.equal(
-      telegram.callsTo("sendMessage").filter((c) => c.params.chat_id === user.id).length,
+      telegram.callsTo("sendMessage").filter(sentTo(user.id)).length,
       0,
     );
     assertNoToken(stack);
@@ -210,15 +207,15 @@ Deno.test("documents: a PDF goes as input_file on Conversations and as extracted
       mime_type: "application/pdf",
       caption: "Summarize",
     });
-    await telegram.waitForCall("sendRichMessage", answer(user.id, /^Echo: Summarize$/));
-    const [request] = modelCalls(stack, "/v1/responses");
+    await telegram.waitForCall("sendRichMessage", saysTo(user.id, /^Echo: Summarize$/));
+    const [request] = modelBodies(stack, "/v1/responses");
     assert.deepEqual(lastInput(request), [
       { type: "input_text", text: "Summarize" },
       { type: "input_file", filename: "report.pdf", file_data: dataUrl("application/pdf", report) },
     ]);
     telegram.sendText(user, "/history");
-    const history = await telegram.waitForCall("sendMessage", text(user.id, /Last messages/));
-    assert.match(String(history.params.text), /\[file report\.pdf\] Summarize/);
+    const history = await telegram.waitForCall("sendMessage", saysTo(user.id, /Last messages/));
+    assert.match(textOf(history), /\[file report\.pdf\] Summarize/);
     assertNoToken(stack);
   });
   await withStack({ env: { OPENAI_API: "chat" } }, async (stack) => {
@@ -234,7 +231,7 @@ Deno.test("documents: a PDF goes as input_file on Conversations and as extracted
       mime_type: "text/csv",
     });
     await roundTrip(stack, user, "done");
-    const calls = modelCalls(stack, "/v1/chat/completions");
+    const calls = modelBodies(stack, "/v1/chat/completions");
     const user0 = (calls[0].messages as Json[]).at(-1)!;
     assert.deepEqual(user0.content, [
       { type: "text", text: "Summarize" },
@@ -267,9 +264,9 @@ Deno.test("limits: an oversized file is refused from the update, with no getFile
       mime_type: "application/pdf",
       size: 6 * MB,
     });
-    const refusal = await telegram.waitForCall("sendMessage", text(user.id, /too big/));
+    const refusal = await telegram.waitForCall("sendMessage", saysTo(user.id, /too big/));
     assert.equal(
-      String(refusal.params.text),
+      textOf(refusal),
       "This file is too big (6 MB): I can take files up to 5 MB.",
     );
     // Unsupported kinds are refused the same way.
@@ -279,12 +276,12 @@ Deno.test("limits: an oversized file is refused from the update, with no getFile
     });
     await telegram.waitForCall(
       "sendMessage",
-      text(user.id, /can't read "archive\.zip": this kind of file isn't supported/),
+      saysTo(user.id, /can't read "archive\.zip": this kind of file isn't supported/),
     );
-    telegram.sendOther(user, "sticker");
-    await telegram.waitForCall("sendMessage", text(user.id, /can't read this kind of message/));
+    telegram.sendSticker(user);
+    await telegram.waitForCall("sendMessage", saysTo(user.id, /can't read this kind of message/));
     assert.equal(telegram.callsTo("getFile").length, 0);
-    assert.equal(modelCalls(stack, "/v1/responses").length, 0);
+    assert.equal(modelBodies(stack, "/v1/responses").length, 0);
   }));
 
 Deno.test("backends: a model without vision, and the Assistants backend, say why images can't be read", async () => {
@@ -295,22 +292,25 @@ Deno.test("backends: a model without vision, and the Assistants backend, say why
       sendPhoto(telegram, user, jpeg(), { caption: "What is this?" });
       await telegram.waitForCall(
         "sendMessage",
-        text(user.id, /can't look at images or read files/),
+        saysTo(user.id, /can't look at images or read files/),
       );
       await stack.bot.waitForOutput(/set OPENAI_MODEL to a model with vision/);
       // Voice still works: it is text to the model.
       sendVoice(telegram, user, oggOpus(), { duration: 2 });
-      await telegram.waitForCall("sendRichMessage", answer(user.id, /Echo: \[voice 0:02\]/));
+      await telegram.waitForCall("sendRichMessage", saysTo(user.id, /Echo: \[voice 0:02\]/));
     });
   }
   await withStack({ env: { OPENAI_ASSISTANT_ID: "asst_test" } }, async (stack) => {
     const { telegram } = stack;
     const user = stack.subscriber();
     sendPhoto(telegram, user, jpeg(), { caption: "What is this?" });
-    await telegram.waitForCall("sendMessage", text(user.id, /can't look at images or read files/));
+    await telegram.waitForCall(
+      "sendMessage",
+      saysTo(user.id, /can't look at images or read files/),
+    );
     assert.equal(stack.openai.requests.filter((r) => r.path.includes("/threads")).length, 0);
     sendVoice(telegram, user, oggOpus(), { duration: 2 });
-    await telegram.waitForCall("sendRichMessage", answer(user.id, /Echo: \[voice 0:02\] What/));
+    await telegram.waitForCall("sendRichMessage", saysTo(user.id, /Echo: \[voice 0:02\] What/));
   });
 });
 
@@ -326,8 +326,8 @@ Deno.test("history: media turns read as lines on the responses backend; the stor
     });
     await roundTrip(stack, user, "end");
     telegram.sendText(user, "/history");
-    const history = String(
-      (await telegram.waitForCall("sendMessage", text(user.id, /Last messages/))).params.text,
+    const history = textOf(
+      await telegram.waitForCall("sendMessage", saysTo(user.id, /Last messages/)),
     );
     for (
       const line of [
@@ -339,14 +339,14 @@ Deno.test("history: media turns read as lines on the responses backend; the stor
     telegram.sendText(user, "/export");
     const exported = await telegram.waitForCall(
       "sendDocument",
-      (c) => c.params.chat_id === user.id,
+      sentTo(user.id),
     );
     assert.ok(exported);
     const doc = telegram.chatMessages(user.id).findLast((m) => m.document)!.document!;
     const body = new TextDecoder().decode(doc.content);
     assert.match(body, /\[photo\] A cat\?/);
     // The third request carried the file, later ones only its label.
-    const calls = modelCalls(stack, "/v1/responses");
+    const calls = modelBodies(stack, "/v1/responses");
     const last = JSON.stringify(calls.at(-1)!.input);
     assert.ok(!last.includes("base64"), last);
     // Deno KV lets a second process open the bot's file.
@@ -371,13 +371,13 @@ Deno.test("album: a bot killed mid-album answers the album once after the restar
     hold.release();
     stack.bot = spawnBot(stack.env);
     await stack.bot.waitForOutput(/Polling as @/);
-    await telegram.waitForCall("sendRichMessage", answer(user.id, /^Echo: Three$/), {
+    await telegram.waitForCall("sendRichMessage", saysTo(user.id, /^Echo: Three$/), {
       timeoutMs: 30_000,
     });
     await roundTrip(stack, user, "later");
-    const answers = telegram.callsTo("sendRichMessage").filter(answer(user.id, /^Echo: Three$/));
+    const answers = telegram.callsTo("sendRichMessage").filter(saysTo(user.id, /^Echo: Three$/));
     assert.equal(answers.length, 1, "answered once");
-    const albumCalls = modelCalls(stack, "/v1/responses").filter((b) => Array.isArray(b.input));
+    const albumCalls = modelBodies(stack, "/v1/responses").filter((b) => Array.isArray(b.input));
     assert.equal(
       lastInput(albumCalls.at(-1)!).filter((p) => p.type === "input_image").length,
       3,

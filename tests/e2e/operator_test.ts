@@ -3,55 +3,44 @@
  * changes followed through chat_member updates, and Prometheus metrics.
  */
 import assert from "node:assert/strict";
-import { CHANNEL, postUpdate, startSecondInstance, startStack } from "../helpers/stack.ts";
-import type { RecordedCall } from "../fakes/telegram.ts";
+import type { FakeTelegram } from "../fakes/telegram.ts";
+import { CHANNEL, freePort, postUpdate, startSecondInstance, withStack } from "../helpers/stack.ts";
+import { requestsTo, saysTo, textOf } from "../helpers/predicates.ts";
 
 const ADMIN = 9001;
-const textOf = (c: RecordedCall) =>
-  String(
-    c.params.text ?? (c.params.rich_message as { markdown?: string } | undefined)?.markdown,
-  );
-const to = (chatId: number, re: RegExp) => (c: RecordedCall) =>
-  c.ok && c.params.chat_id === chatId && re.test(textOf(c));
-const repliesTo = (calls: RecordedCall[], chatId: number, re: RegExp) =>
-  calls.filter(to(chatId, re)).length;
-const responsesCount = (requests: { path: string }[]) =>
-  requests.filter((r) => r.path === "/v1/responses").length;
+/** Successful rich answers to this chat that match. */
+const richAnswers = (telegram: FakeTelegram, chatId: number, re: RegExp) =>
+  telegram.callsTo("sendRichMessage").filter(saysTo(chatId, re)).length;
 
-Deno.test("limits: the over-limit message names the limit and the reset; no tokens are spent", async () => {
-  const stack = await startStack({
+Deno.test("limits: the over-limit message names the limit and the reset; no tokens are spent", () =>
+  withStack({
     env: { LIMIT_ANSWERS_PER_DAY: "2", MAX_MESSAGE_CHARS: "40" },
-  });
-  try {
+  }, async (stack) => {
     const { telegram, openai } = stack;
     const user = stack.subscriber();
     for (const text of ["one", "two"]) {
       telegram.sendText(user, text);
-      await telegram.waitForCall("sendRichMessage", to(user.id, new RegExp(`Echo: ${text}`)));
+      await telegram.waitForCall("sendRichMessage", saysTo(user.id, new RegExp(`Echo: ${text}`)));
     }
     telegram.sendText(user, "three");
     const refusal = await telegram.waitForCall(
       "sendMessage",
-      to(user.id, /today's 2 answers.*resets at \d{4}-\d\d-\d\d 00:00 UTC/),
+      saysTo(user.id, /today's 2 answers.*resets at \d{4}-\d\d-\d\d 00:00 UTC/),
     );
     assert.ok(refusal.params.reply_parameters, "the refusal answers the refused message");
     telegram.sendText(user, "x".repeat(41));
-    await telegram.waitForCall("sendMessage", to(user.id, /too long: at most 40 characters/));
-    assert.equal(responsesCount(openai.requests), 2);
+    await telegram.waitForCall("sendMessage", saysTo(user.id, /too long: at most 40 characters/));
+    assert.equal(requestsTo(openai, "/v1/responses").length, 2);
 
     telegram.sendText(user, "/usage");
-    await telegram.waitForCall("sendMessage", to(user.id, /answers: 2 of 2/));
-  } finally {
-    await stack.stop();
-  }
-});
+    await telegram.waitForCall("sendMessage", saysTo(user.id, /answers: 2 of 2/));
+  }));
 
-Deno.test("limits: exact under a burst from many users", async () => {
-  const stack = await startStack({
+Deno.test("limits: exact under a burst from many users", () =>
+  withStack({
     env: { LIMIT_ANSWERS_PER_DAY: "2" },
     openai: { tokensPerSecond: 500 },
-  });
-  try {
+  }, async (stack) => {
     const { telegram, openai } = stack;
     const users = Array.from({ length: 8 }, () => stack.subscriber());
     for (const user of users) {
@@ -69,22 +58,14 @@ Deno.test("limits: exact under a burst from many users", async () => {
       timeoutMs: 30_000,
     });
     for (const user of users) {
-      assert.equal(repliesTo(telegram.callsTo("sendRichMessage"), user.id, /Echo: m/), 2);
+      assert.equal(richAnswers(telegram, user.id, /Echo: m/), 2);
     }
-    assert.equal(responsesCount(openai.requests), 16);
-  } finally {
-    await stack.stop();
-  }
-});
+    assert.equal(requestsTo(openai, "/v1/responses").length, 16);
+  }));
 
-Deno.test("limits: exact for one user across two instances on one Redis", async () => {
-  const stack = await startStack({
-    redis: true,
-    webhook: true,
-    env: { LIMIT_ANSWERS_PER_DAY: "3" },
-  });
-  const { bot: second, url: url2 } = await startSecondInstance(stack);
-  try {
+Deno.test("limits: exact for one user across two instances on one Redis", () =>
+  withStack({ redis: true, webhook: true, env: { LIMIT_ANSWERS_PER_DAY: "3" } }, async (stack) => {
+    const { url: url2 } = await startSecondInstance(stack);
     const { telegram, openai, webhook } = stack;
     const user = stack.subscriber();
     const updates = Array.from({ length: 8 }, (_, i) => telegram.sendText(user, `q${i}`));
@@ -93,84 +74,77 @@ Deno.test("limits: exact for one user across two instances on one Redis", async 
         postUpdate(stack, [webhook!.url, url2][i % 2], { update_id, message })
       ),
     );
-    await telegram.waitForCalls("sendMessage", 5, to(user.id, /today's 3 answers/), {
+    await telegram.waitForCalls("sendMessage", 5, saysTo(user.id, /today's 3 answers/), {
       timeoutMs: 30_000,
     });
-    await telegram.waitForCalls("sendRichMessage", 3, to(user.id, /Echo: q/), {
+    await telegram.waitForCalls("sendRichMessage", 3, saysTo(user.id, /Echo: q/), {
       timeoutMs: 30_000,
     });
-    assert.equal(repliesTo(telegram.callsTo("sendRichMessage"), user.id, /Echo: q/), 3);
-    assert.equal(responsesCount(openai.requests), 3);
-  } finally {
-    assert.equal(await second.stop("SIGTERM"), 0, second.output());
-    await stack.stop();
-  }
-});
+    assert.equal(richAnswers(telegram, user.id, /Echo: q/), 3);
+    assert.equal(requestsTo(openai, "/v1/responses").length, 3);
+  }));
 
-Deno.test("admin commands: invisible to others, working for admins", async () => {
-  const stack = await startStack({ env: { ADMIN_USER_IDS: String(ADMIN) } });
-  try {
+Deno.test("admin commands: invisible to others, working for admins", () =>
+  withStack({ env: { ADMIN_USER_IDS: String(ADMIN) } }, async (stack) => {
     const { telegram, openai } = stack;
     const user = stack.subscriber();
     const admin = stack.subscriber(ADMIN);
     telegram.sendText(user, "hello");
-    await telegram.waitForCall("sendRichMessage", to(user.id, /Echo: hello/));
+    await telegram.waitForCall("sendRichMessage", saysTo(user.id, /Echo: hello/));
 
     // To a non-admin the commands do not exist: the same answer as any unknown command.
     const unknown = telegram.sendText(user, "/nonsense").update_id;
-    await telegram.waitForCall("sendMessage", to(user.id, /What I can do/));
+    await telegram.waitForCall("sendMessage", saysTo(user.id, /What I can do/));
     for (
       const command of ["/stats", "/limits", `/reset_user ${user.id}`, `/drop_cache ${user.id}`]
     ) {
       telegram.sendText(user, command);
     }
-    await telegram.waitForCalls("sendMessage", 5, to(user.id, /What I can do/));
+    await telegram.waitForCalls("sendMessage", 5, saysTo(user.id, /What I can do/));
     assert.ok(unknown > 0);
-    assert.ok(!telegram.calls.some(to(user.id, /Today \(until|Limits in force|forgotten|dropped/)));
+    assert.ok(
+      !telegram.calls.some(saysTo(user.id, /Today \(until|Limits in force|forgotten|dropped/)),
+    );
 
     telegram.sendText(admin, "/stats");
-    const stats = await telegram.waitForCall("sendMessage", to(ADMIN, /Today \(until/));
+    const stats = await telegram.waitForCall("sendMessage", saysTo(ADMIN, /Today \(until/));
     assert.match(textOf(stats), /users: \d+ today, \d+ in total/);
     assert.match(textOf(stats), /answers: 1\b/);
     assert.match(textOf(stats), /store: kv/);
     telegram.sendText(admin, "/limits");
     await telegram.waitForCall(
       "sendMessage",
-      to(ADMIN, /Limits in force:[\s\S]*longest message: 4,096/),
+      saysTo(ADMIN, /Limits in force:[\s\S]*longest message: 4,096/),
     );
 
     // /reset_user: the user's next message starts a new conversation.
-    const before = openai.requests.filter((r) => r.path === "/v1/conversations").length;
+    const before = requestsTo(openai, "/v1/conversations").length;
     telegram.sendText(admin, `/reset_user ${user.id}`);
-    await telegram.waitForCall("sendMessage", to(ADMIN, /conversation forgotten/));
+    await telegram.waitForCall("sendMessage", saysTo(ADMIN, /conversation forgotten/));
     telegram.sendText(user, "again");
-    await telegram.waitForCall("sendRichMessage", to(user.id, /Echo: again/));
-    assert.equal(openai.requests.filter((r) => r.path === "/v1/conversations").length, before + 1);
+    await telegram.waitForCall("sendRichMessage", saysTo(user.id, /Echo: again/));
+    assert.equal(requestsTo(openai, "/v1/conversations").length, before + 1);
 
     // /drop_cache: the next message asks Telegram again.
     const checks = () =>
       telegram.callsTo("getChatMember").filter((c) => c.params.user_id === user.id).length;
     const checksBefore = checks();
     telegram.sendText(admin, `/drop_cache ${user.id}`);
-    await telegram.waitForCall("sendMessage", to(ADMIN, /subscription status dropped/));
+    await telegram.waitForCall("sendMessage", saysTo(ADMIN, /subscription status dropped/));
     telegram.sendText(user, "and again");
-    await telegram.waitForCall("sendRichMessage", to(user.id, /Echo: and again/));
+    await telegram.waitForCall("sendRichMessage", saysTo(user.id, /Echo: and again/));
     assert.equal(checks(), checksBefore + 1);
 
     telegram.sendText(admin, "/reset_user bob");
-    await telegram.waitForCall("sendMessage", to(ADMIN, /Usage: \/reset_user <user id>/));
-  } finally {
-    await stack.stop();
-  }
-});
+    await telegram.waitForCall("sendMessage", saysTo(ADMIN, /Usage: \/reset_user <user id>/));
+  }));
 
-Deno.test("chat_member updates flip access at once, without waiting for the cache TTL", async () => {
-  const stack = await startStack();
-  try {
+Deno.test("chat_member updates flip access at once, without waiting for the cache TTL", () =>
+  withStack({}, async (stack) => {
     const { telegram } = stack;
     const user = stack.subscriber();
     telegram.sendText(user, "in");
-    await telegram.waitForCall("sendRichMessage", to(user.id, /Echo: in/));
+    await telegram.waitForCall("sendRichMessage", saysTo(user.id, /Echo: in/));
     const chat = {
       id: CHANNEL.id,
       type: "channel",
@@ -191,13 +165,13 @@ Deno.test("chat_member updates flip access at once, without waiting for the cach
     // The update is the user's, so it is handled before their next message (one turn at a time).
     telegram.pushUpdate(change("member", "left"));
     telegram.sendText(user, "still in?");
-    await telegram.waitForCall("sendMessage", to(user.id, /subscribers of Test Channel/));
+    await telegram.waitForCall("sendMessage", saysTo(user.id, /subscribers of Test Channel/));
 
     telegram.setMember(`@${CHANNEL.username}`, user.id, "member");
     telegram.setMember(CHANNEL.id, user.id, "member");
     telegram.pushUpdate(change("left", "member"));
     telegram.sendText(user, "back");
-    await telegram.waitForCall("sendRichMessage", to(user.id, /Echo: back/));
+    await telegram.waitForCall("sendRichMessage", saysTo(user.id, /Echo: back/));
     assert.equal(
       telegram.callsTo("getChatMember").filter((c) => c.params.user_id === user.id).length,
       1,
@@ -205,10 +179,7 @@ Deno.test("chat_member updates flip access at once, without waiting for the cach
     );
     const [polled] = telegram.callsTo("getUpdates");
     assert.ok((polled.params.allowed_updates as string[]).includes("chat_member"));
-  } finally {
-    await stack.stop();
-  }
-});
+  }));
 
 /** Parses Prometheus text format strictly enough to catch a malformed exposition. */
 function parsePrometheus(text: string): Map<string, number> {
@@ -235,12 +206,9 @@ function parsePrometheus(text: string): Map<string, number> {
   return samples;
 }
 
-Deno.test("metrics: /metrics (METRICS_PORT in polling) parses as Prometheus text and moves", async () => {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = (listener.addr as Deno.NetAddr).port;
-  listener.close();
-  const stack = await startStack({ env: { METRICS_PORT: String(port) } });
-  try {
+Deno.test("metrics: /metrics (METRICS_PORT in polling) parses as Prometheus text and moves", () => {
+  const port = freePort();
+  return withStack({ env: { METRICS_PORT: String(port) } }, async (stack) => {
     const { telegram } = stack;
     const scrape = async () => {
       const response = await fetch(`http://127.0.0.1:${port}/metrics`);
@@ -250,7 +218,7 @@ Deno.test("metrics: /metrics (METRICS_PORT in polling) parses as Prometheus text
     const before = await scrape();
     const user = stack.subscriber();
     telegram.sendText(user, "count me");
-    await telegram.waitForCall("sendRichMessage", to(user.id, /Echo: count me/));
+    await telegram.waitForCall("sendRichMessage", saysTo(user.id, /Echo: count me/));
     // The counters are updated right after the final message is sent.
     let after = await scrape();
     const settled = (m: Map<string, number>) =>
@@ -267,7 +235,5 @@ Deno.test("metrics: /metrics (METRICS_PORT in polling) parses as Prometheus text
     assert.equal(after.get("bot_openai_time_to_first_token_seconds_count"), 1);
     assert.ok((after.get('bot_openai_tokens_total{direction="out"}') ?? 0) > 0);
     assert.equal(after.get("bot_turns_in_flight"), 0);
-  } finally {
-    await stack.stop();
-  }
+  });
 });

@@ -2,28 +2,16 @@
  * End-to-end: what goes wrong in production (restarts, rate limits, upstream errors,
  * Redis outages, huge answers, rejected formatting) and what the user sees then.
  */
-import { longAnswer } from "../helpers/answers.ts";
 import assert from "node:assert/strict";
-import { startStack } from "../helpers/stack.ts";
+import { assertWholeLongAnswer, longAnswer } from "../helpers/answers.ts";
+import { freePort, withStack } from "../helpers/stack.ts";
 import { spawnBot } from "../helpers/bot_process.ts";
+import { conversationsUsed, repliedTo, requestsTo, says, sentTo } from "../helpers/predicates.ts";
 import { FakeTelegram } from "../fakes/telegram.ts";
 
-const sentTo = (chatId: number) => (c: { params: Record<string, unknown> }) =>
-  c.params.chat_id === chatId;
-/** Matches a classic message's text or a rich message's Markdown (answers are rich). */
-const says = (re: RegExp) => (c: { params: Record<string, unknown> }) =>
-  re.test(
-    String(c.params.text ?? (c.params.rich_message as { markdown?: string } | undefined)?.markdown),
-  );
-const conversationsUsed = (requests: { path: string; body: unknown }[]) =>
-  requests.filter((r) => r.path === "/v1/responses").map((r) =>
-    (r.body as { conversation: string }).conversation
-  );
-
 for (const redis of [false, true]) {
-  Deno.test(`the conversation survives a restart (${redis ? "Redis" : "embedded KV"})`, async () => {
-    const stack = await startStack({ redis });
-    try {
+  Deno.test(`the conversation survives a restart (${redis ? "Redis" : "embedded KV"})`, () =>
+    withStack({ redis }, async (stack) => {
       const { telegram, openai } = stack;
       const user = stack.subscriber();
       telegram.sendText(user, "remember me");
@@ -31,18 +19,14 @@ for (const redis of [false, true]) {
       await stack.restartBot();
       telegram.sendText(user, "still there?");
       await telegram.waitForCall("sendRichMessage", says(/Echo: still there\?/));
-      const [first, second] = conversationsUsed(openai.requests);
+      const [first, second] = conversationsUsed(openai);
       assert.equal(second, first);
-      assert.equal(openai.requests.filter((r) => r.path === "/v1/conversations").length, 1);
-    } finally {
-      await stack.stop();
-    }
-  });
+      assert.equal(requestsTo(openai, "/v1/conversations").length, 1);
+    }));
 }
 
-Deno.test("Telegram 429 on the answer's message is waited out and the answer arrives", async () => {
-  const stack = await startStack();
-  try {
+Deno.test("Telegram 429 on the answer's message is waited out and the answer arrives", () =>
+  withStack({}, async (stack) => {
     const { telegram } = stack;
     const user = stack.subscriber();
     telegram.failNext("sendRichMessage", {
@@ -58,21 +42,17 @@ Deno.test("Telegram 429 on the answer's message is waited out and the answer arr
     const attempts = telegram.callsTo("sendRichMessage").filter(says(/Echo: patience/));
     assert.equal(attempts.length, 2);
     assert.ok(ok.at - attempts[0].at >= 900, "waited for retry_after");
-  } finally {
-    await stack.stop();
-  }
-});
+  }));
 
-Deno.test("OpenAI 429 and 500 are retried; a lasting outage gets a friendly error", async () => {
-  const stack = await startStack();
-  try {
+Deno.test("OpenAI 429 and 500 are retried; a lasting outage gets a friendly error", () =>
+  withStack({}, async (stack) => {
     const { telegram, openai } = stack;
     const user = stack.subscriber();
     openai.failNext("/v1/responses", 429, 1, { retryAfterSeconds: 0 });
     openai.failNext("/v1/responses", 500, 1);
     telegram.sendText(user, "retry me");
     await telegram.waitForCall("sendRichMessage", says(/Echo: retry me/), { timeoutMs: 15_000 });
-    assert.equal(openai.requests.filter((r) => r.path === "/v1/responses").length, 3);
+    assert.equal(requestsTo(openai, "/v1/responses").length, 3);
 
     openai.failNext("/v1/responses", 500, 10);
     const { message } = telegram.sendText(user, "doomed");
@@ -80,19 +60,12 @@ Deno.test("OpenAI 429 and 500 are retried; a lasting outage gets a friendly erro
       timeoutMs: 30_000,
     });
     // The error answers the very message that failed, so the user knows what to resend.
-    assert.equal(
-      (error.params.reply_parameters as { message_id: number }).message_id,
-      message.message_id,
-    );
+    assert.equal(repliedTo(error), message.message_id);
     await stack.bot.waitForOutput(/Answer for \d+ failed \(unavailable\)/);
-  } finally {
-    await stack.stop();
-  }
-});
+  }));
 
-Deno.test("Redis going away mid-run: the bot keeps answering and warns once", async () => {
-  const stack = await startStack({ redis: true });
-  try {
+Deno.test("Redis going away mid-run: the bot keeps answering and warns once", () =>
+  withStack({ redis: true }, async (stack) => {
     const { telegram, redis } = stack;
     const user = stack.subscriber();
     telegram.sendText(user, "before");
@@ -110,15 +83,11 @@ Deno.test("Redis going away mid-run: the bot keeps answering and warns once", as
     await stack.bot.waitForOutput(/INF.*[Rr]edis.*(back|reconnected|available)/i, 15_000);
     telegram.sendText(user, "after");
     await telegram.waitForCall("sendRichMessage", says(/Echo: after/));
-  } finally {
-    await stack.stop();
-  }
-});
+  }));
 
-Deno.test("a 20,000-character answer with code and a table arrives whole, in order (HTML)", async () => {
-  // Split at 4096 for classic messages; the rich version is in streaming_test.ts.
-  const stack = await startStack({ env: { REPLY_FORMAT: "html" } });
-  try {
+Deno.test("a 20,000-character answer with code and a table arrives whole, in order (HTML)", () =>
+  withStack({ env: { REPLY_FORMAT: "html" } }, async (stack) => {
+    // Split at 4096 for classic messages; the rich version is in streaming_test.ts.
     const { telegram, openai } = stack;
     const answer = longAnswer();
     assert.ok(answer.length > 20_000);
@@ -128,21 +97,11 @@ Deno.test("a 20,000-character answer with code and a table arrives whole, in ord
     await telegram.waitForCall("sendMessage", says(/The end\./), { timeoutMs: 20_000 });
     const parts = telegram.callsTo("sendMessage").filter((c) => sentTo(user.id)(c) && c.ok);
     assert.ok(parts.length >= 4);
-    const delivered = telegram.chatMessages(user.id).map((m) => m.text).join("\n");
-    for (
-      const marker of ["Paragraph 0:", "Paragraph 44:", "line0 =", "line149 =", "39 | 1521"]
-    ) {
-      assert.ok(delivered.includes(marker), `missing ${marker}`);
-    }
-    assert.ok(delivered.indexOf("Paragraph 44:") < delivered.indexOf("line0 ="));
-  } finally {
-    await stack.stop();
-  }
-});
+    assertWholeLongAnswer(telegram.chatMessages(user.id).map((m) => m.text).join("\n"));
+  }));
 
-Deno.test("formatting Telegram refuses is re-sent as plain text", async () => {
-  const stack = await startStack({ env: { REPLY_FORMAT: "html" } });
-  try {
+Deno.test("formatting Telegram refuses is re-sent as plain text", () =>
+  withStack({ env: { REPLY_FORMAT: "html" } }, async (stack) => {
     const { telegram, openai } = stack;
     openai.reply = () => "Some *emphasis* here";
     const user = stack.subscriber();
@@ -154,28 +113,21 @@ Deno.test("formatting Telegram refuses is re-sent as plain text", async () => {
     const plain = await telegram.waitForCall("sendMessage", (c) => c.ok && says(/emphasis/)(c));
     assert.equal(plain.params.parse_mode, undefined);
     assert.equal(plain.params.text, "Some *emphasis* here");
-  } finally {
-    await stack.stop();
-  }
-});
+  }));
 
-Deno.test("the legacy Assistants backend answers through threads and runs", async () => {
-  const stack = await startStack({ env: { OPENAI_ASSISTANT_ID: "asst_test" } });
-  try {
+Deno.test("the legacy Assistants backend answers through threads and runs", () =>
+  withStack({ env: { OPENAI_ASSISTANT_ID: "asst_test" } }, async (stack) => {
     const { telegram, openai } = stack;
     const user = stack.subscriber();
     telegram.sendText(user, "old school");
     await telegram.waitForCall("sendRichMessage", says(/Echo: old school/));
     telegram.sendText(user, "again");
     await telegram.waitForCall("sendRichMessage", says(/Echo: again/));
-    assert.equal(openai.requests.filter((r) => r.path === "/v1/threads").length, 1);
+    assert.equal(requestsTo(openai, "/v1/threads").length, 1);
     assert.equal(openai.requests.filter((r) => /\/runs$/.test(r.path)).length, 2);
     telegram.sendText(user, "/history");
     await telegram.waitForCall("sendMessage", says(/You:<\/b> old school/));
-  } finally {
-    await stack.stop();
-  }
-});
+  }));
 
 Deno.test("start-up errors: one line naming the variable, exit 1, no secret printed", async () => {
   const telegram = await FakeTelegram.start();
@@ -215,9 +167,8 @@ Deno.test("start-up errors: one line naming the variable, exit 1, no secret prin
   }
 });
 
-Deno.test("the same update delivered twice is answered once", async () => {
-  const stack = await startStack();
-  try {
+Deno.test("the same update delivered twice is answered once", () =>
+  withStack({}, async (stack) => {
     const { telegram, openai } = stack;
     const user = stack.subscriber();
     const { update_id, message } = telegram.sendText(user, "only once");
@@ -226,19 +177,12 @@ Deno.test("the same update delivered twice is answered once", async () => {
     await telegram.waitForCall("sendRichMessage", says(/Echo: next/));
     const answers = telegram.callsTo("sendRichMessage").filter(says(/Echo: only once/));
     assert.equal(answers.length, 1);
-    assert.equal(openai.requests.filter((r) => r.path === "/v1/responses").length, 2);
+    assert.equal(requestsTo(openai, "/v1/responses").length, 2);
     await stack.bot.waitForOutput(new RegExp(`Update ${update_id} was handled before; skipped`));
-  } finally {
-    await stack.stop();
-  }
-});
+  }));
 
-Deno.test("Redis unreachable at start: the bot starts, answers, and warns once", async () => {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const deadPort = listener.addr.port;
-  listener.close();
-  const stack = await startStack({ env: { REDIS_URL: `redis://127.0.0.1:${deadPort}` } });
-  try {
+Deno.test("Redis unreachable at start: the bot starts, answers, and warns once", () =>
+  withStack({ env: { REDIS_URL: `redis://127.0.0.1:${freePort()}` } }, async (stack) => {
     const { telegram } = stack;
     const user = stack.subscriber();
     for (const text of ["first", "second"]) {
@@ -246,11 +190,8 @@ Deno.test("Redis unreachable at start: the bot starts, answers, and warns once",
       await telegram.waitForCall("sendRichMessage", says(new RegExp(`Echo: ${text}`)));
     }
     // The conversation continues while Redis is down (kept in process memory).
-    const [one, two] = conversationsUsed(stack.openai.requests);
+    const [one, two] = conversationsUsed(stack.openai);
     assert.equal(one, two);
     const warnings = stack.bot.output().match(/WRN.*Redis/g) ?? [];
     assert.equal(warnings.length, 1, stack.bot.output());
-  } finally {
-    await stack.stop();
-  }
-});
+  }));

@@ -5,11 +5,8 @@
  */
 import assert from "node:assert/strict";
 import { withStack } from "../helpers/stack.ts";
-import type { RecordedCall } from "../fakes/telegram.ts";
+import { requestsTo, sentTo, textOf, until } from "../helpers/predicates.ts";
 import { allTexts } from "../../src/bot/texts.ts";
-
-const textOf = (c: RecordedCall) =>
-  String(c.params.text ?? (c.params.rich_message as { markdown?: string } | undefined)?.markdown);
 
 Deno.test("stall: no first token → one retry, then the user is told; the next message is answered", () =>
   withStack({ env: { OPENAI_FIRST_TOKEN_TIMEOUT: "1" } }, async (stack) => {
@@ -19,11 +16,11 @@ Deno.test("stall: no first token → one retry, then the user is told; the next 
     telegram.sendText(user, "are you there?");
     const told = await telegram.waitForCall(
       "sendMessage",
-      (c) => c.ok && c.params.chat_id === user.id && textOf(c) === allTexts.en.stalled,
+      (c) => c.ok && sentTo(user.id)(c) && textOf(c) === allTexts.en.stalled,
       // Two timeouts of 1 s and whatever a loaded machine adds: a bound, not a measure.
       { timeoutMs: 30_000 },
     );
-    const asked = openai.requests.filter((r) => r.path === "/v1/responses");
+    const asked = requestsTo(openai, "/v1/responses");
     assert.equal(asked.length, 2, "asked once more, and no more");
     assert.ok(asked.every((r) => (r.body as { input: string }).input === "are you there?"));
     await stack.bot.waitForOutput(/asking once more/);
@@ -31,15 +28,12 @@ Deno.test("stall: no first token → one retry, then the user is told; the next 
     assert.equal(told.params.reply_parameters !== undefined, true, "a reply to the question");
     // Both streams were dropped (the fake notices a disconnect a moment later); only
     // then is the model let go, so a late stream cannot finish behind the bot's back.
-    for (let i = 0; openai.aborted < 2; i++) {
-      assert.ok(i < 500, "the stalled streams were never dropped");
-      await new Promise((resolve) => setTimeout(resolve, 10));
-    }
+    await until(() => openai.aborted >= 2, "the stalled streams to be dropped");
     hold.release();
     telegram.sendText(user, "and now?");
     await telegram.waitForCall(
       "sendRichMessage",
-      (c) => c.ok && c.params.chat_id === user.id && textOf(c) === "Echo: and now?",
+      (c) => c.ok && sentTo(user.id)(c) && textOf(c) === "Echo: and now?",
     );
     // Neither stalled attempt left the question in the conversation.
     const conversation = (asked[0].body as { conversation: string }).conversation;

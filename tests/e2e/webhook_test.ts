@@ -4,30 +4,15 @@
  * header. Requests that are not Telegram's are sent directly with fetch.
  */
 import assert from "node:assert/strict";
-import { startStack } from "../helpers/stack.ts";
-import type { FakeTelegram, RecordedCall } from "../fakes/telegram.ts";
+import { freePort, messageUpdate, withStack } from "../helpers/stack.ts";
+import { answers, requestsTo, waitForAnswer } from "../helpers/predicates.ts";
 import { MAX_BODY_BYTES, MAX_CONNECTIONS } from "../../src/transport/webhook.ts";
 import { ALLOWED_UPDATES } from "../../src/bot/bot.ts";
 
-const mentions = (re: RegExp) => (c: RecordedCall) => c.ok && re.test(JSON.stringify(c.params));
-
-/** The first delivered answer (plain or rich message) whose parameters match `re`. */
-function waitForAnswer(telegram: FakeTelegram, re: RegExp): Promise<RecordedCall> {
-  return Promise.any([
-    telegram.waitForCall("sendMessage", mentions(re)),
-    telegram.waitForCall("sendRichMessage", mentions(re)),
-  ]);
-}
-
-/** Answers delivered so far whose parameters match `re`. */
-const answers = (telegram: FakeTelegram, re: RegExp) =>
-  [...telegram.callsTo("sendMessage"), ...telegram.callsTo("sendRichMessage")].filter(mentions(re));
-
 const SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token";
 
-Deno.test("webhook: registered with the secret; updates are answered; health and ready", async () => {
-  const stack = await startStack({ webhook: true });
-  try {
+Deno.test("webhook: registered with the secret; updates are answered; health and ready", () =>
+  withStack({ webhook: true }, async (stack) => {
     const { telegram, openai, webhook } = stack;
     const [set] = telegram.callsTo("setWebhook");
     assert.equal(set.ok, true);
@@ -40,7 +25,7 @@ Deno.test("webhook: registered with the secret; updates are answered; health and
     const user = stack.subscriber();
     telegram.sendText(user, "hello over webhook");
     await waitForAnswer(telegram, /Echo: hello over webhook/);
-    assert.equal(openai.requests.filter((r) => r.path === "/v1/responses").length, 1);
+    assert.equal(requestsTo(openai, "/v1/responses").length, 1);
 
     const origin = new URL(webhook!.url).origin;
     const health = await fetch(`${origin}/healthz`);
@@ -52,26 +37,13 @@ Deno.test("webhook: registered with the secret; updates are answered; health and
     const metrics = await fetch(`${origin}/metrics`);
     assert.equal(metrics.status, 404, "no METRICS_TOKEN: /metrics is not on the public port");
     await metrics.body?.cancel();
-  } finally {
-    await stack.stop();
-  }
-});
+  }));
 
-Deno.test("webhook: wrong or missing secret and garbage bodies are refused; nothing reaches the bot", async () => {
-  const stack = await startStack({ webhook: true });
-  try {
+Deno.test("webhook: wrong or missing secret and garbage bodies are refused; nothing reaches the bot", () =>
+  withStack({ webhook: true }, async (stack) => {
     const { telegram, openai, webhook } = stack;
     const user = stack.subscriber();
-    const forged = {
-      update_id: 900_001,
-      message: {
-        message_id: 1,
-        date: Math.floor(Date.now() / 1000),
-        chat: { id: user.id, type: "private", first_name: user.first_name },
-        from: { ...user, is_bot: false },
-        text: "forged message",
-      },
-    };
+    const forged = messageUpdate(user, "forged message", 900_001);
     const send = async (body: BodyInit, headers: Record<string, string> = {}) => {
       const res = await fetch(webhook!.url, { method: "POST", body, headers });
       await res.body?.cancel();
@@ -120,14 +92,10 @@ Deno.test("webhook: wrong or missing secret and garbage bodies are refused; noth
     assert.ok(!inputs.includes("forged"), "the forged text reached OpenAI");
     await stack.bot.waitForOutput(/refused a request \(401, wrong or missing secret token\)/);
     await stack.bot.waitForOutput(/refused a request \(413/);
-  } finally {
-    await stack.stop();
-  }
-});
+  }));
 
-Deno.test("webhook: the bot survives a restart and takes updates again on the same URL", async () => {
-  const stack = await startStack({ webhook: true });
-  try {
+Deno.test("webhook: the bot survives a restart and takes updates again on the same URL", () =>
+  withStack({ webhook: true }, async (stack) => {
     const { telegram } = stack;
     const user = stack.subscriber();
     await stack.restartBot();
@@ -136,21 +104,13 @@ Deno.test("webhook: the bot survives a restart and takes updates again on the sa
     const sets = telegram.callsTo("setWebhook");
     // Telegram allows one setWebhook a second: the second start's 429 was waited out.
     assert.equal(sets.filter((c) => c.ok).length, 2, "setWebhook on every start");
-  } finally {
-    await stack.stop();
-  }
-});
+  }));
 
-Deno.test("webhook: /metrics on METRICS_PORT, and on the webhook port only with METRICS_TOKEN", async () => {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const metricsPort = (listener.addr as Deno.NetAddr).port;
-  listener.close();
+Deno.test("webhook: /metrics on METRICS_PORT, and on the webhook port only with METRICS_TOKEN", () => {
+  const metricsPort = freePort();
   const token = crypto.randomUUID().replaceAll("-", "");
-  const stack = await startStack({
-    webhook: true,
-    env: { METRICS_PORT: String(metricsPort), METRICS_TOKEN: token },
-  });
-  try {
+  const env = { METRICS_PORT: String(metricsPort), METRICS_TOKEN: token };
+  return withStack({ webhook: true, env }, async (stack) => {
     const scrape = async (url: string, authorization?: string) => {
       const res = await fetch(url, { headers: authorization ? { authorization } : {} });
       return { status: res.status, body: await res.text() };
@@ -167,7 +127,5 @@ Deno.test("webhook: /metrics on METRICS_PORT, and on the webhook port only with 
     assert.match(authorised.body, /^# HELP bot_answers_total/m);
     await stack.bot.waitForOutput(/refused \/metrics \(401/);
     assert.ok(!stack.bot.output().includes(token), "the metrics token was printed");
-  } finally {
-    await stack.stop();
-  }
+  });
 });

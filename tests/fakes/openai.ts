@@ -1,8 +1,31 @@
 /**
- * A fake OpenAI server for end-to-end tests: the Responses, Conversations and legacy
- * Assistants (threads and runs) APIs over real HTTP on 127.0.0.1, shaped on the
- * `openai@7.57` SDK's type definitions and on OpenAI's observed behaviour, so that
- * the bot's real `OpenAI` client talks to it unchanged (`baseURL`, `apiKey`).
+ * A fake OpenAI server for end-to-end tests, over real HTTP on 127.0.0.1, shaped on the
+ * `openai@7.57` SDK's type definitions and on OpenAI's observed behaviour, so that the
+ * bot's real `OpenAI` client talks to it unchanged (`baseURL`, `apiKey`).
+ *
+ * Scope: exactly the endpoints the bot calls.
+ * - Responses and Conversations: `POST /v1/conversations` (metadata),
+ *   `POST /v1/responses` streamed, either with `conversation` or stateless (`store:
+ *   false`), `input` a string or an array of messages: assistant messages with string
+ *   content (the stateless history), user messages with string content or content
+ *   parts (`input_text`, and the `input_image` / `input_file` of a photo or document,
+ *   checked in `openai_media.ts`), `GET /v1/conversations/{id}/items` (`order`,
+ *   `limit`, `after`), and `GET /v1/conversations/{id}` (the start-up check asks for
+ *   `conv_probe`).
+ * - Chat Completions (`POST /v1/chat/completions`, streamed): see `openai_chat.ts`.
+ * - Speech to text (`POST /v1/audio/transcriptions`, multipart): see `openai_media.ts`.
+ * - Legacy Assistants (threads and runs): `POST /v1/threads` (metadata),
+ *   `POST` and `GET /v1/threads/{id}/messages` (text content; `order`, `limit`,
+ *   `after`), `POST /v1/threads/{id}/runs` streamed, `GET /v1/threads/{id}/runs/{id}`
+ *   and `POST /v1/threads/{id}/runs/{id}/cancel`.
+ * Any other path is OpenAI's 404 "Invalid URL". Parameters OpenAI accepts but the bot
+ * never sends (non-streamed answers and runs, stored responses without a conversation,
+ * assistant content parts, other input items, content parts and roles, `previous_response_id`, items or
+ * messages at creation, `tool_resources`, `additional_messages`, attachments, the
+ * `before` cursor, `run_id`) are refused with a 400 "FakeOpenAI does not model …".
+ * For tests: `reply` makes the answer, `hold()` pauses streams, `failNext` injects
+ * OpenAI's errors, `timeToFirstTokenMs` and `tokensPerSecond` pace deltas, and
+ * `requests`, `aborted`, `conversationItems()` record.
  *
  * It is strict where OpenAI is strict: unknown body parameters, wrong types, bad id
  * prefixes, missing headers, concurrent work on one conversation or thread and
@@ -10,33 +33,25 @@
  *
  * Choices where OpenAI's behaviour is not documented (each one says why):
  * - A streamed response whose client disconnects is stopped, counted in `aborted`,
- *   stored with status `cancelled`, and adds nothing to its conversation: neither the
- *   input nor the partial output. Users of the real API report exactly that for a
- *   conversation after an aborted stream (openai/openai-node#2571,
- *   openai/openai-python#3561), which also means input and output items are appended
- *   together when the response completes, never earlier.
+ *   and adds nothing to its conversation: neither the input nor the partial output.
+ *   Users of the real API report exactly that for a conversation after an aborted
+ *   stream (openai/openai-node#2571, openai/openai-python#3561), which also means input
+ *   and output items are appended together when the response completes, never earlier.
  * - A legacy run whose stream disconnects keeps running (a run is a server-side job
  *   that the stream only watches) and still adds its message; it is counted in
  *   `aborted`. `POST /threads/{id}/runs/{id}/cancel` stops it: the partial message
  *   is kept with status `incomplete` and the run ends `cancelled`.
- * - `assistantsApiGone`: after the 2026-08-26 shutdown OpenAI answers `/v1/assistants`
- *   with 404 (reported in aallam/openai-kotlin#470); the body is not public, so every
- *   `/v1/assistants*` and `/v1/threads*` path gets the same 404 as any removed route:
- *   `{"error":{"message":"Invalid URL (GET /v1/assistants/asst_x)","type":
- *   "invalid_request_error","param":null,"code":null}}`.
  * - `conversation_locked` carries the message OpenAI sends ("... Please retry in a
  *   few seconds.", param `conversation`), as seen in logs of the real API.
- * - Unknown pagination cursors (`after`/`before`) get 404 naming the item.
- * - Input items other than messages (tool calls, item references) are not modelled:
- *   they get a 400 that says so, rather than being accepted silently.
+ * - Unknown pagination cursors (`after`) get 404 naming the item.
  * - Text deltas carry `obfuscation` padding, as OpenAI sends by default, unless
  *   `stream_options.include_obfuscation` is false.
  *
  * Chat Completions live in `openai_chat.ts`; the context window, compaction and the
  * per-user fields in `openai_context.ts`; transcriptions and the checks of images and
- * files in `openai_media.ts` (`vision: false` acts as a model without vision). Options make it act as a compatible server:
- * `lacks` (no Conversations, say), `reasoning` (a reasoning model's `<think>` text or
- * `reasoning_content` deltas).
+ * files in `openai_media.ts`. Options make it act as a compatible server: `lacks` (no
+ * Conversations, say), `reasoning` (a reasoning model's `<think>` text or
+ * `reasoning_content` deltas), `vision: false` (a model without vision).
  */
 import type OpenAI from "openai";
 import { createChatCompletion, type FakeModel, THINK_DELTAS } from "./openai_chat.ts";
@@ -49,7 +64,7 @@ import {
   readUserFields,
   renderedItems,
 } from "./openai_context.ts";
-import { checkChatMedia, checkResponseMedia, FakeAudio } from "./openai_media.ts";
+import { checkInputFile, checkInputImage, FakeAudio } from "./openai_media.ts";
 
 /** Options of {@link FakeOpenAI.start}. */
 export interface FakeOpenAIOptions {
@@ -59,8 +74,6 @@ export interface FakeOpenAIOptions {
   tokensPerSecond?: number;
   /** `asst_…` ids served by the legacy Assistants API; default ["asst_test"]. */
   assistants?: string[];
-  /** Answer every `/v1/assistants*` and `/v1/threads*` path like OpenAI after the shutdown (404). */
-  assistantsApiGone?: boolean;
   /** Tokens a request may hold (see `openai_context.ts`); default unlimited. */
   contextWindow?: number;
   /** APIs answered like a route the server lacks (404 Invalid URL), as compatible servers do. */
@@ -111,7 +124,6 @@ type ThreadMessage = OpenAI.Beta.Threads.Message;
 type Run = OpenAI.Beta.Threads.Run;
 type RunStep = OpenAI.Beta.Threads.Runs.RunStep;
 type Thread = OpenAI.Beta.Threads.Thread;
-type Assistant = OpenAI.Beta.Assistant;
 type Json = Record<string, unknown>;
 
 /** The only key accepted in `Authorization: Bearer …`. */
@@ -137,6 +149,11 @@ export function invalid(
   return new HttpError(status, { message, type: "invalid_request_error", param, code });
 }
 
+/** A parameter OpenAI accepts that the bot never sends: refused, so a change shows. */
+export function notModelled(what: string, param: string | null = null): HttpError {
+  return invalid(`FakeOpenAI does not model ${what}.`, param, "not_modelled");
+}
+
 function invalidUrl(method: string, path: string): HttpError {
   return invalid(`Invalid URL (${method} ${path})`, null, null, 404);
 }
@@ -148,23 +165,6 @@ function injectedError(
   override?: Partial<OpenAIErrorBody>,
 ) {
   const known: Record<number, OpenAIErrorBody> = {
-    400: { message: "Bad request.", type: "invalid_request_error", param: null, code: null },
-    401: {
-      message: "Incorrect API key provided. You can find your API key at " +
-        "https://platform.openai.com/account/api-keys.",
-      type: "invalid_request_error",
-      param: null,
-      code: "invalid_api_key",
-    },
-    403: {
-      message: "Country, region, or territory not supported",
-      type: "request_forbidden",
-      param: null,
-      code: "unsupported_country_region_territory",
-    },
-    404: { message: "Not found.", type: "invalid_request_error", param: null, code: null },
-    408: { message: "Request timed out.", type: "invalid_request_error", param: null, code: null },
-    409: { message: "Conflict.", type: "invalid_request_error", param: null, code: null },
     429: {
       message: "Rate limit reached for requests",
       type: "requests",
@@ -177,14 +177,6 @@ function injectedError(
       param: null,
       code: null,
     },
-    502: { message: "Bad gateway.", type: "cf_bad_gateway", param: null, code: 502 },
-    503: {
-      message: "The server is overloaded or not ready yet.",
-      type: "server_error",
-      param: null,
-      code: null,
-    },
-    504: { message: "Gateway timeout.", type: "cf_gateway_timeout", param: null, code: 504 },
   };
   const base = known[status] ?? {
     message: `Injected failure (${status}).`,
@@ -303,10 +295,8 @@ export function requireString(body: Json, key: string): string {
   return value;
 }
 
-type AssistantsObject = "assistant" | "thread" | "message" | "run";
-
 /** A missing object of the Assistants API, in its words. */
-function noSuch(kind: AssistantsObject, id: string): HttpError {
+function noSuch(kind: "assistant" | "thread" | "message" | "run", id: string): HttpError {
   return invalid(`No ${kind} found with id '${id}'.`, null, null, 404);
 }
 
@@ -367,15 +357,14 @@ function checkPrefix(id: string, prefix: string, param: string): void {
   }
 }
 
-/** `limit`, `order`, `after`, `before` of a list endpoint, checked like OpenAI does. */
+/** `limit`, `order`, `after` of a list endpoint, checked like OpenAI does. */
 interface ListQuery {
   limit: number;
   order: "asc" | "desc";
   after?: string;
-  before?: string;
 }
 
-function readListQuery(query: URLSearchParams, allowBefore: boolean): ListQuery {
+function readListQuery(query: URLSearchParams): ListQuery {
   const rawLimit = query.get("limit");
   let limit = 20;
   if (rawLimit !== null) {
@@ -412,54 +401,33 @@ function readListQuery(query: URLSearchParams, allowBefore: boolean): ListQuery 
       "invalid_value",
     );
   }
-  const before = query.get("before") ?? undefined;
-  if (before !== undefined && !allowBefore) {
-    throw invalid(`Unknown parameter: 'before'.`, "before", "unknown_parameter");
-  }
-  return { limit, order, after: query.get("after") ?? undefined, before };
+  if (query.has("before")) throw notModelled("before");
+  return { limit, order, after: query.get("after") ?? undefined };
 }
 
-/** One page of `all` (oldest first) in OpenAI's list shape. */
-function paginate<T extends { id: string }>(
+/** One page of `all` (oldest first) in OpenAI's list shape, for this query string. */
+function page<T extends { id: string }>(
   all: readonly T[],
-  q: ListQuery,
+  query: URLSearchParams,
   notFound: (id: string) => HttpError,
-) {
+): Response {
+  const q = readListQuery(query);
   const ordered = q.order === "asc" ? [...all] : [...all].reverse();
-  let page: T[];
-  let hasMore: boolean;
+  let rest = ordered;
   if (q.after !== undefined) {
     const at = ordered.findIndex((x) => x.id === q.after);
     if (at < 0) throw notFound(q.after);
-    const rest = ordered.slice(at + 1);
-    page = rest.slice(0, q.limit);
-    hasMore = rest.length > q.limit;
-  } else if (q.before !== undefined) {
-    const at = ordered.findIndex((x) => x.id === q.before);
-    if (at < 0) throw notFound(q.before);
-    const rest = ordered.slice(0, at);
-    page = rest.slice(-q.limit);
-    hasMore = rest.length > q.limit;
-  } else {
-    page = ordered.slice(0, q.limit);
-    hasMore = ordered.length > q.limit;
+    rest = ordered.slice(at + 1);
   }
-  return {
-    object: "list" as const,
-    data: structuredClone(page),
-    first_id: page[0]?.id ?? null,
-    last_id: page.at(-1)?.id ?? null,
+  const items = rest.slice(0, q.limit);
+  const hasMore = rest.length > q.limit;
+  return json({
+    object: "list",
+    data: structuredClone(items),
+    first_id: items[0]?.id ?? null,
+    last_id: items.at(-1)?.id ?? null,
     has_more: hasMore,
-  };
-}
-
-/** A page of an Assistants API list (`before` allowed); an unknown cursor is a missing `kind`. */
-function assistantsPage<T extends { id: string }>(
-  all: readonly T[],
-  query: URLSearchParams,
-  kind: AssistantsObject,
-): Response {
-  return json(paginate(all, readListQuery(query, true), (id) => noSuch(kind, id)));
+  });
 }
 
 /** Waits `ms`, or rejects as soon as `signal` aborts. */
@@ -555,6 +523,9 @@ interface ThreadState {
   runs: RunState[];
 }
 
+/** The instructions of every assistant the fake serves. */
+const ASSISTANT_INSTRUCTIONS = "You are a helpful assistant.";
+
 const ACTIVE_RUN = new Set<Run["status"]>([
   "queued",
   "in_progress",
@@ -562,61 +533,23 @@ const ACTIVE_RUN = new Set<Run["status"]>([
   "cancelling",
 ]);
 
-const RESPONSE_PARAMS = [
-  "access_programs",
-  "background",
-  "context_management",
-  "conversation",
-  "image",
-  "include",
-  "input",
-  "instructions",
-  "max_output_tokens",
-  "max_tool_calls",
-  "metadata",
-  "model",
-  "moderation",
-  "parallel_tool_calls",
-  "previous_response_id",
-  "prompt",
-  "prompt_cache_key",
-  "prompt_cache_options",
-  "prompt_cache_retention",
-  "reasoning",
-  "safety_identifier",
-  "service_tier",
-  "store",
-  "stream",
-  "stream_options",
-  "temperature",
-  "text",
-  "tool_choice",
-  "tools",
-  "top_logprobs",
-  "top_p",
-  "truncation",
-  "user",
-] as const;
+/** The body parameters `responses.create` accepts. */
+const RESPONSE_PARAMS = (
+  "access_programs background context_management conversation image include input " +
+  "instructions max_output_tokens max_tool_calls metadata model moderation " +
+  "parallel_tool_calls previous_response_id prompt prompt_cache_key " +
+  "prompt_cache_options prompt_cache_retention reasoning safety_identifier service_tier " +
+  "store stream stream_options temperature text tool_choice tools top_logprobs top_p " +
+  "truncation user"
+).split(" ");
 
-const RUN_PARAMS = [
-  "assistant_id",
-  "additional_instructions",
-  "additional_messages",
-  "instructions",
-  "max_completion_tokens",
-  "max_prompt_tokens",
-  "metadata",
-  "model",
-  "parallel_tool_calls",
-  "reasoning_effort",
-  "response_format",
-  "stream",
-  "temperature",
-  "tool_choice",
-  "tools",
-  "top_p",
-  "truncation_strategy",
-] as const;
+/** The body parameters `threads.runs.create` accepts. */
+const RUN_PARAMS = (
+  "assistant_id additional_instructions additional_messages instructions " +
+  "max_completion_tokens max_prompt_tokens metadata model parallel_tool_calls " +
+  "reasoning_effort response_format stream temperature tool_choice tools top_p " +
+  "truncation_strategy"
+).split(" ");
 
 interface Context {
   /** The body's bytes (a multipart upload is not parsed as JSON). */
@@ -661,9 +594,7 @@ export class FakeOpenAI {
   #holds = new Set<{ reached: () => void }>();
   #holdWaiters = new Set<() => void>();
   #conversations = new Map<string, ConversationState>();
-  #responses = new Map<string, WireResponse>();
   #threads = new Map<string, ThreadState>();
-  #assistants = new Map<string, Assistant>();
   #routes: [string, RegExp, Handler][];
 
   private constructor(options: FakeOpenAIOptions, server: Deno.HttpServer<Deno.NetAddr>) {
@@ -673,57 +604,23 @@ export class FakeOpenAI {
       timeToFirstTokenMs: options.timeToFirstTokenMs ?? 0,
       tokensPerSecond: options.tokensPerSecond ?? 0,
       assistants: options.assistants ?? ["asst_test"],
-      assistantsApiGone: options.assistantsApiGone ?? false,
       contextWindow: options.contextWindow ?? Infinity,
       lacks: options.lacks ?? [],
       reasoning: options.reasoning,
       vision: options.vision ?? true,
     };
-    for (const id of this.#options.assistants) {
-      this.#assistants.set(id, {
-        id,
-        object: "assistant",
-        created_at: now(),
-        name: "Test assistant",
-        description: null,
-        model: "gpt-4o",
-        instructions: "You are a helpful assistant.",
-        tools: [],
-        top_p: 1,
-        temperature: 1,
-        tool_resources: {},
-        metadata: {},
-        response_format: "auto",
-      });
-    }
     const id = "([^/]+)";
     this.#routes = [
       ["POST", /^\/v1\/responses$/, (c) => this.#createResponse(c)],
-      ["POST", /^\/v1\/chat\/completions$/, (c) => {
-        checkChatMedia(c.body, this.#options.vision);
-        return createChatCompletion(c.body, this.#model());
-      }],
+      ["POST", /^\/v1\/chat\/completions$/, (c) => createChatCompletion(c.body, this.#model())],
       ["POST", /^\/v1\/audio\/transcriptions$/, (c) => this.audio.transcribe(c.raw, c.headers)],
-      ["GET", new RegExp(`^/v1/responses/${id}$`), (c) => this.#getResponse(c)],
-      ["DELETE", new RegExp(`^/v1/responses/${id}$`), (c) => this.#deleteResponse(c)],
       ["POST", /^\/v1\/conversations$/, (c) => this.#createConversation(c)],
       ["GET", new RegExp(`^/v1/conversations/${id}$`), (c) => this.#getConversation(c)],
-      ["POST", new RegExp(`^/v1/conversations/${id}$`), (c) => this.#updateConversation(c)],
-      ["DELETE", new RegExp(`^/v1/conversations/${id}$`), (c) => this.#deleteConversation(c)],
       ["GET", new RegExp(`^/v1/conversations/${id}/items$`), (c) => this.#listItems(c)],
-      ["POST", new RegExp(`^/v1/conversations/${id}/items$`), (c) => this.#createItems(c)],
-      ["GET", new RegExp(`^/v1/conversations/${id}/items/${id}$`), (c) => this.#getItem(c)],
-      ["DELETE", new RegExp(`^/v1/conversations/${id}/items/${id}$`), (c) => this.#deleteItem(c)],
-      ["GET", /^\/v1\/assistants$/, (c) => this.#listAssistants(c)],
-      ["GET", new RegExp(`^/v1/assistants/${id}$`), (c) => this.#getAssistant(c)],
       ["POST", /^\/v1\/threads$/, (c) => this.#createThread(c)],
-      ["GET", new RegExp(`^/v1/threads/${id}$`), (c) => this.#getThread(c)],
-      ["DELETE", new RegExp(`^/v1/threads/${id}$`), (c) => this.#deleteThread(c)],
       ["POST", new RegExp(`^/v1/threads/${id}/messages$`), (c) => this.#createMessage(c)],
       ["GET", new RegExp(`^/v1/threads/${id}/messages$`), (c) => this.#listMessages(c)],
-      ["GET", new RegExp(`^/v1/threads/${id}/messages/${id}$`), (c) => this.#getMessage(c)],
       ["POST", new RegExp(`^/v1/threads/${id}/runs$`), (c) => this.#createRun(c)],
-      ["GET", new RegExp(`^/v1/threads/${id}/runs$`), (c) => this.#listRuns(c)],
       ["GET", new RegExp(`^/v1/threads/${id}/runs/${id}$`), (c) => this.#getRun(c)],
       ["POST", new RegExp(`^/v1/threads/${id}/runs/${id}/cancel$`), (c) => this.#cancelRun(c)],
     ];
@@ -793,11 +690,6 @@ export class FakeOpenAI {
   /** The items of a conversation, oldest first (copies); [] when unknown. */
   conversationItems(id: string): unknown[] {
     return structuredClone(this.#conversations.get(id)?.items ?? []);
-  }
-
-  /** The messages of a legacy thread, oldest first (copies); [] when unknown. */
-  threadMessages(id: string): unknown[] {
-    return structuredClone(this.#threads.get(id)?.messages ?? []);
   }
 
   /** Ends held and paced streams, waits for them, and stops the server. */
@@ -870,9 +762,6 @@ export class FakeOpenAI {
   }
 
   #route(method: string, path: string): [Handler, string[]] | undefined {
-    if (this.#options.assistantsApiGone && /^\/v1\/(assistants|threads)(\/|$)/.test(path)) {
-      return undefined;
-    }
     const api = path.match(/^\/v1\/(conversations|responses|chat)(\/|$)/)?.[1];
     if (this.#options.lacks.some((lacking) => lacking === api)) return undefined;
     for (const [m, pattern, handler] of this.#routes) {
@@ -993,6 +882,7 @@ export class FakeOpenAI {
       contextWindow: this.#options.contextWindow,
       reasoning: this.#options.reasoning,
       countTokens,
+      vision: this.#options.vision,
     };
   }
 
@@ -1026,103 +916,43 @@ export class FakeOpenAI {
 
   #createConversation({ body }: Context): Response {
     rejectUnknown(body, ["items", "metadata"]);
+    if (body.items !== undefined) throw notModelled("items at creation", "items");
     const metadata = readMetadata(body) ?? {};
-    const items = body.items === undefined || body.items === null
-      ? []
-      : toConversationItems(body.items, "items");
     const conversation = {
       id: newId.conversation(),
       object: "conversation" as const,
       created_at: now(),
       metadata,
     };
-    this.#conversations.set(conversation.id, { conversation, items });
+    this.#conversations.set(conversation.id, { conversation, items: [] });
     return json(conversation);
   }
 
+  /** The start-up check of the Conversations backend asks for `conv_probe`: a 404. */
   #getConversation({ match }: Context): Response {
     return json(this.#conversationState(match[0]).conversation);
   }
 
-  #updateConversation({ match, body }: Context): Response {
-    const state = this.#conversationState(match[0]);
-    rejectUnknown(body, ["metadata"]);
-    if (!("metadata" in body)) {
-      throw invalid(
-        "Missing required parameter: 'metadata'.",
-        "metadata",
-        "missing_required_parameter",
-      );
-    }
-    state.conversation.metadata = readMetadata(body) ?? {};
-    return json(state.conversation);
-  }
-
-  #deleteConversation({ match }: Context): Response {
-    const state = this.#conversationState(match[0]);
-    this.#conversations.delete(state.conversation.id);
-    return json({ id: state.conversation.id, object: "conversation.deleted", deleted: true });
-  }
-
   #listItems({ match, query }: Context): Response {
     const state = this.#conversationState(match[0]);
-    const q = readListQuery(query, false);
-    return json(
-      paginate(
-        state.items,
-        q,
-        (id) => invalid(`Item with id '${id}' not found.`, "after", null, 404),
-      ),
+    return page(
+      state.items,
+      query,
+      (id) => invalid(`Item with id '${id}' not found.`, "after", null, 404),
     );
-  }
-
-  #createItems({ match, body }: Context): Response {
-    const state = this.#conversationState(match[0]);
-    rejectUnknown(body, ["items"]);
-    if (body.items === undefined) {
-      throw invalid("Missing required parameter: 'items'.", "items", "missing_required_parameter");
-    }
-    this.#checkUnlocked(state);
-    const items = toConversationItems(body.items, "items");
-    state.items.push(...items);
-    return json({
-      object: "list",
-      data: structuredClone(items),
-      first_id: items[0]?.id ?? null,
-      last_id: items.at(-1)?.id ?? null,
-      has_more: false,
-    });
-  }
-
-  #findItem(state: ConversationState, itemId: string): ConversationState["items"][number] {
-    const item = state.items.find((i) => i.id === itemId);
-    if (!item) throw invalid(`Item with id '${itemId}' not found.`, null, null, 404);
-    return item;
-  }
-
-  #getItem({ match }: Context): Response {
-    return json(this.#findItem(this.#conversationState(match[0]), match[1]));
-  }
-
-  #deleteItem({ match }: Context): Response {
-    const state = this.#conversationState(match[0]);
-    this.#checkUnlocked(state);
-    const item = this.#findItem(state, match[1]);
-    state.items.splice(state.items.indexOf(item), 1);
-    return json(state.conversation);
   }
 
   // -------------------------------------------------------------------------
   // Responses API
 
-  async #createResponse({ body }: Context): Promise<Response> {
+  #createResponse({ body }: Context): Response {
     rejectUnknown(body, RESPONSE_PARAMS);
     const model = requireString(body, "model");
     const instructions = optional(body, "instructions", "string") ?? null;
-    const stream = optional(body, "stream", "boolean") ?? false;
-    const store = optional(body, "store", "boolean") ?? true;
+    if (optional(body, "stream", "boolean") !== true) {
+      throw notModelled("non-streamed responses", "stream");
+    }
     const metadata = readMetadata(body) ?? {};
-    const previousId = optional(body, "previous_response_id", "string");
     const includeObfuscation = readStreamOptions(body).include_obfuscation ?? true;
     const compactThreshold = readCompactThreshold(body);
     const userFields = readUserFields(body);
@@ -1144,7 +974,8 @@ export class FakeOpenAI {
         conversationId = rawConversation.id;
       } else throw wrongType("conversation", "a string or an object with an 'id'", rawConversation);
     }
-    if (conversationId !== undefined && previousId !== undefined) {
+    if (body.previous_response_id !== undefined) {
+      if (conversationId === undefined) throw notModelled("previous_response_id");
       throw invalid(
         "Mutually exclusive parameters: Ensure you are only providing one of: " +
           "'previous_response_id' or 'conversation'.",
@@ -1152,37 +983,21 @@ export class FakeOpenAI {
         "mutually_exclusive_parameters",
       );
     }
-    if (body.input === undefined && conversationId === undefined && previousId === undefined) {
+    const store = optional(body, "store", "boolean") ?? true;
+    if (conversationId === undefined && store) {
+      throw notModelled("stored responses (without a conversation, only store: false)", "store");
+    }
+    if (body.input === undefined) {
       throw invalid("Missing required parameter: 'input'.", "input", "missing_required_parameter");
     }
-    const inputItems = body.input === undefined ? [] : toConversationItems(body.input, "input");
-    checkResponseMedia(body.input, this.#options.vision);
+    const inputItems = toInputItems(body.input, this.#options.vision);
     const conversation = conversationId === undefined
       ? undefined
       : this.#conversationState(conversationId, "conversation");
-
     let context = "";
-    if (previousId !== undefined) {
-      checkPrefix(previousId, "resp", "previous_response_id");
-      let previous = this.#responses.get(previousId);
-      if (!previous) {
-        throw invalid(
-          `Previous response with id '${previousId}' not found.`,
-          "previous_response_id",
-          "previous_response_not_found",
-          404,
-        );
-      }
-      while (previous) {
-        context += previous.output.map(itemText).join("") + (previous.instructions ?? "");
-        previous = previous.previous_response_id
-          ? this.#responses.get(previous.previous_response_id)
-          : undefined;
-      }
-    }
     if (conversation) {
       this.#checkUnlocked(conversation);
-      context += renderedItems(conversation.items).map(itemText).join("");
+      context = renderedItems(conversation.items).map(itemText).join("");
     }
 
     // The model answers the last user message (a stateless input holds the whole history).
@@ -1225,7 +1040,7 @@ export class FakeOpenAI {
       model,
       output: [],
       parallel_tool_calls: true,
-      previous_response_id: previousId ?? null,
+      previous_response_id: null,
       prompt_cache_key: userFields.prompt_cache_key,
       reasoning: { effort: null, summary: null },
       safety_identifier: userFields.safety_identifier,
@@ -1243,7 +1058,6 @@ export class FakeOpenAI {
       access_programs: null,
     };
     if (conversation) conversation.lockedBy = response.id;
-    if (store) this.#responses.set(response.id, response);
 
     const finish = (text: string, itemId: string) => {
       const item: OutputMessage = {
@@ -1274,22 +1088,6 @@ export class FakeOpenAI {
     const unlock = () => {
       if (conversation?.lockedBy === response.id) conversation.lockedBy = undefined;
     };
-
-    if (!stream) {
-      try {
-        const { timeToFirstTokenMs, tokensPerSecond } = this.#options;
-        const ms = timeToFirstTokenMs +
-          (tokensPerSecond > 0 ? (1000 * Math.max(0, deltas.length - 1)) / tokensPerSecond : 0);
-        await sleep(ms, this.#closing.signal);
-        finish(deltas.join(""), newId.item());
-      } catch {
-        response.status = "cancelled";
-        throw injectedError(500, 0);
-      } finally {
-        unlock();
-      }
-      return json(response);
-    }
 
     const sink = new SseSink(() => this.#aborted++);
     const signal = AbortSignal.any([sink.disconnected, this.#closing.signal]);
@@ -1349,39 +1147,12 @@ export class FakeOpenAI {
     return sse(sink);
   }
 
-  #storedResponse(id: string): WireResponse {
-    checkPrefix(id, "resp", "response_id");
-    const response = this.#responses.get(id);
-    if (!response) throw invalid(`Response with id '${id}' not found.`, null, null, 404);
-    return response;
-  }
-
-  #getResponse({ match }: Context): Response {
-    return json(this.#storedResponse(match[0]));
-  }
-
-  #deleteResponse({ match }: Context): Response {
-    const { id } = this.#storedResponse(match[0]);
-    this.#responses.delete(id);
-    return json({ id, object: "response.deleted", deleted: true });
-  }
-
   // -------------------------------------------------------------------------
   // Legacy Assistants API
 
-  #assistant(id: string): Assistant {
+  #checkAssistant(id: string): void {
     checkPrefix(id, "asst", "assistant_id");
-    const assistant = this.#assistants.get(id);
-    if (!assistant) throw noSuch("assistant", id);
-    return assistant;
-  }
-
-  #listAssistants({ query }: Context): Response {
-    return assistantsPage([...this.#assistants.values()], query, "assistant");
-  }
-
-  #getAssistant({ match }: Context): Response {
-    return json(this.#assistant(match[0]));
+    if (!this.#options.assistants.includes(id)) throw noSuch("assistant", id);
   }
 
   #threadState(id: string): ThreadState {
@@ -1397,6 +1168,8 @@ export class FakeOpenAI {
 
   #createThread({ body }: Context): Response {
     rejectUnknown(body, ["messages", "metadata", "tool_resources"]);
+    if (body.messages !== undefined) throw notModelled("messages at creation", "messages");
+    if (body.tool_resources !== undefined) throw notModelled("tool_resources", "tool_resources");
     const thread: Thread = {
       id: newId.thread(),
       object: "thread",
@@ -1404,32 +1177,13 @@ export class FakeOpenAI {
       metadata: readMetadata(body) ?? {},
       tool_resources: {},
     };
-    const state: ThreadState = { thread, messages: [], runs: [] };
-    if (body.messages !== undefined && body.messages !== null) {
-      if (!Array.isArray(body.messages)) throw wrongType("messages", "an array", body.messages);
-      const messages = body.messages.map((m, i) => threadMessageParam(m, `messages[${i}]`));
-      for (const m of messages) {
-        state.messages.push(newThreadMessage(thread.id, m.role, m.text, m.metadata));
-      }
-    }
-    this.#threads.set(thread.id, state);
+    this.#threads.set(thread.id, { thread, messages: [], runs: [] });
     return json(thread);
-  }
-
-  #getThread({ match }: Context): Response {
-    return json(this.#threadState(match[0]).thread);
-  }
-
-  #deleteThread({ match }: Context): Response {
-    const state = this.#threadState(match[0]);
-    for (const r of state.runs) r.cancel.abort(new Error("thread deleted"));
-    this.#threads.delete(state.thread.id);
-    return json({ id: state.thread.id, object: "thread.deleted", deleted: true });
   }
 
   #createMessage({ match, body }: Context): Response {
     const state = this.#threadState(match[0]);
-    const param = threadMessageParam(body, null);
+    const param = threadMessageParam(body);
     const active = this.#activeRun(state);
     if (active) {
       throw invalid(
@@ -1442,17 +1196,8 @@ export class FakeOpenAI {
   }
 
   #listMessages({ match, query }: Context): Response {
-    const state = this.#threadState(match[0]);
-    const runId = query.get("run_id");
-    const all = runId === null ? state.messages : state.messages.filter((m) => m.run_id === runId);
-    return assistantsPage(all, query, "message");
-  }
-
-  #getMessage({ match }: Context): Response {
-    const state = this.#threadState(match[0]);
-    const message = state.messages.find((m) => m.id === match[1]);
-    if (!message) throw noSuch("message", match[1]);
-    return json(message);
+    if (query.has("run_id")) throw notModelled("run_id", "run_id");
+    return page(this.#threadState(match[0]).messages, query, (id) => noSuch("message", id));
   }
 
   #runState(state: ThreadState, runId: string): RunState {
@@ -1460,11 +1205,6 @@ export class FakeOpenAI {
     const run = state.runs.find((r) => r.run.id === runId);
     if (!run) throw noSuch("run", runId);
     return run;
-  }
-
-  #listRuns({ match, query }: Context): Response {
-    const state = this.#threadState(match[0]);
-    return assistantsPage(state.runs.map((r) => r.run), query, "run");
   }
 
   #getRun({ match }: Context): Response {
@@ -1487,35 +1227,27 @@ export class FakeOpenAI {
     const state = this.#threadState(match[0]);
     rejectUnknown(body, RUN_PARAMS);
     const assistantId = requireString(body, "assistant_id");
-    const assistant = this.#assistant(assistantId);
-    const stream = optional(body, "stream", "boolean") ?? false;
-    const metadata = readMetadata(body) ?? {};
-    const instructions =
-      (optional(body, "instructions", "string") ?? assistant.instructions ?? "") +
-      (optional(body, "additional_instructions", "string") ?? "");
-    const model = optional(body, "model", "string") ?? assistant.model;
-    let additional: ReturnType<typeof threadMessageParam>[] = [];
-    if (body.additional_messages !== undefined && body.additional_messages !== null) {
-      if (!Array.isArray(body.additional_messages)) {
-        throw wrongType("additional_messages", "an array", body.additional_messages);
-      }
-      additional = body.additional_messages.map((m, i) =>
-        threadMessageParam(m, `additional_messages[${i}]`)
-      );
+    this.#checkAssistant(assistantId);
+    if (optional(body, "stream", "boolean") !== true) {
+      throw notModelled("non-streamed runs", "stream");
     }
+    if (body.additional_messages !== undefined) {
+      throw notModelled("additional_messages", "additional_messages");
+    }
+    const metadata = readMetadata(body) ?? {};
+    const instructions = (optional(body, "instructions", "string") ?? ASSISTANT_INSTRUCTIONS) +
+      (optional(body, "additional_instructions", "string") ?? "");
+    const model = optional(body, "model", "string") ?? "gpt-4o";
     const active = this.#activeRun(state);
     if (active) {
       throw invalid(`Thread ${state.thread.id} already has an active run ${active.run.id}.`);
-    }
-    for (const m of additional) {
-      state.messages.push(newThreadMessage(state.thread.id, m.role, m.text, m.metadata));
     }
     const createdAt = now();
     const run: Run = {
       id: newId.run(),
       object: "thread.run",
       created_at: createdAt,
-      assistant_id: assistant.id,
+      assistant_id: assistantId,
       thread_id: state.thread.id,
       status: "queued",
       started_at: null,
@@ -1542,17 +1274,16 @@ export class FakeOpenAI {
     };
     const runState: RunState = { run, cancel: new AbortController() };
     state.runs.push(runState);
-    const sink = stream ? new SseSink(() => this.#aborted++) : undefined;
-    const answer = stream ? undefined : json(run);
+    const sink = new SseSink(() => this.#aborted++);
     this.#track(this.#executeRun(state, runState, sink));
-    return sink ? sse(sink) : answer!;
+    return sse(sink);
   }
 
   /** Plays one run to its end, streaming its events to `sink` while the client listens. */
-  async #executeRun(state: ThreadState, runState: RunState, sink?: SseSink): Promise<void> {
+  async #executeRun(state: ThreadState, runState: RunState, sink: SseSink): Promise<void> {
     const { run } = runState;
     const signal = AbortSignal.any([runState.cancel.signal, this.#closing.signal]);
-    const emit = (event: string, data: unknown) => sink?.send(event, structuredClone(data));
+    const emit = (event: string, data: unknown) => sink.send(event, structuredClone(data));
     const prompt = [...state.messages].reverse().find((m) => m.role === "user");
     const promptText = prompt ? threadMessageText(prompt) : "";
     const inputTokens = countTokens(
@@ -1575,8 +1306,8 @@ export class FakeOpenAI {
           message: "Sorry, something went wrong.",
         };
         emit("thread.run.failed", run);
-        sink?.done();
-        sink?.close();
+        sink.done();
+        sink.close();
         return;
       }
       run.status = "in_progress";
@@ -1662,12 +1393,12 @@ export class FakeOpenAI {
         emit("thread.run.cancelled", run);
       } else {
         // The server is closing: leave the run as it is and end the stream without `done`.
-        sink?.close();
+        sink.close();
         return;
       }
     }
-    sink?.done();
-    sink?.close();
+    sink.done();
+    sink.close();
   }
 }
 
@@ -1690,166 +1421,116 @@ function itemText(item: { type: string; content?: unknown }): string {
     .join("");
 }
 
-function threadMessageText(message: ThreadMessage): string {
-  return message.content.map((c) => c.type === "text" ? c.text.value : "").join("");
-}
-
-const INPUT_PARTS = ["input_text", "input_image", "input_file"];
-const OUTPUT_PARTS = ["output_text", "refusal"];
-const ROLES = ["user", "assistant", "system", "developer"];
-
-function supported(values: string[]): string {
-  const quoted = values.map((v) => `'${v}'`);
-  return quoted.length === 2
-    ? `${quoted[0]} and ${quoted[1]}`
-    : `${quoted.slice(0, -1).join(", ")}, and ${quoted.at(-1)}`;
-}
-
-/** Input items (`input` of a response, `items` of a conversation) as stored message items. */
-function toConversationItems(input: unknown, param: string): ConversationMessage[] {
-  if (typeof input === "string") {
-    return [{
-      type: "message",
-      id: newId.item(),
-      status: "completed",
-      role: "user",
-      content: [{ type: "input_text", text: input }],
-    }];
-  }
-  if (!Array.isArray(input)) throw wrongType(param, "a string or an array", input);
-  if (param === "items" && input.length > 20) {
-    throw invalid(
-      `Invalid 'items': array too long. Expected an array with maximum length 20, but got an ` +
-        `array with length ${input.length} instead.`,
-      "items",
-      "array_above_max_length",
-    );
-  }
+/**
+ * A response's `input` as conversation items: a string is one user message; an array
+ * holds messages (`EasyInputMessage`) as the bot sends them: the stateless history with
+ * string content, and the new user message with string content or content parts (text,
+ * images, files; `vision` false refuses the last two). Other item types, roles and
+ * parts, and assistant content parts, are not modelled.
+ */
+function toInputItems(input: unknown, vision: boolean): ConversationMessage[] {
+  if (typeof input === "string") input = [{ role: "user", content: input }];
+  if (!Array.isArray(input)) throw wrongType("input", "a string or an array", input);
   return input.map((raw, i) => {
-    const where = `${param}[${i}]`;
-    if (!isObject(raw)) throw wrongType(where, "an object", raw);
-    const type = raw.type ?? "message";
-    if (type !== "message") {
+    const at = `input[${i}]`;
+    if (!isObject(raw)) throw wrongType(at, "an object", raw);
+    rejectUnknown(raw, ["type", "role", "content"], `${at}.`);
+    if ((raw.type ?? "message") !== "message") throw notModelled(`${at}.type '${raw.type}'`);
+    const { role, content } = raw;
+    if (role === undefined || content === undefined) {
+      const missing = role === undefined ? "role" : "content";
       throw invalid(
-        `FakeOpenAI does not model input items of type '${String(type)}' (${where}.type).`,
-        `${where}.type`,
-        "invalid_value",
-      );
-    }
-    const role = raw.role;
-    if (role === undefined) {
-      throw invalid(
-        `Missing required parameter: '${where}.role'.`,
-        `${where}.role`,
+        `Missing required parameter: '${at}.${missing}'.`,
+        `${at}.${missing}`,
         "missing_required_parameter",
       );
     }
-    if (typeof role !== "string" || !ROLES.includes(role)) {
-      throw invalid(
-        `Invalid value: '${String(role)}'. Supported values are: ${supported(ROLES)}.`,
-        `${where}.role`,
-        "invalid_value",
-      );
+    if (role !== "user" && role !== "assistant") throw notModelled(`role '${role}'`, `${at}.role`);
+    if (Array.isArray(content)) {
+      if (role === "assistant") throw notModelled("assistant content parts", `${at}.content`);
+      return {
+        type: "message",
+        id: newId.item(),
+        status: "completed",
+        role,
+        content: content.map((part, j) => inputPart(part, `${at}.content[${j}]`, vision)),
+      };
     }
-    const allowed = role === "assistant" ? OUTPUT_PARTS : INPUT_PARTS;
-    let content: ConversationMessage["content"];
-    if (typeof raw.content === "string") {
-      content = [
-        role === "assistant" ? outputText(raw.content) : { type: "input_text", text: raw.content },
-      ];
-    } else if (Array.isArray(raw.content)) {
-      content = raw.content.map((part, j) => {
-        const at = `${where}.content[${j}]`;
-        if (!isObject(part)) throw wrongType(at, "an object", part);
-        if (typeof part.type !== "string" || !allowed.includes(part.type)) {
-          throw invalid(
-            `Invalid value: '${String(part.type)}'. Supported values are: ${supported(allowed)}.`,
-            `${at}.type`,
-            "invalid_value",
-          );
-        }
-        if (
-          (part.type === "input_text" || part.type === "output_text") &&
-          typeof part.text !== "string"
-        ) {
-          throw wrongType(`${at}.text`, "a string", part.text);
-        }
-        if (part.type === "output_text") return outputText(part.text as string);
-        return structuredClone(part) as unknown as ConversationMessage["content"][number];
-      });
-    } else if (raw.content === undefined) {
-      throw invalid(
-        `Missing required parameter: '${where}.content'.`,
-        `${where}.content`,
-        "missing_required_parameter",
-      );
-    } else {
-      throw wrongType(`${where}.content`, "a string or an array", raw.content);
+    if (typeof content !== "string") {
+      throw wrongType(`${at}.content`, "a string or an array", content);
     }
     return {
       type: "message",
       id: newId.item(),
       status: "completed",
-      role: role as ConversationMessage["role"],
-      content,
+      role,
+      content: [role === "user" ? { type: "input_text", text: content } : outputText(content)],
     };
   });
 }
 
-/** A message parameter of the Assistants API (`messages.create`, `additional_messages`). */
-function threadMessageParam(raw: unknown, at: string | null) {
-  const p = (name: string) => at === null ? name : `${at}.${name}`;
-  if (!isObject(raw)) throw wrongType(at ?? "body", "an object", raw);
-  rejectUnknown(raw, ["role", "content", "attachments", "metadata"], at === null ? "" : `${at}.`);
-  const role = raw.role;
-  if (role === undefined) {
+const INPUT_PARTS = ["input_text", "input_image", "input_file"];
+
+/** One content part of a user message, checked, as the conversation keeps it. */
+function inputPart(part: unknown, at: string, vision: boolean): ConversationMessage["content"][0] {
+  if (!isObject(part)) throw wrongType(at, "an object", part);
+  if (typeof part.type !== "string" || !INPUT_PARTS.includes(part.type)) {
     throw invalid(
-      `Missing required parameter: '${p("role")}'.`,
-      p("role"),
-      "missing_required_parameter",
+      `Invalid value: '${String(part.type)}'. Supported values are: 'input_text', ` +
+        "'input_image', and 'input_file'.",
+      `${at}.type`,
+      "invalid_value",
     );
+  }
+  if (part.type === "input_image") checkInputImage(part, at, vision);
+  else if (part.type === "input_file") checkInputFile(part, at, vision);
+  else {
+    rejectUnknown(part, ["type", "text", "prompt_cache_breakpoint"], `${at}.`);
+    if (part.prompt_cache_breakpoint !== undefined) {
+      throw notModelled("'prompt_cache_breakpoint'", `${at}.prompt_cache_breakpoint`);
+    }
+    if (typeof part.text !== "string") throw wrongType(`${at}.text`, "a string", part.text);
+  }
+  return structuredClone(part) as unknown as ConversationMessage["content"][0];
+}
+
+function threadMessageText(message: ThreadMessage): string {
+  return message.content.map((c) => c.type === "text" ? c.text.value : "").join("");
+}
+
+/** The body of `messages.create`: a user or assistant message with text content. */
+function threadMessageParam(raw: Json) {
+  rejectUnknown(raw, ["role", "content", "attachments", "metadata"]);
+  if (raw.attachments !== undefined) throw notModelled("attachments", "attachments");
+  const { role, content } = raw;
+  if (role === undefined) {
+    throw invalid("Missing required parameter: 'role'.", "role", "missing_required_parameter");
   }
   if (role !== "user" && role !== "assistant") {
     throw invalid(
       `Invalid value: '${String(role)}'. Supported values are: 'user' and 'assistant'.`,
-      p("role"),
+      "role",
       "invalid_value",
     );
   }
-  const content = raw.content;
-  let text: string;
   if (content === undefined) {
     throw invalid(
-      `Missing required parameter: '${p("content")}'.`,
-      p("content"),
+      "Missing required parameter: 'content'.",
+      "content",
       "missing_required_parameter",
     );
-  } else if (typeof content === "string") {
-    if (content.length === 0) {
-      throw invalid(
-        `Invalid '${p("content")}': string too short. Expected a string with minimum length 1, ` +
-          `but got an empty string instead.`,
-        p("content"),
-        "string_below_min_length",
-      );
-    }
-    text = content;
-  } else if (Array.isArray(content)) {
-    text = content.map((part, j) => {
-      if (!isObject(part) || part.type !== "text" || typeof part.text !== "string") {
-        throw invalid(
-          `FakeOpenAI models only text parts in '${p("content")}[${j}]'.`,
-          `${p("content")}[${j}]`,
-          "invalid_value",
-        );
-      }
-      return part.text;
-    }).join("");
-  } else {
-    throw wrongType(p("content"), "a string or an array", content);
   }
-  const metadata = readMetadata(raw) ?? {};
-  return { role: role as "user" | "assistant", text, metadata };
+  if (Array.isArray(content)) throw notModelled("content parts", "content");
+  if (typeof content !== "string") throw wrongType("content", "a string or an array", content);
+  if (content.length === 0) {
+    throw invalid(
+      "Invalid 'content': string too short. Expected a string with minimum length 1, " +
+        "but got an empty string instead.",
+      "content",
+      "string_below_min_length",
+    );
+  }
+  return { role: role as "user" | "assistant", text: content, metadata: readMetadata(raw) ?? {} };
 }
 
 function newThreadMessage(

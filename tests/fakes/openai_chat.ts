@@ -15,8 +15,12 @@
  * is false. Unknown parameters (per `ChatCompletionCreateParamsBase`), wrong types,
  * an empty `messages`, a missing model and over-long `prompt_cache_key` /
  * `safety_identifier` get OpenAI's 400s; an input past `contextWindow` gets
- * `context_length_exceeded`. Non-streamed completions, tools and audio are not
- * modelled: they get a 400 that says so.
+ * `context_length_exceeded`. A user message may carry content parts as the bot sends a
+ * photo or a document: `text` and `image_url` (checked in `openai_media.ts`; `vision:
+ * false` refuses images). What the bot never sends is not modelled and gets a 400 that
+ * says so: non-streamed completions, tools, audio, `input_audio` and `file` parts,
+ * content parts in other messages, and messages other than system, user and assistant
+ * ones.
  *
  * `reasoning: "field"` makes it act as a compatible server running a reasoning model
  * that separates the reasoning (DeepSeek, vLLM with a reasoning parser): chunks with
@@ -34,6 +38,7 @@ import {
   wrongType,
 } from "./openai.ts";
 import { contextLengthExceeded, limitOutput, readUserFields } from "./openai_context.ts";
+import { checkChatImage } from "./openai_media.ts";
 
 type Json = Record<string, unknown>;
 
@@ -66,6 +71,8 @@ export interface FakeModel {
   reasoning?: "think" | "field";
   /** Roughly OpenAI's count. */
   countTokens(text: string): number;
+  /** `false`: a model without vision, refusing `image_url` parts. */
+  vision: boolean;
 }
 
 const CHAT_PARAMS = [
@@ -108,10 +115,9 @@ const CHAT_PARAMS = [
   "web_search_options",
 ] as const;
 
-/** The keys a message of each modelled role may have. */
+/** The keys OpenAI knows on a message of each role the bot sends. */
 const MESSAGE_KEYS: Record<string, string[]> = {
   system: ["role", "content", "name"],
-  developer: ["role", "content", "name"],
   user: ["role", "content", "name"],
   assistant: ["role", "content", "name", "refusal", "tool_calls", "audio", "function_call"],
 };
@@ -125,40 +131,8 @@ function notModelled(what: string, param: string): HttpError {
   return invalid(`FakeOpenAI does not model ${what}.`, param, "invalid_value");
 }
 
-/** The text of one message's `content` (a string or text parts), checked. */
-function messageText(raw: Json, at: string): string {
-  const content = raw.content;
-  if (content === undefined || content === null) {
-    if (raw.role === "assistant") return "";
-    throw invalid(
-      `Missing required parameter: '${at}.content'.`,
-      `${at}.content`,
-      "missing_required_parameter",
-    );
-  }
-  if (typeof content === "string") return content;
-  if (!Array.isArray(content)) throw wrongType(`${at}.content`, "a string or an array", content);
-  return content.map((part, j) => {
-    const where = `${at}.content[${j}]`;
-    if (!isObject(part)) throw wrongType(where, "an object", part);
-    if (part.type === "text") {
-      if (typeof part.text !== "string") throw wrongType(`${where}.text`, "a string", part.text);
-      return part.text;
-    }
-    if (raw.role === "user" && ["image_url", "input_audio", "file"].includes(String(part.type))) {
-      return "";
-    }
-    throw invalid(
-      `Invalid value: '${String(part.type)}'. Supported values are: 'text'` +
-        (raw.role === "user" ? ", 'image_url', 'input_audio', and 'file'." : "."),
-      `${where}.type`,
-      "invalid_value",
-    );
-  }).join("");
-}
-
 /** `messages`, checked like OpenAI does, as role and text. */
-function readMessages(body: Json): { role: string; text: string }[] {
+function readMessages(body: Json, vision: boolean): { role: string; text: string }[] {
   const messages = body.messages;
   if (messages === undefined) {
     throw invalid(
@@ -197,13 +171,58 @@ function readMessages(body: Json): { role: string; text: string }[] {
     const keys = MESSAGE_KEYS[raw.role];
     if (!keys) throw notModelled(`messages of role '${raw.role}'`, `${at}.role`);
     rejectUnknown(raw, keys, `${at}.`);
-    if (
-      raw.tool_calls !== undefined || raw.audio !== undefined || raw.function_call !== undefined
-    ) {
-      throw notModelled("tool calls and audio in messages", at);
+    const extra = Object.keys(raw).find((key) => key !== "role" && key !== "content");
+    if (extra) throw notModelled(`'${extra}' in messages`, `${at}.${extra}`);
+    const content = raw.content;
+    if (content === undefined || content === null) {
+      throw invalid(
+        `Missing required parameter: '${at}.content'.`,
+        `${at}.content`,
+        "missing_required_parameter",
+      );
     }
-    return { role: raw.role, text: messageText(raw, at) };
+    if (Array.isArray(content)) {
+      if (raw.role !== "user") throw notModelled("content parts", `${at}.content`);
+      return { role: raw.role, text: userParts(content, at, vision) };
+    }
+    if (typeof content !== "string") {
+      throw wrongType(`${at}.content`, "a string or an array", content);
+    }
+    return { role: raw.role, text: content };
   });
+}
+
+/**
+ * The text of a user message's content parts, as the bot sends a photo or a document:
+ * `text` parts and `image_url` parts (checked in `openai_media.ts`). The other parts
+ * OpenAI takes (`input_audio`, `file`) are not modelled.
+ */
+function userParts(parts: unknown[], at: string, vision: boolean): string {
+  return parts.map((part, j) => {
+    const where = `${at}.content[${j}]`;
+    if (!isObject(part)) throw wrongType(where, "an object", part);
+    if (part.type === "image_url") {
+      checkChatImage(part, where, vision);
+      return "";
+    }
+    if (part.type === "input_audio" || part.type === "file") {
+      throw notModelled(`'${part.type}' parts`, `${where}.type`);
+    }
+    if (part.type !== "text") {
+      throw invalid(
+        `Invalid value: '${String(part.type)}'. Supported values are: 'text', 'image_url', ` +
+          "'input_audio', and 'file'.",
+        `${where}.type`,
+        "invalid_value",
+      );
+    }
+    rejectUnknown(part, ["type", "text", "prompt_cache_breakpoint"], `${where}.`);
+    if (part.prompt_cache_breakpoint !== undefined) {
+      throw notModelled("'prompt_cache_breakpoint'", `${where}.prompt_cache_breakpoint`);
+    }
+    if (typeof part.text !== "string") throw wrongType(`${where}.text`, "a string", part.text);
+    return part.text;
+  }).join("");
 }
 
 /** A positive integer parameter, or undefined. */
@@ -222,16 +241,9 @@ function readLimit(body: Json, name: string): number | undefined {
   return value;
 }
 
-function readStreamOptions(body: Json, stream: boolean) {
+function readStreamOptions(body: Json) {
   const options = body.stream_options;
   if (options === undefined || options === null) return {};
-  if (!stream) {
-    throw invalid(
-      "The 'stream_options' parameter is only allowed when 'stream' is enabled.",
-      "stream_options",
-      "invalid_value",
-    );
-  }
   if (!isObject(options)) throw wrongType("stream_options", "an object", options);
   rejectUnknown(options, ["include_usage", "include_obfuscation"], "stream_options.");
   return {
@@ -250,9 +262,9 @@ export function createChatCompletion(body: Json, fake: FakeModel): Response {
   rejectUnknown(body, CHAT_PARAMS);
   if (body.model === undefined) throw invalid("you must provide a model parameter");
   const model = requireString(body, "model");
-  const messages = readMessages(body);
+  const messages = readMessages(body, fake.vision);
   const stream = optional(body, "stream", "boolean") ?? false;
-  const { includeUsage, includeObfuscation } = readStreamOptions(body, stream);
+  const { includeUsage, includeObfuscation } = readStreamOptions(body);
   const maxTokens = readLimit(body, "max_completion_tokens") ?? readLimit(body, "max_tokens");
   readUserFields(body);
   for (const name of ["tools", "functions", "audio", "n", "response_format"]) {

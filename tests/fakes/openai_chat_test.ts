@@ -38,7 +38,7 @@ Deno.test("chat: streamed chunks shaped like OpenAI's, usage last with include_u
         { role: "system", content: "Be brief." },
         { role: "user", content: "one" },
         { role: "assistant", content: "Hi there, one" },
-        { role: "user", content: [{ type: "text", text: "two" }] },
+        { role: "user", content: "two" },
       ],
       stream: true,
       stream_options: { include_usage: true },
@@ -132,10 +132,31 @@ Deno.test("chat: requests OpenAI refuses are refused", async () => {
     await rejects400(
       client.chat.completions.create({
         model: "m",
-        messages,
-        stream_options: { include_usage: true },
+        messages: [{ role: "assistant", content: [{ type: "text", text: "x" }] }],
+        stream: true,
       }),
-      "stream_options",
+      "messages[0].content",
+      "invalid_value",
+    );
+    await rejects400(
+      client.chat.completions.create({
+        model: "m",
+        messages: [{
+          role: "user",
+          content: [{ type: "input_audio", input_audio: { data: "AAAA", format: "wav" } }],
+        }],
+        stream: true,
+      }),
+      "messages[0].content[0].type",
+      "invalid_value",
+    );
+    await rejects400(
+      client.chat.completions.create({
+        model: "m",
+        messages: [{ role: "developer", content: "x" }],
+        stream: true,
+      }),
+      "messages[0].role",
       "invalid_value",
     );
     await rejects400(
@@ -242,7 +263,11 @@ Deno.test("responses: stateless input array with store false", async () => {
     }
     assert.equal(text, "Echo: second");
     assert.equal((completed as unknown as { store: boolean }).store, false);
-    await assert.rejects(client.responses.retrieve(completed!.id), NotFoundError);
+    // Without a conversation the bot never lets OpenAI store a response.
+    await assert.rejects(
+      client.responses.create({ model: "m", input: "x", stream: true }),
+      /does not model stored responses/,
+    );
   });
 });
 
@@ -325,22 +350,19 @@ Deno.test("responses: max_output_tokens ends the answer as incomplete", async ()
     assert.equal(text.length, 64);
     assert.equal(incomplete!.status, "incomplete");
     assert.deepEqual(incomplete!.incomplete_details, { reason: "max_output_tokens" });
+    const asked = { model: "m", input: "x", stream: true, store: false } as const;
     await rejects400(
-      client.responses.create({ model: "m", input: "x", max_output_tokens: 8 }),
+      client.responses.create({ ...asked, max_output_tokens: 8 }),
       "max_output_tokens",
       "integer_below_min_value",
     );
     await rejects400(
-      client.responses.create({
-        model: "m",
-        input: "x",
-        context_management: [{ type: "truncate" }],
-      }),
+      client.responses.create({ ...asked, context_management: [{ type: "truncate" }] } as never),
       "context_management[0].type",
       "invalid_value",
     );
     await rejects400(
-      client.responses.create({ model: "m", input: "x", safety_identifier: "s".repeat(129) }),
+      client.responses.create({ ...asked, safety_identifier: "s".repeat(129) }),
       "safety_identifier",
       "string_above_max_length",
     );

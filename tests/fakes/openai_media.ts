@@ -19,19 +19,26 @@
  * - The answer is `{ text, usage }`: usage by duration for `whisper-1`, by tokens for
  *   the gpt-4o models.
  *
- * Images and files (errors modelled on OpenAI's; where its text is not public, the
- * message says what is wrong in its style):
- * - an image is a `data:` URL with base64 data and an image MIME type whose bytes are
- *   PNG, JPEG, GIF or WebP ("You uploaded an unsupported image. …"); an http(s) URL
- *   cannot be fetched here and fails like one OpenAI cannot download;
- * - a file is a `data:` URL (`file_data`) with a `filename`, of a type the model reads
- *   (PDF, text); a PDF must start with `%PDF-`;
+ * Images and files, read part by part where `openai.ts` (a response's `input`) and
+ * `openai_chat.ts` (a chat completion's user message) meet a content part; the errors
+ * are OpenAI's, and where its text is not public the message says what is wrong in its
+ * style. Exactly what the bot sends is modelled, strictly:
+ * - `input_image` with `image_url` a `data:` URL (base64, an image MIME type, bytes
+ *   that are PNG, JPEG, GIF or WebP: "You uploaded an unsupported image. …") and an
+ *   optional `detail`;
+ * - `input_file` with `file_data` a `data:` URL of a type the model reads (PDF, text;
+ *   a PDF must start with `%PDF-`) and its `filename`;
+ * - on Chat Completions, `image_url` parts (`{ url, detail? }`, the same data URLs).
+ * Keys the SDK knows but the bot never sends (`file_id`, `file_url`, a file's `detail`,
+ * `prompt_cache_breakpoint`, chat `file` and `input_audio` parts) and http(s) URLs
+ * (the bot never hands out a URL: a Telegram file URL holds its token) are refused
+ * with "FakeOpenAI does not model …".
  * - `vision: false` acts as a model without vision: any image or file is 400 "Invalid
  *   content type. image_url is only supported by certain models." (OpenAI's text for
  *   Chat Completions; the Responses route names `input_image` / `input_file`).
  */
 import { Buffer } from "node:buffer";
-import { HttpError, invalid, isObject, rejectUnknown, wrongType } from "./openai.ts";
+import { HttpError, invalid, isObject, notModelled, rejectUnknown, wrongType } from "./openai.ts";
 
 type Json = Record<string, unknown>;
 
@@ -203,12 +210,7 @@ function readDataUrl(url: unknown, param: string, what: "image" | "file") {
       param,
       "invalid_value",
     );
-  if (/^https?:\/\//i.test(url)) {
-    if (what === "image") {
-      throw invalid(`Error while downloading ${url}.`, param, "invalid_image_url");
-    }
-    throw fail("a URL, which FakeOpenAI cannot fetch");
-  }
+  if (/^https?:\/\//i.test(url)) throw notModelled("URLs (only data: URLs)", param);
   const match = /^data:([^;,]+);base64,(.*)$/s.exec(url);
   if (!match) throw fail("a value without the 'data:' prefix");
   const [, mime, data] = match;
@@ -245,108 +247,99 @@ function noVision(partType: string, param: string): HttpError {
   );
 }
 
-/**
- * Checks the `input_image` and `input_file` parts of a response's `input` (an array of
- * message items; a string carries none).
- */
-export function checkResponseMedia(input: unknown, vision: boolean): void {
-  if (!Array.isArray(input)) return;
-  input.forEach((item, i) => {
-    if (!isObject(item) || !Array.isArray(item.content)) return;
-    item.content.forEach((part, j) => {
-      if (!isObject(part)) return;
-      const at = `input[${i}].content[${j}]`;
-      if (part.type === "input_image") {
-        if (!vision) throw noVision("input_image", `${at}.type`);
-        rejectUnknown(
-          part,
-          ["type", "detail", "file_id", "image_url", "prompt_cache_breakpoint"],
-          `${at}.`,
-        );
-        if (
-          part.detail !== undefined &&
-          !["low", "high", "auto", "original"].includes(String(part.detail))
-        ) {
-          throw invalid(
-            `Invalid value: '${String(part.detail)}'. Supported values are: 'low', 'high', ` +
-              "'auto', and 'original'.",
-            `${at}.detail`,
-            "invalid_value",
-          );
-        }
-        if (part.file_id !== undefined && part.file_id !== null) {
-          throw invalid("FakeOpenAI does not model uploaded files (file_id).", `${at}.file_id`);
-        }
-        const { bytes } = readDataUrl(part.image_url, `${at}.image_url`, "image");
-        checkImageBytes(bytes, `${at}.image_url`);
-      } else if (part.type === "input_file") {
-        if (!vision) throw noVision("input_file", `${at}.type`);
-        rejectUnknown(
-          part,
-          [
-            "type",
-            "detail",
-            "file_data",
-            "file_id",
-            "file_url",
-            "filename",
-            "prompt_cache_breakpoint",
-          ],
-          `${at}.`,
-        );
-        if (part.file_data === undefined) {
-          throw invalid(
-            "FakeOpenAI models only inline files (file_data).",
-            `${at}.file_data`,
-            "missing_required_parameter",
-          );
-        }
-        if (typeof part.filename !== "string" || !part.filename) {
-          throw invalid(
-            `Missing required parameter: '${at}.filename'.`,
-            `${at}.filename`,
-            "missing_required_parameter",
-          );
-        }
-        const { mime, bytes } = readDataUrl(part.file_data, `${at}.file_data`, "file");
-        checkFileBytes(mime, bytes, `${at}.file_data`);
-      }
-    });
-  });
+/** `detail` when present: one of `values`. */
+function checkDetail(part: Json, values: string[], param: string): void {
+  if (part.detail === undefined) return;
+  if (!values.includes(String(part.detail))) {
+    throw invalid(
+      `Invalid value: '${String(part.detail)}'. Supported values are: ${
+        values.map((v) => `'${v}'`).join(", ")
+      }.`,
+      param,
+      "invalid_value",
+    );
+  }
 }
 
-/** Checks the `image_url` and `file` parts of a chat completion's messages. */
-export function checkChatMedia(body: Json, vision: boolean): void {
-  if (!Array.isArray(body.messages)) return;
-  body.messages.forEach((message, i) => {
-    if (!isObject(message) || !Array.isArray(message.content)) return;
-    message.content.forEach((part, j) => {
-      if (!isObject(part)) return;
-      const at = `messages[${i}].content[${j}]`;
-      if (part.type === "image_url") {
-        // OpenAI writes this parameter path with dots around the brackets.
-        if (!vision) throw noVision("image_url", `messages.[${i}].content.[${j}].type`);
-        rejectUnknown(part, ["type", "image_url", "prompt_cache_breakpoint"], `${at}.`);
-        if (!isObject(part.image_url)) {
-          throw wrongType(`${at}.image_url`, "an object", part.image_url);
-        }
-        rejectUnknown(part.image_url, ["url", "detail"], `${at}.image_url.`);
-        const { bytes } = readDataUrl(part.image_url.url, `${at}.image_url.url`, "image");
-        checkImageBytes(bytes, `${at}.image_url.url`);
-      } else if (part.type === "file") {
-        if (!vision) throw noVision("file", `messages.[${i}].content.[${j}].type`);
-        if (!isObject(part.file)) throw wrongType(`${at}.file`, "an object", part.file);
-        rejectUnknown(part.file, ["file_data", "file_id", "filename"], `${at}.file.`);
-        const { mime, bytes } = readDataUrl(part.file.file_data, `${at}.file.file_data`, "file");
-        if (mime !== "application/pdf") {
-          throw invalid(
-            `Invalid '${at}.file.file_data': only PDF files are supported in Chat Completions.`,
-            `${at}.file.file_data`,
-            "invalid_value",
-          );
-        }
-        checkFileBytes(mime, bytes, `${at}.file.file_data`);
-      }
-    });
-  });
+/** Keys OpenAI knows on a part but the bot never sends: refused as not modelled. */
+function refuseUnmodelled(part: Json, keys: string[], at: string): void {
+  for (const key of keys) {
+    if (part[key] !== undefined && part[key] !== null) {
+      throw notModelled(`'${key}'`, `${at}.${key}`);
+    }
+  }
+}
+
+/** An `input_image` part of a response's input (`ResponseInputImage`), checked. */
+export function checkInputImage(part: Json, at: string, vision: boolean): void {
+  if (!vision) throw noVision("input_image", `${at}.type`);
+  rejectUnknown(
+    part,
+    ["type", "detail", "file_id", "image_url", "prompt_cache_breakpoint"],
+    `${at}.`,
+  );
+  refuseUnmodelled(part, ["file_id", "prompt_cache_breakpoint"], at);
+  checkDetail(part, ["low", "high", "auto", "original"], `${at}.detail`);
+  if (part.image_url === undefined || part.image_url === null) {
+    throw invalid(
+      `Missing required parameter: '${at}.image_url'.`,
+      `${at}.image_url`,
+      "missing_required_parameter",
+    );
+  }
+  const { bytes } = readDataUrl(part.image_url, `${at}.image_url`, "image");
+  checkImageBytes(bytes, `${at}.image_url`);
+}
+
+/** An `input_file` part of a response's input (`ResponseInputFile`), checked. */
+export function checkInputFile(part: Json, at: string, vision: boolean): void {
+  if (!vision) throw noVision("input_file", `${at}.type`);
+  rejectUnknown(
+    part,
+    ["type", "detail", "file_data", "file_id", "file_url", "filename", "prompt_cache_breakpoint"],
+    `${at}.`,
+  );
+  refuseUnmodelled(part, ["detail", "file_id", "file_url", "prompt_cache_breakpoint"], at);
+  if (part.file_data === undefined) {
+    throw invalid(
+      `Missing required parameter: '${at}.file_data'.`,
+      `${at}.file_data`,
+      "missing_required_parameter",
+    );
+  }
+  if (part.filename === undefined) {
+    throw invalid(
+      `Missing required parameter: '${at}.filename'.`,
+      `${at}.filename`,
+      "missing_required_parameter",
+    );
+  }
+  if (typeof part.filename !== "string") {
+    throw wrongType(`${at}.filename`, "a string", part.filename);
+  }
+  const { mime, bytes } = readDataUrl(part.file_data, `${at}.file_data`, "file");
+  checkFileBytes(mime, bytes, `${at}.file_data`);
+}
+
+/**
+ * An `image_url` part of a chat completion's user message
+ * (`ChatCompletionContentPartImage`), checked. OpenAI writes this parameter path with
+ * dots around the brackets (`messages.[0].content.[1].type`) in its vision error.
+ */
+export function checkChatImage(part: Json, at: string, vision: boolean): void {
+  if (!vision) throw noVision("image_url", at.replace(/\[/g, ".[") + ".type");
+  rejectUnknown(part, ["type", "image_url", "prompt_cache_breakpoint"], `${at}.`);
+  refuseUnmodelled(part, ["prompt_cache_breakpoint"], at);
+  if (part.image_url === undefined) {
+    throw invalid(
+      `Missing required parameter: '${at}.image_url'.`,
+      `${at}.image_url`,
+      "missing_required_parameter",
+    );
+  }
+  if (!isObject(part.image_url)) throw wrongType(`${at}.image_url`, "an object", part.image_url);
+  rejectUnknown(part.image_url, ["url", "detail"], `${at}.image_url.`);
+  checkDetail(part.image_url, ["auto", "low", "high", "original"], `${at}.image_url.detail`);
+  const { bytes } = readDataUrl(part.image_url.url, `${at}.image_url.url`, "image");
+  checkImageBytes(bytes, `${at}.image_url.url`);
 }

@@ -1,14 +1,14 @@
 /**
  * Rich messages (Bot API 10.1) for the fake Bot API server: an `InputRichMessage` with
- * `markdown` or `html` becomes the `RichMessage` blocks Telegram returns, checked against
- * the documented limits (32768 characters of text, 500 blocks, 16 levels of nesting, 20
- * table columns, exactly one of html/markdown/blocks).
+ * `markdown` (what the bot sends) becomes the `RichMessage` blocks Telegram returns,
+ * checked against the documented limits (32768 characters of text, 500 blocks, 16 levels
+ * of nesting, 20 table columns, exactly one of html/markdown/blocks). Rich `html` and
+ * ready-made `blocks` are not modelled: they are refused with a 400 that says so.
  *
  * Telegram parses rich Markdown as GitHub-flavoured Markdown; here `marked` (the same
  * lexer the bot uses for its HTML fallback, so the fake stays independent of the bot's
  * own rendering) gives the block structure, mapped to Telegram's block and text types.
- * Rich HTML accepts only the documented tags; anything else is refused the way the
- * classic HTML parse mode refuses it.
+ * Inline HTML tags that rich HTML documents format their content; others stay as text.
  *
  * Not documented, so modelled (each error text follows telegram-bot-api's style):
  * - the limit errors: "rich message text is too long", "rich message has too many
@@ -36,76 +36,20 @@ export interface RichContent {
   text: string;
 }
 
-/** Tags that end the paragraph before them and start a block. */
-const BLOCK_TAGS = new Set([
-  "p",
-  "h1",
-  "h2",
-  "h3",
-  "h4",
-  "h5",
-  "h6",
-  "pre",
-  "footer",
-  "blockquote",
-  "aside",
-  "li",
-  "tr",
-  "details",
-  "figure",
-  "tg-math-block",
-  "tg-thinking",
-]);
-/** Tags without an end tag. */
-const VOID_TAGS = new Set(["hr", "br", "img", "input", "tg-map"]);
-/** Every tag rich HTML documents. */
-const SUPPORTED_HTML_TAGS = new Set([
-  ...BLOCK_TAGS,
-  ...VOID_TAGS,
-  "a",
-  "b",
-  "strong",
-  "i",
-  "em",
-  "u",
-  "ins",
-  "s",
-  "strike",
-  "del",
-  "code",
-  "mark",
-  "sub",
-  "sup",
-  "tg-spoiler",
-  "tg-reference",
-  "tg-emoji",
-  "tg-time",
-  "tg-math",
-  "tg-collage",
-  "tg-slideshow",
-  "tg-document",
-  "tg-button",
-  "tg-button-row",
-  "ul",
-  "ol",
-  "cite",
-  "video",
-  "audio",
-  "figcaption",
-  "table",
-  "caption",
-  "th",
-  "td",
-  "summary",
-  "span",
-]);
+/** Every tag rich HTML documents: inline HTML in rich Markdown formats with these. */
+const SUPPORTED_HTML_TAGS = new Set(
+  ("p h1 h2 h3 h4 h5 h6 pre footer blockquote aside li tr details figure tg-math-block " +
+    "tg-thinking hr br img input tg-map a b strong i em u ins s strike del code mark sub sup " +
+    "tg-spoiler tg-reference tg-emoji tg-time tg-math tg-collage tg-slideshow tg-document " +
+    "tg-button tg-button-row ul ol cite video audio figcaption table caption th td summary span")
+    .split(" "),
+);
 
 /**
- * Parses an `InputRichMessage` (already JSON-decoded). `draft` allows the thinking
- * block, which exists only in drafts. Throws FormatError (the description without
- * "Bad Request: ").
+ * Parses an `InputRichMessage` (already JSON-decoded). Throws FormatError (the
+ * description without "Bad Request: ").
  */
-export function parseRichMessage(input: unknown, draft = false): RichContent {
+export function parseRichMessage(input: unknown): RichContent {
   if (typeof input !== "object" || input === null || Array.isArray(input)) {
     throw new FormatError("object expected as rich message");
   }
@@ -114,21 +58,13 @@ export function parseRichMessage(input: unknown, draft = false): RichContent {
   if (given.length !== 1) {
     throw new FormatError("exactly one of the fields html, markdown or blocks must be specified");
   }
-  let blocks: Json[];
-  if (value.markdown !== undefined) {
-    if (typeof value.markdown !== "string") {
-      throw new FormatError(`field "markdown" must be of type String`);
-    }
-    blocks = markdownBlocks(value.markdown.replace(/\r\n?/g, "\n"), 0);
-  } else if (value.html !== undefined) {
-    if (typeof value.html !== "string") {
-      throw new FormatError(`field "html" must be of type String`);
-    }
-    blocks = htmlBlocks(value.html, draft);
-  } else {
-    if (!Array.isArray(value.blocks)) throw new FormatError(`field "blocks" must be of type Array`);
-    blocks = value.blocks as Json[];
+  if (value.markdown === undefined) {
+    throw new FormatError(`FakeTelegram does not model rich messages by ${given[0]}`);
   }
+  if (typeof value.markdown !== "string") {
+    throw new FormatError(`field "markdown" must be of type String`);
+  }
+  const blocks = markdownBlocks(value.markdown.replace(/\r\n?/g, "\n"), 0);
   const text = blocksText(blocks).trim();
   if (blocks.length === 0 || (text === "" && !blocks.some((b) => b.type === "divider"))) {
     throw new FormatError("rich message is empty");
@@ -338,111 +274,15 @@ function tokensToBlocks(tokens: Token[], level: number): Json[] {
 }
 
 // ---------------------------------------------------------------------------
-// HTML
-
-function byteOffset(text: string, index: number): number {
-  return new TextEncoder().encode(text.slice(0, index)).length;
-}
-
-/** The named entities rich HTML documents; all numeric ones are decoded too. */
-const NAMED_ENTITIES: Record<string, string> = {
-  lt: "<",
-  gt: ">",
-  amp: "&",
-  quot: '"',
-  apos: "'",
-  nbsp: "\u00a0",
-  hellip: "\u2026",
-  mdash: "\u2014",
-  ndash: "\u2013",
-  lsquo: "\u2018",
-  rsquo: "\u2019",
-  ldquo: "\u201c",
-  rdquo: "\u201d",
-};
-
-function decode(text: string): string {
-  return text.replace(/&([a-z]+|#\d+|#x[0-9a-fA-F]+);/g, (whole, e: string) => {
-    if (e[0] !== "#") return NAMED_ENTITIES[e] ?? whole;
-    const hex = e[1] === "x";
-    return String.fromCodePoint(Number.parseInt(e.slice(hex ? 2 : 1), hex ? 16 : 10));
-  });
-}
-
-/** Rich HTML: documented tags only, properly nested; blocks at block-level tags. */
-function htmlBlocks(html: string, draft: boolean): Json[] {
-  const stack: { name: string; at: number }[] = [];
-  const blocks: Json[] = [];
-  let text = "";
-  const flush = () => {
-    const clean = decode(text).replace(/\s+/g, " ").trim();
-    if (clean) blocks.push({ type: "paragraph", text: clean });
-    text = "";
-  };
-  const re = /<(\/?)([a-zA-Z][a-zA-Z0-9-]*)([^>]*)>|<|>/g;
-  let last = 0;
-  for (let m = re.exec(html); m; m = re.exec(html)) {
-    text += html.slice(last, m.index);
-    last = m.index + m[0].length;
-    if (m[0] === "<" || m[0] === ">") {
-      throw new FormatError(
-        `can't parse rich message: Unexpected "${m[0]}" at byte offset ${
-          byteOffset(html, m.index)
-        }`,
-      );
-    }
-    const [, closing, rawName, attrs] = m;
-    const name = rawName.toLowerCase();
-    if (!SUPPORTED_HTML_TAGS.has(name) || (name === "tg-thinking" && !draft)) {
-      throw new FormatError(
-        `can't parse rich message: Unsupported ${
-          closing ? "end" : "start"
-        } tag "${name}" at byte offset ${byteOffset(html, m.index)}`,
-      );
-    }
-    if (closing) {
-      const open = stack.pop();
-      if (!open || open.name !== name) {
-        throw new FormatError(
-          `can't parse rich message: Unmatched end tag at byte offset ${
-            byteOffset(html, m.index)
-          }, expected "</${open?.name ?? ""}>", found "</${name}>"`,
-        );
-      }
-      if (BLOCK_TAGS.has(name)) flush();
-    } else {
-      if (name === "hr") {
-        flush();
-        blocks.push({ type: "divider" });
-      } else if (name === "br") text += "\n";
-      if (BLOCK_TAGS.has(name)) flush();
-      if (!VOID_TAGS.has(name) && !attrs.trimEnd().endsWith("/")) {
-        stack.push({ name, at: m.index });
-      }
-    }
-  }
-  text += html.slice(last);
-  if (stack.length > 0) {
-    const open = stack.at(-1)!;
-    throw new FormatError(
-      `can't parse rich message: Can't find end tag corresponding to start tag "${open.name}"`,
-    );
-  }
-  flush();
-  return blocks;
-}
-
-// ---------------------------------------------------------------------------
 // Measuring
 
-/** The text a user sees in rich text: strings, formula sources, emoji alternatives. */
+/** The text a user sees in rich text: strings and formula sources. */
 function richTextPlain(text: unknown): string {
   if (typeof text === "string") return text;
   if (Array.isArray(text)) return text.map(richTextPlain).join("");
   if (typeof text !== "object" || text === null) return "";
   const t = text as Json;
   if (typeof t.expression === "string") return t.expression;
-  if (typeof t.alternative_text === "string") return t.alternative_text;
   return richTextPlain(t.text);
 }
 
@@ -455,7 +295,6 @@ function blocksText(blocks: Json[]): string {
           `${item.label} ${blocksText(item.blocks as Json[])}`
         ).join("\n");
       case "blockquote":
-      case "details":
         return blocksText((b.blocks as Json[]) ?? []);
       case "table":
         return (b.cells as Json[][]).map((row) => row.map((c) => richTextPlain(c.text)).join(" | "))

@@ -3,9 +3,9 @@
  * wire answers) and with grammY's own client, as the bot uses it.
  */
 import assert from "node:assert/strict";
-import { Api, Bot, GrammyError, InputFile } from "grammy";
+import { Api, GrammyError, InputFile } from "grammy";
 import { FakeTelegram, type FakeUser } from "./telegram.ts";
-import { parseHtml, parseMarkdown, parseMarkdownV2 } from "./telegram_html.ts";
+import { parseHtml } from "./telegram_html.ts";
 
 type Json = Record<string, unknown>;
 
@@ -39,7 +39,7 @@ async function call(
   return { status: res.status, body: await res.json() };
 }
 
-/** Asserts a Bad Request with exactly this description. */
+/** Asserts an error answer with exactly this description (a Bad Request by default). */
 async function assertBad(
   tg: FakeTelegram,
   method: string,
@@ -50,6 +50,17 @@ async function assertBad(
   const res = await call(tg, method, body);
   assert.deepEqual(res.body, { ok: false, error_code: code, description });
   assert.equal(res.status, code);
+}
+
+/** assertBad for each `[body, description, code?]` in turn. */
+async function assertRefused(
+  tg: FakeTelegram,
+  method: string,
+  cases: [Json, string, number?][],
+): Promise<void> {
+  for (const [body, description, code] of cases) {
+    await assertBad(tg, method, body, description, code);
+  }
 }
 
 const api = (tg: FakeTelegram) => new Api(tg.token, { apiRoot: tg.apiRoot });
@@ -66,7 +77,7 @@ async function grammyError(p: Promise<unknown>, description?: string): Promise<G
   assert.fail("expected a GrammyError");
 }
 
-Deno.test("getMe through grammY; unknown methods, wrong tokens, GET and case-insensitive names", async () => {
+Deno.test("getMe through grammY; unknown methods, wrong tokens, case-insensitive names", async () => {
   await withFake(async (tg) => {
     const me = await api(tg).getMe();
     assert.equal(me.id, 123456);
@@ -86,9 +97,7 @@ Deno.test("getMe through grammY; unknown methods, wrong tokens, GET and case-ins
       body: { ok: false, error_code: 401, description: "Unauthorized" },
     });
 
-    const get = await fetch(`${tg.apiRoot}/bot${tg.token}/GETME?x=1`);
-    assert.equal((await get.json()).result.id, 123456);
-    assert.equal(tg.callsTo("getMe").at(-1)?.ok, true);
+    assert.equal((await call(tg, "GETME")).body.ok, true);
     // Every call is recorded, the refused ones too.
     assert.deepEqual(tg.callsTo("getme").map((c) => c.error?.error_code ?? 200), [
       200,
@@ -96,9 +105,6 @@ Deno.test("getMe through grammY; unknown methods, wrong tokens, GET and case-ins
       401,
       200,
     ]);
-
-    tg.revokeToken();
-    assert.equal((await call(tg, "getMe")).status, 401);
   });
 });
 
@@ -121,16 +127,16 @@ Deno.test("missingMethods answer 404 like an older local Bot API server", async 
 
 Deno.test("sendMessage needs a chat the user opened; messages get increasing ids", async () => {
   await withFake(async (tg) => {
-    await assertBad(
-      tg,
-      "sendMessage",
-      { chat_id: alice.id, text: "hi" },
-      "Forbidden: bot can't initiate conversation with a user",
-      403,
-    );
-    await assertBad(tg, "sendMessage", { chat_id: -42, text: "hi" }, "Bad Request: chat not found");
-    await assertBad(tg, "sendMessage", { text: "hi" }, "Bad Request: chat_id is empty");
-    await assertBad(tg, "sendMessage", { chat_id: alice.id }, "Bad Request: message text is empty");
+    await assertRefused(tg, "sendMessage", [
+      [
+        { chat_id: alice.id, text: "hi" },
+        "Forbidden: bot can't initiate conversation with a user",
+        403,
+      ],
+      [{ chat_id: -42, text: "hi" }, "Bad Request: chat not found"],
+      [{ text: "hi" }, "Bad Request: chat_id is empty"],
+      [{ chat_id: alice.id }, "Bad Request: message text is empty"],
+    ]);
 
     const { message: incoming } = tg.sendText(alice, "/start");
     assert.deepEqual(incoming.entities, [{ offset: 0, length: 6, type: "bot_command" }]);
@@ -151,11 +157,17 @@ Deno.test("sendMessage needs a chat the user opened; messages get increasing ids
       "Bad Request: message to be replied not found",
     );
 
+    // A user who blocked the bot: sending fails with 403 until they unblock it.
     tg.blockBot(alice.id);
-    await grammyError(
-      api(tg).sendMessage(alice.id, "hello?"),
+    await assertBad(
+      tg,
+      "sendMessage",
+      { chat_id: alice.id, text: "x" },
       "Forbidden: bot was blocked by the user",
+      403,
     );
+    tg.blockBot(alice.id, false);
+    await api(tg).sendMessage(alice.id, "three");
   });
 });
 
@@ -166,7 +178,7 @@ Deno.test("HTML parse mode: text and entities as Telegram returns them", async (
       alice.id,
       '<b>bold <i>both</i></b> &lt;tag&gt; &amp; &#128512; <a href="https://example.com">link</a>\n' +
         '<pre><code class="language-ts">let x = 1;</code></pre> <code>c</code> ' +
-        "<tg-spoiler>s</tg-spoiler> <blockquote expandable>q</blockquote>",
+        "<tg-spoiler>s</tg-spoiler> <blockquote>q</blockquote>",
       { parse_mode: "HTML" },
     );
     assert.equal(m.text, "bold both <tag> & 😀 link\nlet x = 1; c s q");
@@ -177,7 +189,7 @@ Deno.test("HTML parse mode: text and entities as Telegram returns them", async (
       { offset: 26, length: 10, type: "pre", language: "ts" },
       { offset: 37, length: 1, type: "code" },
       { offset: 39, length: 1, type: "spoiler" },
-      { offset: 41, length: 1, type: "expandable_blockquote" },
+      { offset: 41, length: 1, type: "blockquote" },
     ]);
   });
 });
@@ -193,79 +205,29 @@ Deno.test("HTML parse errors carry Telegram's reasons and byte offsets", async (
       ["é<br/>", 'Unsupported start tag "br/" at byte offset 2'],
       ["x</b>", "Unexpected end tag at byte offset 1"],
       ['<a href="x"', "Unclosed start tag at byte offset 0"],
-      ["<span>s</span>", 'Tag "span" must have class "tg-spoiler" at byte offset 0'],
     ];
-    for (const [text, reason] of cases) {
-      await assertBad(
-        tg,
-        "sendMessage",
+    await assertRefused(tg, "sendMessage", [
+      ...cases.map(([text, reason]): [Json, string] => [
         { chat_id: alice.id, text, parse_mode: "HTML" },
         `Bad Request: can't parse entities: ${reason}`,
-      );
-    }
-    await assertBad(
-      tg,
-      "sendMessage",
-      { chat_id: alice.id, text: "x", parse_mode: "Markdown3" },
-      "Bad Request: unsupported parse_mode",
-    );
-    // Empty after parsing and trimming is refused by TDLib with its own words.
-    await assertBad(
-      tg,
-      "sendMessage",
-      { chat_id: alice.id, text: "<b> </b>\n", parse_mode: "HTML" },
-      "Bad Request: text must be non-empty",
-    );
+      ]),
+      [
+        { chat_id: alice.id, text: "x", parse_mode: "Markdown3" },
+        "Bad Request: unsupported parse_mode",
+      ],
+      [
+        { chat_id: alice.id, text: "*x*", parse_mode: "MarkdownV2" },
+        "Bad Request: FakeTelegram does not model parse_mode MarkdownV2",
+      ],
+      // Empty after parsing and trimming is refused by TDLib with its own words.
+      [
+        { chat_id: alice.id, text: "<b> </b>\n", parse_mode: "HTML" },
+        "Bad Request: text must be non-empty",
+      ],
+    ]);
     // Nothing was delivered.
     assert.equal(tg.chatMessages(alice.id).length, 0);
     assert.equal(tg.callsTo("sendMessage").every((c) => !c.ok), true);
-  });
-});
-
-Deno.test("MarkdownV2 and Markdown: entities, reserved characters, unclosed entities", async () => {
-  await withFake(async (tg) => {
-    tg.sendText(alice, "hi");
-    const m = await api(tg).sendMessage(
-      alice.id,
-      "*bold* _it_ __u__ ~s~ ||sp|| `c` [l](http://a.bc/x\\)y) 1\\.",
-      {
-        parse_mode: "MarkdownV2",
-      },
-    );
-    assert.equal(m.text, "bold it u s sp c l 1.");
-    assert.deepEqual(m.entities?.map((e) => e.type), [
-      "bold",
-      "italic",
-      "underline",
-      "strikethrough",
-      "spoiler",
-      "code",
-      "text_link",
-    ]);
-    assert.deepEqual(m.entities?.at(-1), {
-      offset: 17,
-      length: 1,
-      type: "text_link",
-      url: "http://a.bc/x)y",
-    });
-    await assertBad(
-      tg,
-      "sendMessage",
-      { chat_id: alice.id, text: "Done.", parse_mode: "MarkdownV2" },
-      "Bad Request: can't parse entities: Character '.' is reserved and must be escaped with the preceding '\\'",
-    );
-    await assertBad(
-      tg,
-      "sendMessage",
-      { chat_id: alice.id, text: "*bold _italic\\_*", parse_mode: "MarkdownV2" },
-      "Bad Request: can't parse entities: Can't find end of Bold entity at byte offset 15",
-    );
-    await assertBad(
-      tg,
-      "sendMessage",
-      { chat_id: alice.id, text: "*unclosed", parse_mode: "Markdown" },
-      "Bad Request: can't parse entities: Can't find end of the entity starting at byte offset 0",
-    );
   });
 });
 
@@ -276,26 +238,13 @@ Deno.test("the 4096 limit counts UTF-16 units after entity parsing", async () =>
       parse_mode: "HTML",
     });
     assert.equal(ok.text?.length, 4096);
-    await assertBad(
-      tg,
-      "sendMessage",
-      { chat_id: alice.id, text: "x".repeat(4097) },
-      "Bad Request: message is too long",
-    );
     // 2048 emoji are 4096 UTF-16 units (8192 bytes): fine; one more is too long.
     await api(tg).sendMessage(alice.id, "😀".repeat(2048));
-    await assertBad(
-      tg,
-      "sendMessage",
-      { chat_id: alice.id, text: "😀".repeat(2048) + "!" },
-      "Bad Request: message is too long",
-    );
-    await assertBad(
-      tg,
-      "sendMessage",
-      { chat_id: alice.id, text: "   \n " },
-      "Bad Request: text must be non-empty",
-    );
+    await assertRefused(tg, "sendMessage", [
+      [{ chat_id: alice.id, text: "x".repeat(4097) }, "Bad Request: message is too long"],
+      [{ chat_id: alice.id, text: "😀".repeat(2048) + "!" }, "Bad Request: message is too long"],
+      [{ chat_id: alice.id, text: "   \n " }, "Bad Request: text must be non-empty"],
+    ]);
   });
 });
 
@@ -307,36 +256,24 @@ Deno.test("inline keyboards are validated like Telegram's", async () => {
       text: "pick",
       reply_markup: { inline_keyboard },
     });
-    await assertBad(
-      tg,
-      "sendMessage",
-      send([[{ text: "b", callback_data: "x".repeat(65) }]]),
-      "Bad Request: BUTTON_DATA_INVALID",
-    );
-    await assertBad(
-      tg,
-      "sendMessage",
-      send([[{ text: "b", callback_data: "" }]]),
-      "Bad Request: can't parse inline keyboard button: Text buttons are unallowed in the inline keyboard",
-    );
-    await assertBad(
-      tg,
-      "sendMessage",
-      send([[{ callback_data: "x" }]]),
-      `Bad Request: can't parse inline keyboard button: Can't find field "text"`,
-    );
-    await assertBad(
-      tg,
-      "sendMessage",
-      send([[{ text: "b", url: "not a url" }]]),
-      "Bad Request: inline keyboard button URL 'not a url' is invalid: Wrong HTTP URL",
-    );
-    await assertBad(
-      tg,
-      "sendMessage",
-      send({ text: "b" }),
-      'Bad Request: field "inline_keyboard" must be of type Array',
-    );
+    const button = "Bad Request: can't parse inline keyboard button";
+    await assertRefused(tg, "sendMessage", [
+      [send([[{ text: "b", callback_data: "x".repeat(65) }]]), "Bad Request: BUTTON_DATA_INVALID"],
+      [
+        send([[{ text: "b", callback_data: "" }]]),
+        `${button}: Text buttons are unallowed in the inline keyboard`,
+      ],
+      [send([[{ callback_data: "x" }]]), `${button}: Can't find field "text"`],
+      [
+        send([[{ text: "b", url: "not a url" }]]),
+        "Bad Request: inline keyboard button URL 'not a url' is invalid: Wrong HTTP URL",
+      ],
+      [send({ text: "b" }), 'Bad Request: field "inline_keyboard" must be of type Array'],
+      [
+        send([[{ text: "b", web_app: { url: "https://a.io" } }]]),
+        "Bad Request: FakeTelegram does not model web_app buttons",
+      ],
+    ]);
     const m = await api(tg).sendMessage(alice.id, "pick", {
       reply_markup: {
         inline_keyboard: [[{ text: "Join", url: "https://t.me/news_channel" }, {
@@ -380,12 +317,10 @@ Deno.test("failNext injects a 429 that grammY sees with retry_after", async () =
 
 Deno.test("getUpdates: long polling waits for an update; offset confirms", async () => {
   await withFake(async (tg) => {
-    const started = Date.now();
     const poll = call(tg, "getUpdates", { timeout: 5 });
     await new Promise((r) => setTimeout(r, 100));
     const { update_id } = tg.sendText(alice, "hello");
     const res = await poll;
-    assert.ok(Date.now() - started < 2000, "answered as soon as the update came");
     const updates = res.body.result as Json[];
     assert.equal(updates.length, 1);
     assert.equal(updates[0].update_id, update_id);
@@ -401,10 +336,8 @@ Deno.test("getUpdates: long polling waits for an update; offset confirms", async
     );
 
     // A short timeout runs out with no updates.
-    const t0 = Date.now();
     const empty = await call(tg, "getUpdates", { offset: update_id + 2, timeout: 1 });
     assert.deepEqual(empty.body, { ok: true, result: [] });
-    assert.ok(Date.now() - t0 >= 900);
   });
 });
 
@@ -435,10 +368,8 @@ Deno.test("a second getUpdates ends the first with 409; close() ends a held poll
           "Conflict: terminated by other getUpdates request; make sure that only one bot instance is running",
       },
     });
-    const t0 = Date.now();
     await tg.close();
     assert.deepEqual((await second).body, { ok: true, result: [] });
-    assert.ok(Date.now() - t0 < 1000);
   });
 });
 
@@ -483,10 +414,7 @@ Deno.test("webhooks: set, conflict with getUpdates, delivery with secret and ret
       assert.equal(received.length, 1);
       assert.equal(received[0].secret, "s3cr-et_");
       assert.equal(received[0].update.update_id, update_id);
-      const info = (await call(tg, "getWebhookInfo")).body.result as Json;
-      assert.equal(info.url, url);
-      assert.equal(info.pending_update_count, 0);
-      assert.match(String(info.last_error_message), /500/);
+      assert.equal(tg.pendingUpdateCount, 0);
       assert.equal((await call(tg, "deleteWebhook")).body.description, "Webhook was deleted");
       assert.equal((await call(tg, "getUpdates")).status, 200);
     });
@@ -517,10 +445,6 @@ Deno.test("multipart sendDocument from grammY's InputFile", async () => {
     assert.equal(recorded.params.chat_id, alice.id);
     assert.match(String(recorded.params.document), /^attach:\/\//);
 
-    // The same file again by its file_id, as JSON.
-    const again = await api(tg).sendDocument(alice.id, m.document!.file_id);
-    assert.equal(again.document?.file_id, m.document?.file_id);
-
     await grammyError(
       api(tg).sendDocument(alice.id, new InputFile(new Uint8Array(0), "empty.txt")),
       "Bad Request: file must be non-empty",
@@ -528,30 +452,9 @@ Deno.test("multipart sendDocument from grammY's InputFile", async () => {
     await assertBad(
       tg,
       "sendDocument",
-      { chat_id: alice.id, document: "nonsense" },
-      "Bad Request: wrong file identifier/HTTP URL specified",
+      { chat_id: alice.id, document: "BQACAgIAAxkDAAI0001fake" },
+      "Bad Request: FakeTelegram models only uploaded documents",
     );
-  });
-});
-
-Deno.test("form-urlencoded and query-string parameters", async () => {
-  await withFake(async (tg) => {
-    tg.sendText(alice, "hi");
-    const res = await fetch(`${tg.apiRoot}/bot${tg.token}/sendMessage?chat_id=${alice.id}`, {
-      method: "POST",
-      body: new URLSearchParams({
-        text: "<i>form</i>",
-        parse_mode: "HTML",
-        reply_markup: JSON.stringify({ inline_keyboard: [[{ text: "b", callback_data: "d" }]] }),
-      }),
-    });
-    const body = await res.json();
-    assert.equal(body.result.text, "form");
-    const params = tg.callsTo("sendMessage")[0].params;
-    assert.equal(params.chat_id, alice.id);
-    assert.deepEqual(params.reply_markup, {
-      inline_keyboard: [[{ text: "b", callback_data: "d" }]],
-    });
   });
 });
 
@@ -595,13 +498,10 @@ Deno.test("getChatMember: statuses, shapes, and the not-admin error", async () =
       api(tg).getChatMember(CHANNEL.id, 2002),
       "Bad Request: member list is inaccessible",
     );
-    await grammyError(api(tg).getChatMember("@nowhere", 2002), "Bad Request: chat not found");
-    await assertBad(
-      tg,
-      "getChatMember",
-      { chat_id: CHANNEL.id, user_id: "x" },
-      "Bad Request: invalid user_id specified",
-    );
+    await assertRefused(tg, "getChatMember", [
+      [{ chat_id: "@nowhere", user_id: 2002 }, "Bad Request: chat not found"],
+      [{ chat_id: CHANNEL.id, user_id: "x" }, "Bad Request: invalid user_id specified"],
+    ]);
   });
 });
 
@@ -634,53 +534,37 @@ Deno.test("callback queries: pressButton, answered once, then too old", async ()
     );
     const tooOld =
       "Bad Request: query is too old and response timeout expired or query ID is invalid";
-    await assertBad(tg, "answerCallbackQuery", { callback_query_id: query.id }, tooOld);
-    await assertBad(tg, "answerCallbackQuery", { callback_query_id: "12345" }, tooOld);
+    await assertRefused(tg, "answerCallbackQuery", [
+      [{ callback_query_id: query.id }, tooOld],
+      [{ callback_query_id: "12345" }, tooOld],
+    ]);
   });
 });
 
-Deno.test("editMessageText, editMessageReplyMarkup and deleteMessage", async () => {
+Deno.test("editMessageText and deleteMessage", async () => {
   await withFake(async (tg) => {
     const { message: incoming } = tg.sendText(alice, "hi");
     const keyboard = { inline_keyboard: [[{ text: "b", callback_data: "d" }]] };
     const m = await api(tg).sendMessage(alice.id, "draft", { reply_markup: keyboard });
-    await assertBad(
-      tg,
-      "editMessageText",
-      { chat_id: alice.id, message_id: 77, text: "x" },
-      "Bad Request: message to edit not found",
-    );
-    await assertBad(
-      tg,
-      "editMessageText",
-      { chat_id: alice.id, message_id: incoming.message_id, text: "x" },
-      "Bad Request: message can't be edited",
-    );
-    await assertBad(
-      tg,
-      "editMessageText",
-      { chat_id: alice.id, message_id: m.message_id, text: "draft", reply_markup: keyboard },
-      "Bad Request: message is not modified: specified new message content and reply markup are " +
-        "exactly the same as a current content and reply markup of the message",
-    );
-    // editMessageText reads link_preview_options like sendMessage.
-    await assertBad(
-      tg,
-      "editMessageText",
-      { chat_id: alice.id, message_id: m.message_id, text: "x", link_preview_options: "[1]" },
-      "Bad Request: object expected as link preview options",
-    );
-    await assertBad(
-      tg,
-      "editMessageText",
-      {
-        chat_id: alice.id,
-        message_id: m.message_id,
-        text: "x",
-        link_preview_options: { is_disabled: "yes" },
-      },
-      'Bad Request: field "is_disabled" must be of type Boolean',
-    );
+    const edit = { chat_id: alice.id, message_id: m.message_id, text: "x" };
+    await assertRefused(tg, "editMessageText", [
+      [{ ...edit, message_id: 77 }, "Bad Request: message to edit not found"],
+      [{ ...edit, message_id: incoming.message_id }, "Bad Request: message can't be edited"],
+      [
+        { ...edit, text: "draft", reply_markup: keyboard },
+        "Bad Request: message is not modified: specified new message content and reply markup " +
+        "are exactly the same as a current content and reply markup of the message",
+      ],
+      // editMessageText reads link_preview_options like sendMessage.
+      [
+        { ...edit, link_preview_options: "[1]" },
+        "Bad Request: object expected as link preview options",
+      ],
+      [
+        { ...edit, link_preview_options: { is_disabled: "yes" } },
+        'Bad Request: field "is_disabled" must be of type Boolean',
+      ],
+    ]);
     // Same text without the markup is a change: the keyboard goes away.
     const edited = await api(tg).editMessageText(alice.id, m.message_id, "<b>final</b>", {
       parse_mode: "HTML",
@@ -691,8 +575,6 @@ Deno.test("editMessageText, editMessageReplyMarkup and deleteMessage", async () 
     assert.equal(now.text, "final");
     assert.equal(now.reply_markup, undefined);
     assert.deepEqual(now.entities, [{ offset: 0, length: 5, type: "bold" }]);
-    await api(tg).editMessageReplyMarkup(alice.id, m.message_id, { reply_markup: keyboard });
-    assert.deepEqual(tg.chatMessages(alice.id)[0].reply_markup, keyboard);
 
     assert.equal(await api(tg).deleteMessage(alice.id, m.message_id), true);
     assert.deepEqual(tg.chatMessages(alice.id), []);
@@ -705,7 +587,7 @@ Deno.test("editMessageText, editMessageReplyMarkup and deleteMessage", async () 
   });
 });
 
-Deno.test("sendChatAction, setMyCommands and getMyCommands", async () => {
+Deno.test("sendChatAction and setMyCommands", async () => {
   await withFake(async (tg) => {
     tg.sendText(alice, "hi");
     assert.equal(await api(tg).sendChatAction(alice.id, "typing"), true);
@@ -715,30 +597,18 @@ Deno.test("sendChatAction, setMyCommands and getMyCommands", async () => {
       { chat_id: alice.id, action: "thinking" },
       "Bad Request: wrong parameter action in request",
     );
-    await assertBad(
-      tg,
-      "setMyCommands",
-      { commands: [{ command: "Start", description: "go" }] },
-      "Bad Request: BOT_COMMAND_INVALID",
-    );
-    await assertBad(
-      tg,
-      "setMyCommands",
-      { commands: [{ command: "start", description: "go" }], language_code: "rus" },
-      "Bad Request: invalid language code specified",
-    );
-    const ru = [{ command: "start", description: "Начать" }, {
-      command: "reset",
-      description: "Сброс",
-    }];
-    await api(tg).setMyCommands(ru, { language_code: "ru", scope: { type: "all_private_chats" } });
-    await api(tg).setMyCommands([{ command: "start", description: "Start" }]);
-    assert.deepEqual(
-      await api(tg).getMyCommands({ language_code: "ru", scope: { type: "all_private_chats" } }),
-      ru,
-    );
-    assert.deepEqual(await api(tg).getMyCommands(), [{ command: "start", description: "Start" }]);
-    assert.deepEqual(await api(tg).getMyCommands({ language_code: "ru" }), []);
+    const commands = [{ command: "start", description: "go" }];
+    await assertRefused(tg, "setMyCommands", [
+      [{ commands: [{ command: "Start", description: "go" }] }, "Bad Request: BOT_COMMAND_INVALID"],
+      [{ commands, language_code: "rus" }, "Bad Request: invalid language code specified"],
+      [
+        { commands, scope: { type: "all_private_chats" } },
+        "Bad Request: FakeTelegram does not model command scopes",
+      ],
+    ]);
+    const ru = [{ command: "start", description: "Начать" }];
+    assert.equal(await api(tg).setMyCommands(ru, { language_code: "ru" }), true);
+    assert.equal(await api(tg).setMyCommands([{ command: "start", description: "Start" }]), true);
   });
 });
 
@@ -752,24 +622,14 @@ Deno.test("sendMessageDraft: private chats only, non-zero draft_id, drafts recor
       await api(tg).sendMessageDraft(alice.id, 7, "<b>Thinking</b> hard", { parse_mode: "HTML" }),
       true,
     );
-    await assertBad(
-      tg,
-      "sendMessageDraft",
-      { chat_id: group.id, draft_id: 7, text: "x" },
-      "Bad Request: TEXTDRAFT_PEER_INVALID",
-    );
-    await assertBad(
-      tg,
-      "sendMessageDraft",
-      { chat_id: alice.id, draft_id: 0, text: "x" },
-      "Bad Request: draft_id must be non-zero",
-    );
-    await assertBad(
-      tg,
-      "sendMessageDraft",
-      { chat_id: alice.id, draft_id: 1, text: "x".repeat(4097) },
-      "Bad Request: message is too long",
-    );
+    await assertRefused(tg, "sendMessageDraft", [
+      [{ chat_id: group.id, draft_id: 7, text: "x" }, "Bad Request: TEXTDRAFT_PEER_INVALID"],
+      [{ chat_id: alice.id, draft_id: 0, text: "x" }, "Bad Request: draft_id must be non-zero"],
+      [
+        { chat_id: alice.id, draft_id: 1, text: "x".repeat(4097) },
+        "Bad Request: message is too long",
+      ],
+    ]);
     const drafts = tg.chatDrafts(alice.id);
     assert.deepEqual(drafts.map((d) => [d.draft_id, d.text]), [[7, ""], [7, "Thinking hard"]]);
     assert.deepEqual(drafts[1].entities, [{ offset: 0, length: 8, type: "bold" }]);
@@ -844,55 +704,37 @@ Deno.test("sendRichMessage: Markdown becomes Telegram's blocks; limits and error
     assert.equal(stored.rich!.markdown, markdown);
     assert.match(stored.rich!.text, /^Title\n\nSome bold and code, marked, a link and x\^2\./);
     assert.match(stored.rich!.text, /a \| b\n1 \| 2/);
-    // Rich messages go to groups too; HTML input works.
-    const html = await api(tg).sendRichMessage(group.id, { html: "<h2>Hi</h2><p>there</p>" });
-    assert.deepEqual(html.rich_message.blocks, [
-      { type: "paragraph", text: "Hi" },
-      { type: "paragraph", text: "there" },
-    ]);
-    // The documented named entities are decoded; others stay as written.
-    const dashes = await api(tg).sendRichMessage(alice.id, {
-      html: "<p>a &mdash; b &hellip; &ldquo;c&rdquo; &copy;</p>",
-    });
-    assert.deepEqual(dashes.rich_message.blocks, [
-      { type: "paragraph", text: "a \u2014 b \u2026 \u201cc\u201d &copy;" },
-    ]);
+    // Rich messages go to groups too.
+    const inGroup = await api(tg).sendRichMessage(group.id, { markdown: "Hi" });
+    assert.deepEqual(inGroup.rich_message.blocks, [{ type: "paragraph", text: "Hi" }]);
 
-    const bad = (rich_message: unknown, description: string) =>
-      assertBad(tg, "sendRichMessage", { chat_id: alice.id, rich_message }, description);
-    await assertBad(
-      tg,
-      "sendRichMessage",
-      { chat_id: alice.id },
-      'Bad Request: parameter "rich_message" is required',
-    );
-    await bad(
-      { markdown: "a", html: "b" },
-      "Bad Request: exactly one of the fields html, markdown or blocks must be specified",
-    );
-    await bad({ markdown: "  \n" }, "Bad Request: rich message is empty");
-    await bad({ markdown: "x".repeat(32769) }, "Bad Request: rich message text is too long");
-    await bad(
-      { markdown: Array.from({ length: 501 }, (_, i) => `- ${i}`).join("\n") },
-      "Bad Request: rich message has too many blocks",
-    );
+    const rich = (rich_message?: Json): Json => ({ chat_id: alice.id, rich_message });
     const wide = Array.from({ length: 21 }, (_, i) => `c${i}`);
-    await bad(
-      { markdown: `| ${wide.join(" | ")} |\n|${wide.map(() => "---").join("|")}|` },
-      "Bad Request: table has too many columns",
-    );
-    await bad(
-      { markdown: "![](https://example.com/a.png)" },
-      "Bad Request: failed to get HTTP URL content",
-    );
-    await bad(
-      { html: "<b>bold <blink>x</blink></b>" },
-      'Bad Request: can\'t parse rich message: Unsupported start tag "blink" at byte offset 8',
-    );
-    await bad(
-      { html: "<b>open" },
-      "Bad Request: can't parse rich message: Can't find end tag corresponding to start tag \"b\"",
-    );
+    await assertRefused(tg, "sendRichMessage", [
+      [rich(), 'Bad Request: parameter "rich_message" is required'],
+      [
+        rich({ markdown: "a", html: "b" }),
+        "Bad Request: exactly one of the fields html, markdown or blocks must be specified",
+      ],
+      [rich({ markdown: "  \n" }), "Bad Request: rich message is empty"],
+      [rich({ markdown: "x".repeat(32769) }), "Bad Request: rich message text is too long"],
+      [
+        rich({ markdown: Array.from({ length: 501 }, (_, i) => `- ${i}`).join("\n") }),
+        "Bad Request: rich message has too many blocks",
+      ],
+      [
+        rich({ markdown: `| ${wide.join(" | ")} |\n|${wide.map(() => "---").join("|")}|` }),
+        "Bad Request: table has too many columns",
+      ],
+      [
+        rich({ markdown: "![](https://example.com/a.png)" }),
+        "Bad Request: failed to get HTTP URL content",
+      ],
+      [
+        rich({ html: "<b>x</b>" }),
+        "Bad Request: FakeTelegram does not model rich messages by html",
+      ],
+    ]);
     // 32768 characters of text is allowed; markup does not count.
     await api(tg).sendRichMessage(alice.id, { markdown: `**${"y".repeat(32768)}**` });
   });
@@ -914,24 +756,15 @@ Deno.test("drafts: rich drafts, the stop button, shown until a message or the ti
       }),
       true,
     );
-    await assertBad(
-      tg,
-      "sendRichMessageDraft",
-      { chat_id: group.id, draft_id: 5, rich_message: { markdown: "x" } },
-      "Bad Request: TEXTDRAFT_PEER_INVALID",
-    );
-    await assertBad(
-      tg,
-      "sendRichMessageDraft",
-      { chat_id: alice.id, draft_id: 0, rich_message: { markdown: "x" } },
-      "Bad Request: draft_id must be non-zero",
-    );
-    await assertBad(
-      tg,
-      "sendRichMessageDraft",
-      { chat_id: alice.id, draft_id: 5, rich_message: { markdown: "x".repeat(32769) } },
-      "Bad Request: rich message text is too long",
-    );
+    const draft = { chat_id: alice.id, draft_id: 5, rich_message: { markdown: "x" } };
+    await assertRefused(tg, "sendRichMessageDraft", [
+      [{ ...draft, chat_id: group.id }, "Bad Request: TEXTDRAFT_PEER_INVALID"],
+      [{ ...draft, draft_id: 0 }, "Bad Request: draft_id must be non-zero"],
+      [
+        { ...draft, rich_message: { markdown: "x".repeat(32769) } },
+        "Bad Request: rich message text is too long",
+      ],
+    ]);
     const drafts = tg.chatDrafts(alice.id);
     assert.deepEqual(
       drafts.map((d) => [d.method, d.text, d.can_stop, d.keep_on_stop]),
@@ -988,45 +821,8 @@ Deno.test("waitForCall sees past and future calls and times out listing what it 
   });
 });
 
-Deno.test("latencyMs delays every answer", async () => {
-  await withFake(async (tg) => {
-    const t0 = Date.now();
-    await api(tg).getMe();
-    assert.ok(Date.now() - t0 >= 150);
-  }, { latencyMs: 150 });
-});
-
-Deno.test("a real grammY bot polls the fake, answers, and stops", async () => {
-  await withFake(async (tg) => {
-    const bot = new Bot(tg.token, { client: { apiRoot: tg.apiRoot } });
-    bot.command(
-      "start",
-      (ctx) => ctx.reply(`Hello, <b>${ctx.from?.first_name}</b>!`, { parse_mode: "HTML" }),
-    );
-    bot.on("message:text", (ctx) => ctx.reply(`Echo: ${ctx.message.text}`));
-    const started = new Promise<void>((resolve) => {
-      bot.start({ onStart: () => resolve() });
-    });
-    await started;
-    tg.sendText(alice, "/start");
-    tg.sendText(alice, "ping");
-    const replies = await tg.waitForCalls("sendMessage", 2);
-    assert.deepEqual(replies.map((c) => (c.result as Json).text), ["Hello, Alice!", "Echo: ping"]);
-    await bot.stop();
-    assert.ok(tg.callsTo("deleteWebhook").length >= 1);
-    // stop() confirmed the handled updates.
-    assert.equal(((await call(tg, "getUpdates")).body.result as Json[]).length, 0);
-  });
-});
-
-Deno.test("parsers: UTF-16 offsets, byte offsets in errors, legacy Markdown", () => {
+Deno.test("the HTML parser: UTF-16 offsets, byte offsets in errors", () => {
   const html = parseHtml("😀 <b>é</b>");
   assert.deepEqual(html.entities, [{ offset: 3, length: 1, type: "bold" }]);
   assert.throws(() => parseHtml("😀<x>"), /Unsupported start tag "x" at byte offset 4/);
-  const v2 = parseMarkdownV2(">quote line\n>second||\nafter");
-  assert.equal(v2.text, "quote line\nsecond\nafter");
-  assert.deepEqual(v2.entities, [{ offset: 0, length: 17, type: "expandable_blockquote" }]);
-  const md = parseMarkdown("*b* _i_ `c` [t](http://x.io)");
-  assert.equal(md.text, "b i c t");
-  assert.deepEqual(md.entities.map((e) => e.type), ["bold", "italic", "code", "text_link"]);
 });

@@ -46,21 +46,23 @@ export interface Stack {
   restartBot(): Promise<void>;
   /** A user who is a member of the channel. */
   subscriber(id?: number, language_code?: string): FakeUser;
+  /** Bot processes started with {@link startSecondInstance}; `stop()` stops them first. */
+  instances: BotProcess[];
   stop(): Promise<void>;
 }
 
 let nextUser = 1000;
 
 /** A port that was free a moment ago on 127.0.0.1. */
-function freePort(): number {
+export function freePort(): number {
   const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const { port } = listener.addr as Deno.NetAddr;
   listener.close();
   return port;
 }
 
-/** Starts everything and waits until the bot polls (or its webhook is registered). */
-export async function startStack(options: StackOptions = {}): Promise<Stack> {
+/** The fakes, the store and the bot's environment of a stack, before any bot runs. */
+async function startFakes(options: StackOptions) {
   const telegram = await FakeTelegram.start(options.telegram);
   const openai = await FakeOpenAI.start(options.openai);
   const redis = options.redis ? await startRedis() : undefined;
@@ -91,18 +93,51 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       : {}),
     ...options.env,
   };
+  const secrets = [telegram.token, openai.apiKey, telegram.token.split(":")[1]];
+  if (webhook) secrets.push(webhook.secret);
+  const cleanUp = async () => {
+    await telegram.close();
+    await openai.close();
+    await redis?.stop();
+    await Deno.remove(`${ROOT}${dataDir}`, { recursive: true }).catch(() => {});
+  };
+  return { telegram, openai, redis, webhook, env, secrets, cleanUp };
+}
+
+function assertNoSecret(output: string, secrets: string[]): void {
+  for (const secret of secrets) {
+    assert.ok(!output.includes(secret), `a secret appeared in the bot's output:\n${output}`);
+  }
+}
+
+/** Starts everything and waits until the bot polls (or its webhook is registered). */
+export async function startStack(options: StackOptions = {}): Promise<Stack> {
+  const { telegram, openai, redis, webhook, env, secrets, cleanUp } = await startFakes(options);
   const launch = async () => {
     const bot = spawnBot(env);
-    await bot.waitForOutput(webhook ? /Webhook ready as @/ : /Polling as @/);
+    try {
+      await bot.waitForOutput(webhook ? /Webhook ready as @/ : /Polling as @/);
+    } catch (error) {
+      await bot.stop("SIGKILL");
+      throw error;
+    }
     return bot;
   };
+  let first: BotProcess;
+  try {
+    first = await launch();
+  } catch (error) {
+    await cleanUp();
+    throw error;
+  }
   const stack: Stack = {
     telegram,
     openai,
     redis,
     env,
     webhook,
-    bot: await launch(),
+    bot: first,
+    instances: [],
     async restartBot() {
       assert.equal(await stack.bot.stop("SIGTERM"), 0, stack.bot.output());
       stack.bot = await launch();
@@ -114,19 +149,15 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     },
     async stop() {
       try {
-        const code = await stack.bot.stop("SIGTERM");
-        const output = stack.bot.output();
-        const secrets = [telegram.token, openai.apiKey, telegram.token.split(":")[1]];
-        if (webhook) secrets.push(webhook.secret);
-        for (const secret of secrets) {
-          assert.ok(!output.includes(secret), `a secret appeared in the bot's output:\n${output}`);
-        }
-        assert.equal(code, 0, `the bot did not exit cleanly:\n${output}`);
+        const bots = [...stack.instances, stack.bot];
+        const codes: number[] = [];
+        for (const bot of bots) codes.push(await bot.stop("SIGTERM"));
+        bots.forEach((bot, i) => {
+          assertNoSecret(bot.output(), secrets);
+          assert.equal(codes[i], 0, `the bot did not exit cleanly:\n${bot.output()}`);
+        });
       } finally {
-        await telegram.close();
-        await openai.close();
-        await redis?.stop();
-        await Deno.remove(`${ROOT}${dataDir}`, { recursive: true }).catch(() => {});
+        await cleanUp();
       }
     },
   };
@@ -135,8 +166,9 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
 
 /**
  * A second bot process on the same store as a webhook-mode stack (another port, same
- * path and secret), for several-instance tests. Telegram stops pushing updates: the
- * test is the load balancer and POSTs each update to an instance with {@link postUpdate}.
+ * path and secret), for several-instance tests; the stack stops it (exit 0, no secret
+ * printed). Telegram stops pushing updates: the test is the load balancer and POSTs
+ * each update to an instance with {@link postUpdate}.
  */
 export async function startSecondInstance(
   stack: Stack,
@@ -144,6 +176,7 @@ export async function startSecondInstance(
   const port = freePort();
   const url = `http://127.0.0.1:${port}${new URL(stack.webhook!.url).pathname}`;
   const bot = spawnBot({ ...stack.env, PORT: String(port), WEBHOOK_URL: url });
+  stack.instances.push(bot);
   await bot.waitForOutput(/Webhook ready as @/);
   const { telegram } = stack;
   const off = await fetch(`${telegram.apiRoot}/bot${telegram.token}/deleteWebhook`, {
@@ -153,8 +186,11 @@ export async function startSecondInstance(
   return { bot, url };
 }
 
-/** POSTs an update to a webhook-mode instance as Telegram would (with the secret). */
-export async function postUpdate(stack: Stack, url: string, update: unknown): Promise<void> {
+/**
+ * POSTs an update to a webhook-mode instance as Telegram would (with the secret);
+ * resolves with the HTTP status.
+ */
+export async function postUpdate(stack: Stack, url: string, update: unknown): Promise<number> {
   const response = await fetch(url, {
     method: "POST",
     headers: {
@@ -164,6 +200,21 @@ export async function postUpdate(stack: Stack, url: string, update: unknown): Pr
     body: JSON.stringify(update),
   });
   await response.body?.cancel();
+  return response.status;
+}
+
+/** A private text message from `user` as an update, made by hand (not through the fake). */
+export function messageUpdate(user: FakeUser, text: string, updateId: number) {
+  return {
+    update_id: updateId,
+    message: {
+      message_id: 1,
+      date: Math.floor(Date.now() / 1000),
+      chat: { id: user.id, type: "private", first_name: user.first_name },
+      from: { ...user, is_bot: false },
+      text,
+    },
+  };
 }
 
 /**
@@ -183,5 +234,26 @@ export async function withStack(
     await fn(stack);
   } finally {
     await stack.stop();
+  }
+}
+
+/**
+ * Starts the bot against the fakes of a stack built from `options` when it is expected
+ * to refuse to start; resolves with its exit code and output once it exits (it is
+ * killed after 15 s), having checked that no secret was printed.
+ */
+export async function startExpectingExit(
+  options: StackOptions,
+): Promise<{ code: number; output: string }> {
+  const { env, secrets, cleanUp } = await startFakes(options);
+  try {
+    const bot = spawnBot(env);
+    const timer = setTimeout(() => bot.stop("SIGKILL"), 15_000);
+    const code = await bot.exited.finally(() => clearTimeout(timer));
+    assert.notEqual(code, 137, `the bot did not exit by itself:\n${bot.output()}`);
+    assertNoSecret(bot.output(), secrets);
+    return { code, output: bot.output() };
+  } finally {
+    await cleanUp();
   }
 }

@@ -1,31 +1,7 @@
 import assert from "node:assert/strict";
 import type { Message } from "grammy/types";
 import { Albums } from "../../src/media/album.ts";
-
-/** A hand-driven clock: `sleep` resolves when the test advances past its deadline. */
-function manualClock() {
-  let now = 0;
-  const sleepers: { until: number; wake: () => void }[] = [];
-  return {
-    now: () => now,
-    sleep: (ms: number) =>
-      new Promise<void>((wake) => {
-        sleepers.push({ until: now + ms, wake });
-      }),
-    async advance(ms: number) {
-      now += ms;
-      for (const s of sleepers.splice(0)) {
-        if (s.until <= now) s.wake();
-        else sleepers.push(s);
-      }
-      // Let the woken waits run their next step.
-      for (let i = 0; i < 5; i++) await Promise.resolve();
-    },
-    get sleeping() {
-      return sleepers.length;
-    },
-  };
-}
+import { ManualClock } from "../helpers/clock.ts";
 
 const part = (id: number, group = "g1") =>
   ({
@@ -37,7 +13,7 @@ const part = (id: number, group = "g1") =>
   }) as unknown as Message;
 
 function albums() {
-  const clock = manualClock();
+  const clock = new ManualClock();
   const settled: number[][] = [];
   const a = new Albums({
     settled: (ids) => {
@@ -46,8 +22,7 @@ function albums() {
     },
     windowMs: 1500,
     maxWaitMs: 10_000,
-    now: clock.now,
-    sleep: clock.sleep,
+    clock,
   });
   return { a, clock, settled };
 }

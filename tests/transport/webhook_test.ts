@@ -3,6 +3,7 @@
  * with a recording `handleUpdate` standing in for the bot.
  */
 import assert from "node:assert/strict";
+import { ManualClock } from "../helpers/clock.ts";
 import { getLogger } from "@logtape/logtape";
 import type { Update } from "grammy/types";
 import { createWebhookHandler, type WebhookHandlerOptions } from "../../src/transport/webhook.ts";
@@ -168,17 +169,26 @@ Deno.test("webhook handler: a middleware failure is logged and still a 200 (no r
 });
 
 Deno.test("webhook handler: a long answer is acknowledged after the bound and goes on, tracked", async () => {
+  const clock = new ManualClock();
   const answer = Promise.withResolvers<void>();
   let finished = false;
   const { handler } = setup({
-    ackAfterMs: 30,
+    ackAfterMs: 1000,
+    clock,
     handleUpdate: async () => {
       await answer.promise;
       finished = true;
     },
   });
-  const res = await handler.handle(post(update(4)));
-  assert.equal(res.status, 200);
+  let acknowledged = false;
+  const response = handler.handle(post(update(4))).then((res) => {
+    acknowledged = true;
+    return res;
+  });
+  await clock.advance(999);
+  assert.equal(acknowledged, false, "not before the bound");
+  await clock.advance(1);
+  assert.equal((await response).status, 200);
   assert.equal(finished, false, "acknowledged before the answer finished");
   assert.equal(handler.running, 1);
   const drained = handler.drain(5_000);
@@ -191,15 +201,16 @@ Deno.test("webhook handler: a long answer is acknowledged after the bound and go
 });
 
 Deno.test("webhook handler: with ackAfterMs Infinity (Deno Deploy) the request waits for the answer", async () => {
+  const clock = new ManualClock();
   const answer = Promise.withResolvers<void>();
-  const { handler } = setup({ ackAfterMs: Infinity, handleUpdate: () => answer.promise });
+  const { handler } = setup({ ackAfterMs: Infinity, clock, handleUpdate: () => answer.promise });
   let answered = false;
   const response = handler.handle(post(update(6))).then((res) => {
     answered = true;
     return res;
   });
-  while (handler.running === 0) await new Promise((resolve) => setTimeout(resolve, 1));
-  await new Promise((resolve) => setTimeout(resolve, 0));
+  await clock.advance(3_600_000);
+  assert.equal(handler.running, 1);
   assert.equal(answered, false, "answered while the answer was still running");
   answer.resolve();
   assert.equal((await response).status, 200);
