@@ -25,7 +25,8 @@
  * `before` cursor, `run_id`) are refused with a 400 "FakeOpenAI does not model …".
  * For tests: `reply` makes the answer, `hold()` pauses streams, `failNext` injects
  * OpenAI's errors, `timeToFirstTokenMs` and `tokensPerSecond` pace deltas, and
- * `requests`, `aborted`, `conversationItems()` record.
+ * `requests` (each with the status and error it was answered with), `aborted`,
+ * `conversationItems()` record.
  *
  * It is strict where OpenAI is strict: unknown body parameters, wrong types, bad id
  * prefixes, missing headers, concurrent work on one conversation or thread and
@@ -95,6 +96,10 @@ export interface RecordedRequest {
   body: unknown;
   /** `Date.now()` when it arrived. */
   at: number;
+  /** The HTTP status it was answered with (200 for a stream); unset while in progress. */
+  status?: number;
+  /** OpenAI's error body, when it was refused. */
+  error?: OpenAIErrorBody;
 }
 
 /** A hold on streaming answers, from {@link FakeOpenAI.hold}. */
@@ -720,13 +725,14 @@ export class FakeOpenAI {
         parseFailed = true;
       }
     }
-    this.requests.push({
+    const record: RecordedRequest = {
       method: request.method,
       path,
       query: url.search.slice(1),
       body: parsed,
       at: Date.now(),
-    });
+    };
+    this.requests.push(record);
     try {
       this.#authenticate(request.headers);
       this.#injectFailure(path);
@@ -745,7 +751,7 @@ export class FakeOpenAI {
       if (parsed !== undefined && !multipart && !isObject(parsed)) {
         throw wrongType("body", "an object", parsed);
       }
-      return await handler({
+      const response = await handler({
         raw,
         method: request.method,
         path,
@@ -754,10 +760,14 @@ export class FakeOpenAI {
         headers: request.headers,
         match,
       });
+      record.status = response.status;
+      return response;
     } catch (error) {
-      if (error instanceof HttpError) return errorResponse(error);
-      console.error("FakeOpenAI: handler failed", error);
-      return errorResponse(injectedError(500, 0));
+      if (!(error instanceof HttpError)) console.error("FakeOpenAI: handler failed", error);
+      const refusal = error instanceof HttpError ? error : injectedError(500, 0);
+      record.status = refusal.status;
+      record.error = refusal.error;
+      return errorResponse(refusal);
     }
   }
 

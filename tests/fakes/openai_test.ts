@@ -223,6 +223,9 @@ Deno.test("a second response on a busy conversation is conversation_locked", asy
     assert.equal((await readStream(first)).text, "Echo: one");
     assert.equal((await ask(client, "2", id)).text, "Echo: 2");
     assert.equal(fake.conversationItems(id).length, 4);
+    // Each request is recorded with the answer it got.
+    const answers = requestsTo(fake, "POST", "/v1/responses").map((r) => [r.status, r.error?.code]);
+    assert.deepEqual(answers, [[200, undefined], [400, "conversation_locked"], [200, undefined]]);
   });
 });
 
