@@ -21,7 +21,8 @@ import { createChatCompletionsAssistant } from "./assistant/chat_completions.ts"
 import { createHistory } from "./assistant/history.ts";
 import { userFields } from "./assistant/identity.ts";
 import { storeRelay } from "./bot/cancel.ts";
-import { createTurnLock, inProcessTurns } from "./turns.ts";
+import { createTurnLock, inProcessTurns, markDone } from "./turns.ts";
+import { createMedia } from "./media/media.ts";
 import { createMetrics, type Metrics } from "./metrics.ts";
 import { createStats } from "./stats.ts";
 import { createUsage } from "./limits.ts";
@@ -71,14 +72,19 @@ export function createAssistant(config: Config, store: Store): Assistant {
   });
 }
 
-function createBackend(config: Config, store: Store): Assistant {
-  const client = new OpenAI({
+/** The OpenAI client for the configured endpoint and key. */
+export function openAIClient(config: Config): OpenAI {
+  return new OpenAI({
     apiKey: config.openai.apiKey,
     baseURL: config.openai.baseURL,
     // 429 and 5xx are retried with backoff by the SDK (it honours retry-after).
     maxRetries: 3,
     timeout: 120_000,
   });
+}
+
+function createBackend(config: Config, store: Store): Assistant {
+  const client = openAIClient(config);
   const assistant = config.openai.assistant;
   if (assistant.kind === "assistants") {
     return createAssistantsAssistant({ client, store, assistantId: assistant.assistantId });
@@ -172,6 +178,16 @@ export async function createApp(config: Config): Promise<App> {
       storeKind: store.kind,
     },
     replies: { format: config.replyFormat, support: new ApiSupport(log) },
+    media: createMedia({
+      api: bot.api,
+      telegram: config.telegram,
+      client: openAIClient(config),
+      transcribeModel: config.openai.transcribeModel,
+      maxFileMb: config.limits.maxFileMb ?? 20,
+      settled: async (updateIds) => {
+        await Promise.all(updateIds.map((id) => markDone(store, id)));
+      },
+    }),
     log,
   }));
   return {

@@ -65,6 +65,8 @@ export interface Config {
     idleTimeoutMs: number;
     /** Salt of the hashed user ids sent to OpenAI (`SAFETY_ID_SALT`); unset: the bot token. */
     safetyIdSalt?: string;
+    /** The speech-to-text model for voice notes (`OPENAI_TRANSCRIBE_MODEL`). */
+    transcribeModel: string;
   };
   /** `@name` or numeric id (as a number) of every channel a user must be subscribed to. */
   channels: (string | number)[];
@@ -123,6 +125,9 @@ export class ConfigError extends Error {
 export type Env = Record<string, string | undefined>;
 
 const DEFAULT_MODEL = "gpt-5-mini";
+const DEFAULT_TRANSCRIBE_MODEL = "gpt-4o-mini-transcribe";
+/** What the public Bot API lets a bot download. */
+const TELEGRAM_DOWNLOAD_MB = 20;
 /**
  * Compaction starts past this many tokens: well inside the default model's window
  * (gpt-5-mini: 400,000 with up to 128,000 of output) and most others' (128,000), and
@@ -377,15 +382,25 @@ function parseLogFile(env: Env): Config["log"]["file"] {
   return path ? { path, maxBytes, count } : undefined;
 }
 
-function parseLimits(env: Env): LimitsConfig {
+function parseLimits(env: Env, apiRoot: string): LimitsConfig {
+  const maxFileMb = integer(env, "MAX_FILE_MB", TELEGRAM_DOWNLOAD_MB, 1, 2000);
+  if (maxFileMb > TELEGRAM_DOWNLOAD_MB && new URL(apiRoot).host === "api.telegram.org") {
+    throw new ConfigError(
+      "MAX_FILE_MB",
+      `api.telegram.org lets bots download at most ${TELEGRAM_DOWNLOAD_MB} MB: set it to ` +
+        `${TELEGRAM_DOWNLOAD_MB} or less, or point TELEGRAM_API_ROOT at a local Bot API server`,
+    );
+  }
   return {
     messagesPerMinute: optionalInteger(env, "LIMIT_MESSAGES_PER_MINUTE", 10_000),
     answersPerDay: optionalInteger(env, "LIMIT_ANSWERS_PER_DAY", 1_000_000),
     tokensPerDay: optionalInteger(env, "LIMIT_TOKENS_PER_DAY", 1e12),
     globalTokensPerDay: optionalInteger(env, "LIMIT_GLOBAL_TOKENS_PER_DAY", 1e15),
+    audioSecondsPerDay: optionalInteger(env, "LIMIT_AUDIO_SECONDS_PER_DAY", 86_400),
     // Telegram's own limit for one message: a longer text arrives split in several.
     maxMessageChars: integer(env, "MAX_MESSAGE_CHARS", 4096, 1, 1_000_000),
     resetHourUtc: integer(env, "LIMITS_RESET_HOUR_UTC", 0, 0, 23),
+    maxFileMb,
   };
 }
 
@@ -482,6 +497,7 @@ export function parseConfig(env: Env): Config {
       firstTokenTimeoutMs: integer(env, "OPENAI_FIRST_TOKEN_TIMEOUT", 30, 0, 3600) * 1000,
       idleTimeoutMs: integer(env, "OPENAI_IDLE_TIMEOUT", 60, 0, 3600) * 1000,
       safetyIdSalt,
+      transcribeModel: get(env, "OPENAI_TRANSCRIBE_MODEL") ?? DEFAULT_TRANSCRIBE_MODEL,
     },
     channels,
     subscriptionTtl: integer(env, "SUBSCRIPTION_CACHE_TTL", 600, 1, 86_400 * 30),
@@ -492,7 +508,7 @@ export function parseConfig(env: Env): Config {
     denoDeploy,
     adminIds: parseIds("ADMIN_USER_IDS", get(env, "ADMIN_USER_IDS")),
     channelMode: parseChannelMode(env),
-    limits: parseLimits(env),
+    limits: parseLimits(env, apiRoot),
     metricsPort: parseMetricsPort(env, webhook, denoDeploy),
     metricsToken,
     log: { level: parseLogLevel(env), file: parseLogFile(env) },

@@ -17,12 +17,15 @@
  * | undelivered   | tokens added, ticket kept (it was billed)| `undelivered`   |
  *
  * Tokens the model reported are always counted, also when the delivery threw (the
- * user blocked the bot): OpenAI billed them. A ticket is given back only when one was
- * taken: not after a refusal, and not when the limits could not be checked at all.
+ * user blocked the bot): OpenAI billed them. So are the seconds of audio transcribed
+ * and the files taken ({@link AnswerEntry.media}), also when the answer then failed. A
+ * ticket is given back only when one was taken: not after a refusal, and not when the
+ * limits could not be checked at all.
  */
 import type { Logger } from "@logtape/logtape";
 import type { Answer } from "./assistant/assistant.ts";
 import type { AssistantFailure } from "./assistant/assistant.ts";
+import type { MediaFailure } from "./media/errors.ts";
 import type { Refusal, Usage } from "./limits.ts";
 import type { Metrics } from "./metrics.ts";
 import type { Stats } from "./stats.ts";
@@ -42,17 +45,22 @@ export interface AnswerEntry {
   /**
    * Asks the usage limits whether the message may go to the assistant; a refusal is
    * recorded and returned. A store failure admits the message (counting must not cost
-   * an answer) and is logged.
+   * an answer) and is logged. `audioSeconds`: the voice or audio the message carries.
    */
-  admit(text: string): Promise<Refusal | undefined>;
+  admit(text: string, audioSeconds?: number): Promise<Refusal | undefined>;
+  /** Voice or audio was transcribed (billed), and files were taken; adds up. */
+  media(used: { audioSeconds?: number; files?: number }): void;
   /** The request to the model goes out now. */
   asked(): void;
   /** The first text delta arrived. */
   firstToken(): void;
   /** The model's stream ended with this answer. */
   answered(answer: Answer): void;
-  /** The model failed (after retries). */
-  failed(kind: AssistantFailure, error: unknown): void;
+  /**
+   * The model failed (after retries), or the media step did (a download, a
+   * transcription) before the model was asked.
+   */
+  failed(kind: AssistantFailure | MediaFailure, error: unknown, step?: "assistant" | "media"): void;
   /** The final message(s) are out. */
   delivered(report: DeliveryReport): void;
   /** Settles the entry once; later calls do nothing. Never rejects. */
@@ -91,7 +99,11 @@ export function createLedger(options: LedgerOptions): Ledger {
     let firstTokenAt: number | undefined;
     let answer: Answer | undefined;
     let answeredAt = 0;
-    let failure: { kind: AssistantFailure; error: unknown } | undefined;
+    let failure:
+      | { kind: AssistantFailure | MediaFailure; error: unknown; step: "assistant" | "media" }
+      | undefined;
+    let audioSeconds = 0;
+    let files = 0;
     let delivery: DeliveryReport | undefined;
     let settled = false;
 
@@ -116,11 +128,13 @@ export function createLedger(options: LedgerOptions): Ledger {
       const counts: Promise<void>[] = [];
       if (tokensIn > 0) counts.push(stats.count("tokens_in", tokensIn));
       if (tokensOut > 0) counts.push(stats.count("tokens_out", tokensOut));
+      if (audioSeconds > 0) counts.push(stats.count("audio_seconds", audioSeconds));
+      if (files > 0) counts.push(stats.count("files", files));
       // The answer ticket is kept for an answer the model gave (billed), given back otherwise.
       const answered = answer !== undefined;
-      if (ticket || tokens > 0) {
+      if (ticket || tokens > 0 || audioSeconds > 0 || files > 0) {
         counts.push(
-          usage.finish(userId, { answered, tokens }).catch((error) =>
+          usage.finish(userId, { answered, tokens, audioSeconds, files }).catch((error) =>
             log.warning("Usage of {userId} not recorded: {error}", { userId, error })
           ),
         );
@@ -129,7 +143,24 @@ export function createLedger(options: LedgerOptions): Ledger {
         metrics.openaiLatency.observe((answeredAt - askedAt) / 1000);
       }
       let outcome: string;
-      if (failure) {
+      if (failure?.step === "media") {
+        // The user's own stop, or a file the user can fix, is not an error of the bot's.
+        outcome = failure.kind === "stopped" ? "aborted" : "failed";
+        const source = failure.kind === "download"
+          ? "telegram"
+          : failure.kind === "stopped" || failure.kind === "tooBig" || failure.kind === "fileType"
+          ? undefined
+          : "openai";
+        if (source) {
+          metrics.errors.inc({ kind: `media_${failure.kind}` });
+          counts.push(stats.count(source === "telegram" ? "errors_telegram" : "errors_openai"));
+        }
+        log[source ? "error" : "info"](
+          "Media for {userId} not turned into input ({kind}): {error}; {audioSeconds} s of " +
+            "audio transcribed, {files} file(s)",
+          { userId, kind: failure.kind, error: failure.error, audioSeconds, files },
+        );
+      } else if (failure) {
         outcome = "failed";
         metrics.errors.inc({ kind: `openai_${failure.kind}` });
         counts.push(stats.count("errors_openai"));
@@ -144,7 +175,7 @@ export function createLedger(options: LedgerOptions): Ledger {
         log.info(
           "Answered {userId} ({status}): {chars} chars in {messages} {format} message(s), " +
             "{mode} previews, first text {firstTextMs} ms after the first token, {ms} ms in all, " +
-            "tokens in/out {tokensIn}/{tokensOut}",
+            "tokens in/out {tokensIn}/{tokensOut}, audio {audioSeconds} s, files {files}",
           {
             userId,
             status: answer.status,
@@ -158,6 +189,8 @@ export function createLedger(options: LedgerOptions): Ledger {
             ms: Math.round(now() - started),
             tokensIn,
             tokensOut,
+            audioSeconds,
+            files,
           },
         );
       } else {
@@ -173,9 +206,9 @@ export function createLedger(options: LedgerOptions): Ledger {
     }
 
     return {
-      async admit(text) {
+      async admit(text, seconds) {
         try {
-          refusal = await usage.admit(userId, text);
+          refusal = await usage.admit(userId, text, seconds);
           ticket = refusal === undefined;
         } catch (error) {
           log.warning("Usage limits not checked for {userId}: {error}", { userId, error });
@@ -188,7 +221,11 @@ export function createLedger(options: LedgerOptions): Ledger {
         answer = a;
         answeredAt = now();
       },
-      failed: (kind, error) => void (failure = { kind, error }),
+      media(used) {
+        audioSeconds += used.audioSeconds ?? 0;
+        files += used.files ?? 0;
+      },
+      failed: (kind, error, step = "assistant") => void (failure = { kind, error, step }),
       delivered: (report) => void (delivery = report),
       settle: () => settle().catch((error) => log.error("Ledger: {error}", { error })),
     };

@@ -1,6 +1,7 @@
 /**
  * Daily statistics for /stats, counted in the store so every instance adds to the
- * same numbers: users seen today and in total, answers, tokens in and out,
+ * same numbers: users seen today and in total, answers, tokens in and out, seconds of
+ * voice and audio transcribed, files taken (voice notes, photos, documents),
  * subscription cache hits and misses, OpenAI and Telegram errors. Days follow the
  * limits' reset hour. Counting is best effort: a store failure loses a count, never
  * an answer. Keys: `stats:…` and `seen:…` (`store/keys.ts`).
@@ -13,6 +14,8 @@ export type StatName =
   | "answers"
   | "tokens_in"
   | "tokens_out"
+  | "audio_seconds"
+  | "files"
   | "cache_hit"
   | "cache_miss"
   | "errors_openai"
@@ -22,6 +25,8 @@ const NAMES: StatName[] = [
   "answers",
   "tokens_in",
   "tokens_out",
+  "audio_seconds",
+  "files",
   "cache_hit",
   "cache_miss",
   "errors_openai",

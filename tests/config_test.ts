@@ -331,8 +331,10 @@ Deno.test("config: limits, channel mode and metrics port", () => {
     answersPerDay: undefined,
     tokensPerDay: undefined,
     globalTokensPerDay: undefined,
+    audioSecondsPerDay: undefined,
     maxMessageChars: 4096,
     resetHourUtc: 0,
+    maxFileMb: 20,
   });
   assert.equal(config.channelMode, "all");
   assert.equal(config.metricsPort, undefined);
@@ -342,7 +344,9 @@ Deno.test("config: limits, channel mode and metrics port", () => {
     LIMIT_ANSWERS_PER_DAY: "50",
     LIMIT_TOKENS_PER_DAY: "100000",
     LIMIT_GLOBAL_TOKENS_PER_DAY: "5000000",
+    LIMIT_AUDIO_SECONDS_PER_DAY: "600",
     MAX_MESSAGE_CHARS: "4000",
+    MAX_FILE_MB: "10",
     LIMITS_RESET_HOUR_UTC: "3",
     CHANNEL_MODE: "ANY",
     METRICS_PORT: "9464",
@@ -352,8 +356,10 @@ Deno.test("config: limits, channel mode and metrics port", () => {
     answersPerDay: 50,
     tokensPerDay: 100000,
     globalTokensPerDay: 5000000,
+    audioSecondsPerDay: 600,
     maxMessageChars: 4000,
     resetHourUtc: 3,
+    maxFileMb: 10,
   });
   assert.equal(set.channelMode, "any");
   assert.equal(set.metricsPort, 9464);
@@ -378,4 +384,28 @@ Deno.test("config: MAX_MESSAGE_CHARS defaults to the longest text a Telegram use
   } finally {
     await telegram.close();
   }
+});
+
+Deno.test("config: media settings", () => {
+  const config = parseConfig(base);
+  assert.equal(config.openai.transcribeModel, "gpt-4o-mini-transcribe");
+  assert.equal(
+    parseConfig({ ...base, OPENAI_TRANSCRIBE_MODEL: "whisper-1" }).openai.transcribeModel,
+    "whisper-1",
+  );
+  // api.telegram.org serves bots 20 MB at most: more needs a local Bot API server.
+  assert.throws(
+    () => parseConfig({ ...base, MAX_FILE_MB: "50" }),
+    (e: Error) => e instanceof ConfigError && /MAX_FILE_MB: .*local Bot API server/.test(e.message),
+  );
+  const local = parseConfig({
+    ...base,
+    MAX_FILE_MB: "50",
+    TELEGRAM_API_ROOT: "http://127.0.0.1:8081",
+  });
+  assert.equal(local.limits.maxFileMb, 50);
+  assert.throws(
+    () => parseConfig({ ...base, LIMIT_AUDIO_SECONDS_PER_DAY: "-1" }),
+    /LIMIT_AUDIO_SECONDS_PER_DAY/,
+  );
 });

@@ -128,6 +128,51 @@ Deno.test("ledger: nothing is given back that was not taken", async () => {
   assert.deepEqual(await two.outcomes(), { completed: 1, failed: 1, aborted: 1 });
 });
 
+Deno.test("ledger: audio seconds and files are counted once per answer, also when it failed", async () => {
+  const { ledger, usage, stats, outcomes } = setup();
+  const entry = ledger.begin(USER);
+  assert.equal(await entry.admit("", 12), undefined);
+  entry.media({ audioSeconds: 12 });
+  entry.media({ files: 1 });
+  entry.asked();
+  entry.answered(answer());
+  entry.delivered(delivered);
+  await entry.settle();
+  await entry.settle();
+  // A second voice note: transcribed (billed), then the model failed.
+  const failed = ledger.begin(USER);
+  await failed.admit("", 5);
+  failed.media({ audioSeconds: 5, files: 1 });
+  failed.failed("unavailable", new Error("down"));
+  await failed.settle();
+  const report = await usage.report(USER);
+  assert.equal(report.audioSecondsToday, 17);
+  assert.equal(report.filesToday, 2);
+  assert.equal(report.answersToday, 1, "the failed answer's ticket was given back");
+  const today = await stats.today();
+  assert.equal(today.audio_seconds, 17);
+  assert.equal(today.files, 2);
+  assert.deepEqual(await outcomes(), { completed: 1, failed: 1 });
+});
+
+Deno.test("ledger: a media failure gives the ticket back; a download failure is a Telegram error", async () => {
+  const { ledger, usage, stats, metrics, outcomes } = setup();
+  const entry = ledger.begin(USER);
+  await entry.admit("");
+  entry.failed("download", new Error("HTTP 502"), "media");
+  await entry.settle();
+  const stopped = ledger.begin(USER);
+  await stopped.admit("");
+  stopped.failed("stopped", new Error("stopped"), "media");
+  await stopped.settle();
+  assert.equal((await usage.report(USER)).answersToday, 0);
+  assert.equal((await stats.today()).errors_telegram, 1);
+  assert.equal((await stats.today()).errors_openai, 0);
+  assert.deepEqual(await outcomes(), { failed: 1, aborted: 1 });
+  const errors = (await metrics.errors.get()).values.map((v) => v.labels.kind);
+  assert.deepEqual(errors, ["media_download"]);
+});
+
 Deno.test("ledger: Telegram calls and subscription checks feed both /metrics and /stats", async () => {
   const { ledger, metrics, stats } = setup();
   ledger.telegramCall("sendMessage", "ok");

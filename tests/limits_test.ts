@@ -99,3 +99,33 @@ Deno.test("limits: exact under a burst from two instances sharing Redis", async 
     await redis.stop();
   }
 });
+
+Deno.test("limits: audio seconds per day refuse a note that would pass them; files are counted", async () => {
+  const clock = { t: NOON };
+  const usage = createUsage({
+    store: new MemoryStore({ now: () => clock.t }),
+    limits: { ...base, audioSecondsPerDay: 60 },
+    adminIds: [99],
+    now: () => clock.t,
+  });
+  assert.equal(await usage.admit(1, "", 40), undefined);
+  await usage.finish(1, { answered: true, tokens: 5, audioSeconds: 40, files: 1 });
+  const refusal = await usage.admit(1, "", 30);
+  assert.equal(refusal?.limit, "audio");
+  assert.equal(refusal?.max, 60);
+  assert.equal(refusal?.used, 40);
+  assert.equal(refusal?.resetsAt?.toISOString(), "2026-11-25T00:00:00.000Z");
+  assert.equal(await usage.admit(1, "", 20), undefined, "exactly up to the limit");
+  await usage.finish(1, { answered: false, audioSeconds: 20, files: 1 });
+  assert.equal(await usage.admit(1, "text is not audio"), undefined);
+  assert.equal(await usage.admit(99, "", 600), undefined, "admins are exempt");
+  const report = await usage.report(1);
+  assert.equal(
+    report.audioSecondsToday,
+    60,
+    "transcribed audio counts even when the answer failed",
+  );
+  assert.equal(report.filesToday, 2);
+  clock.t += 12 * 3_600_000;
+  assert.equal(await usage.admit(1, "", 30), undefined, "a new day");
+});

@@ -21,6 +21,41 @@
  * user at a time (`sequentialize` in a process, the turn lock across instances).
  */
 
+/** An image for the model (PNG, JPEG, GIF or WebP), held in memory only. */
+export interface InputImage {
+  mime: string;
+  data: Uint8Array;
+}
+
+/** A document for the model (a PDF or a text-like file), held in memory only. */
+export interface InputFile {
+  /** The file name as the user sent it (the model sees it). */
+  name: string;
+  mime: string;
+  data: Uint8Array;
+}
+
+/**
+ * What the user sent, as model input: the text (a message, a caption, or a voice note's
+ * transcript with its marker), and the images and files that came with it. `label` is
+ * the readable line kept in place of the media where the bot stores the history, and
+ * what /history shows: `"[photo] caption"`, `"[file report.pdf]"`; never the bytes.
+ */
+export interface UserInput {
+  text: string;
+  images?: InputImage[];
+  files?: InputFile[];
+  /** Default `text`. */
+  label?: string;
+}
+
+/** A text message as {@link UserInput}. */
+export const textInput = (text: string): UserInput => ({ text });
+
+/** Whether the input carries images or files. */
+export const hasMedia = (input: UserInput): boolean =>
+  (input.images?.length ?? 0) + (input.files?.length ?? 0) > 0;
+
 /** Tokens the backend reports for one answer. */
 export interface Usage {
   inputTokens: number;
@@ -44,7 +79,7 @@ export interface Answer {
   stalled?: true;
   /**
    * Present where the bot keeps the history (`responses`, `chat`): stores this turn,
-   * the user's text and `shownText` (the answer as delivered, without the bot's own
+   * the user's input as its `label` (never the bytes) and `shownText` (the answer as delivered, without the bot's own
    * notes such as "Stopped"). Call it once, after delivery; later calls do nothing. An
    * empty `shownText` stores nothing. Never rejects: a store failure is logged.
    */
@@ -71,12 +106,14 @@ export type AssistantKind = "conversations" | "responses" | "chat" | "assistants
 export interface Assistant {
   readonly kind: AssistantKind;
   /**
-   * Sends the user's text and yields the answer's text deltas as they arrive; the
+   * Sends the user's input and yields the answer's text deltas as they arrive; the
    * generator's return value is the {@link Answer}. Aborting `signal` stops the upstream
    * request and returns what was generated so far with status `aborted`. Upstream
-   * failures (after the SDK's own retries) throw {@link AssistantError}.
+   * failures (after the SDK's own retries) throw {@link AssistantError}; input the
+   * backend or the model cannot take (images for a model without vision, files on the
+   * Assistants backend) throws one of kind `unsupportedInput`.
    */
-  ask(userId: number, text: string, signal?: AbortSignal): AsyncGenerator<string, Answer>;
+  ask(userId: number, input: UserInput, signal?: AbortSignal): AsyncGenerator<string, Answer>;
   /**
    * The last `limit` messages (all when omitted, but never more than
    * {@link HISTORY_READ_MAX}), oldest first; `[]` without a conversation.
@@ -100,9 +137,19 @@ export const HISTORY_READ_MAX = 1000;
  * Why an answer failed, in the terms the user-facing text needs (each is a key of the
  * texts): `stalled` means the model sent no text within the first-token timeout
  * (`stall.ts`); `contextFull` means the conversation no longer fits the model's context
- * window, and only /reset helps.
+ * window, and only /reset helps; `unsupportedInput` means the backend or the model
+ * cannot take the images or files sent (a model without vision, the Assistants
+ * backend); `unreadableFile` means no text could be read from a document where the
+ * backend needs its text (`chat`: a scanned or damaged PDF).
  */
-export type AssistantFailure = "rateLimited" | "unavailable" | "failed" | "stalled" | "contextFull";
+export type AssistantFailure =
+  | "rateLimited"
+  | "unavailable"
+  | "failed"
+  | "stalled"
+  | "contextFull"
+  | "unsupportedInput"
+  | "unreadableFile";
 
 /** An assistant call that failed after retries; `kind` picks the user's message. */
 export class AssistantError extends Error {

@@ -4,6 +4,10 @@
  * (`POST /threads` on the first message), `POST /threads/{id}/messages`, then
  * `POST /threads/{id}/runs` with `stream: true`, yielding `thread.message.delta` text.
  *
+ * Text only: a voice note's transcript goes as text; images and files are refused
+ * with an `unsupportedInput` error before anything is sent (the bot does not upload
+ * files to the server's file store for this legacy API).
+ *
  * A run left active by a crash blocks new messages ("Can't add messages to thread_…
  * while a run run_… is active"): that run is cancelled once and the message re-sent.
  */
@@ -14,10 +18,12 @@ import {
   type Answer,
   type Assistant,
   AssistantError,
+  hasMedia,
   type HistoryMessage,
   pageSize,
   readBackwards,
   type Usage,
+  type UserInput,
 } from "./assistant.ts";
 import { toAssistantError } from "./errors.ts";
 
@@ -98,9 +104,17 @@ export function createAssistantsAssistant(options: AssistantsAssistantOptions): 
 
   async function* ask(
     userId: number,
-    text: string,
+    input: UserInput,
     signal?: AbortSignal,
   ): AsyncGenerator<string, Answer> {
+    if (hasMedia(input)) {
+      throw new AssistantError(
+        "unsupportedInput",
+        "the Assistants backend takes text only, so images and files are refused: " +
+          "OPENAI_API=conversations, responses or chat with a vision model take them",
+      );
+    }
+    const text = input.text;
     let answer = "";
     let usage: Usage | undefined;
     let status: Answer["status"] = "completed";

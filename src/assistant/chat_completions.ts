@@ -4,7 +4,8 @@
  * One call per `ask`: `POST /chat/completions` with `stream: true` and
  * `stream_options: { include_usage: true }` (the last chunk carries the usage), the
  * instructions as the first (`system`) message, then the user's stored history and
- * the new message. Only `delta.content` is answer text: the `reasoning_content` (or
+ * the new message (its images as `image_url` parts, its files as their text: `parts.ts`).
+ * Only `delta.content` is answer text: the `reasoning_content` (or
  * `reasoning`) deltas that reasoning servers send are never read, and `<think>` blocks
  * in the content are filtered by the frame (`stateless.ts`), which also handles stops
  * and errors and commits the turn. `finish_reason: "length"` (the output limit) or
@@ -14,6 +15,7 @@ import type { OpenAI } from "openai";
 import type { Assistant } from "./assistant.ts";
 import type { UserFields } from "./identity.ts";
 import { checkServed } from "./served.ts";
+import { chatContent } from "./parts.ts";
 import {
   createStatelessAssistant,
   type StatelessAssistantOptions,
@@ -46,15 +48,16 @@ export function createChatCompletionsAssistant(options: ChatCompletionsOptions):
     ? { max_completion_tokens: maxOutputTokens }
     : { max_tokens: maxOutputTokens };
 
-  const turn: Turn = async function* ({ userId, past, text, signal }) {
+  const turn: Turn = async function* ({ userId, past, input, signal }) {
     const user = await options.userFields?.(userId);
+    const content = await chatContent(input);
     const stream = await client.chat.completions.create(
       {
         model,
         messages: [
           ...(instructions ? [{ role: "system" as const, content: instructions }] : []),
           ...past.map((m) => ({ role: m.role, content: m.text })),
-          { role: "user" as const, content: text },
+          { role: "user" as const, content },
         ],
         stream: true,
         stream_options: { include_usage: true },

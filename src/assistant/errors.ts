@@ -19,6 +19,18 @@ export function isContextLengthError(error: { code?: unknown; message?: unknown 
 }
 
 /**
+ * Whether an error says the model cannot take the images or files it was sent:
+ * OpenAI's "Invalid content type. image_url is only supported by certain models." (a
+ * model without vision), and the wording of compatible servers (vLLM "is not a
+ * multimodal model", llama.cpp "image input is not supported", Ollama "does not
+ * support images", …).
+ */
+export function isUnsupportedInputError(error: { message?: unknown }): boolean {
+  return /invalid content type|not a multimodal model|(image|file|pdf|vision) input (is )?not supported|does(n't| not) support (images?|vision|files?|pdfs?)|unsupported content type/i
+    .test(String(error.message ?? ""));
+}
+
+/**
  * Maps an OpenAI SDK error (already retried by the SDK: connection errors, 408, 409,
  * 429, 5xx) to an {@link AssistantError}. The message names the cause for the
  * operator; the SDK's messages never contain the API key in full (OpenAI masks it).
@@ -35,6 +47,14 @@ export function toAssistantError(
       "contextFull",
       `${action}: the conversation no longer fits the model's context window ` +
         `(${error.status ?? "stream"} ${error.code ?? ""}): ${contextFix}`,
+      { cause: error },
+    );
+  }
+  if (error instanceof APIError && (error.status ?? 400) < 500 && isUnsupportedInputError(error)) {
+    return new AssistantError(
+      "unsupportedInput",
+      `${action}: the model refused the images or files it was sent (${error.status}): ` +
+        `${error.message}: set OPENAI_MODEL to a model with vision and file input`,
       { cause: error },
     );
   }

@@ -5,7 +5,8 @@
  *
  * Calls made for one `ask`: `POST /conversations` (first message only, or when the
  * stored id is unknown or belongs to the Assistants backend), then `POST /responses`
- * with `stream: true`. A 404 for the stored conversation starts a new one once.
+ * with `stream: true` (the input as text, or as content parts with images and files:
+ * `parts.ts`). A 404 for the stored conversation starts a new one once.
  *
  * The context stays bounded: each request carries `context_management: [{ type:
  * "compaction", compact_threshold }]` (`CONTEXT_COMPACT_TOKENS`), so once the
@@ -23,11 +24,14 @@ import {
   pageSize,
   readBackwards,
   type Usage,
+  type UserInput,
 } from "./assistant.ts";
 import { failedResponse, toAssistantError } from "./errors.ts";
 import type { UserFields } from "./identity.ts";
 import { checkServed } from "./served.ts";
 import { stripThink, ThinkFilter } from "./think.ts";
+import { responseInput } from "./parts.ts";
+import { fileMarker, imagesMarker, withMarkers } from "../media/label.ts";
 
 export interface ResponsesAssistantOptions {
   client: OpenAI;
@@ -49,18 +53,25 @@ type ConversationItem = Awaited<
   ReturnType<OpenAI["conversations"]["items"]["list"]>
 >["data"][number];
 
-/** The text of a conversation item when it is a user or assistant message. */
+/**
+ * The text of a conversation item when it is a user or assistant message; images and
+ * files read back as markers (`[photo] caption`, `[file report.pdf]`), never as bytes.
+ */
 export function itemToMessage(item: ConversationItem): HistoryMessage | undefined {
   if (item.type !== "message" || (item.role !== "user" && item.role !== "assistant")) {
     return undefined;
   }
-  const text = item.content
-    .map((part) =>
-      part.type === "input_text" || part.type === "output_text" ? part.text : undefined
-    )
-    .filter((t): t is string => t !== undefined)
-    .join("\n");
-  return { role: item.role, text: item.role === "assistant" ? stripThink(text) : text };
+  const texts: string[] = [];
+  const files: string[] = [];
+  let images = 0;
+  for (const part of item.content) {
+    if (part.type === "input_text" || part.type === "output_text") texts.push(part.text);
+    else if (part.type === "input_image") images++;
+    else if (part.type === "input_file") files.push(fileMarker(part.filename ?? "file"));
+  }
+  const text = texts.join("\n");
+  if (item.role === "assistant") return { role: "assistant", text: stripThink(text) };
+  return { role: "user", text: withMarkers([imagesMarker(images), ...files], text) };
 }
 
 /** Creates the Responses + Conversations backend. */
@@ -90,9 +101,10 @@ export function createResponsesAssistant(options: ResponsesAssistantOptions): As
 
   async function* ask(
     userId: number,
-    text: string,
+    input: UserInput,
     signal?: AbortSignal,
   ): AsyncGenerator<string, Answer> {
+    const content = responseInput(input);
     let conversation = await storedConversation(userId) ?? await newConversation(userId);
     const user = await options.userFields?.(userId);
     const request = async (conversationId: string) => {
@@ -103,7 +115,7 @@ export function createResponsesAssistant(options: ResponsesAssistantOptions): As
               model,
               instructions,
               conversation: conversationId,
-              input: text,
+              input: typeof content === "string" ? content : [{ role: "user", content }],
               stream: true,
               // The padding hides token sizes from observers of the wire; between this
               // server and OpenAI (TLS) it only costs bandwidth and parsing.

@@ -36,7 +36,7 @@
  * honour the signal promptly cannot hold the user past the timeout).
  */
 import { getLogger, type Logger } from "@logtape/logtape";
-import { type Answer, type Assistant, AssistantError } from "./assistant.ts";
+import { type Answer, type Assistant, AssistantError, type UserInput } from "./assistant.ts";
 
 /** The part of `setTimeout` / `clearTimeout` the timeouts use; tests pass a manual one. */
 export interface Scheduler {
@@ -102,7 +102,7 @@ export function withStallDetection(assistant: Assistant, options: StallOptions):
 
   async function* ask(
     userId: number,
-    text: string,
+    input: UserInput,
     signal?: AbortSignal,
   ): AsyncGenerator<string, Answer> {
     for (let attempt = 1;; attempt++) {
@@ -110,7 +110,7 @@ export function withStallDetection(assistant: Assistant, options: StallOptions):
       const follow = () => upstream.abort(signal?.reason);
       if (signal?.aborted) follow();
       else signal?.addEventListener("abort", follow, { once: true });
-      const turn = assistant.ask(userId, text, upstream.signal);
+      const turn = assistant.ask(userId, input, upstream.signal);
       let shown = "";
       let ended = false;
       try {

@@ -8,7 +8,9 @@
  * - a stopped answer returns what was generated until the stop, status `aborted`;
  * - errors become {@link AssistantError}s (a context-length error: `contextFull`);
  * - the turn is stored by `answer.commit(shownText)` after delivery (see
- *   `assistant.ts`), with the answer as shown, never with the reasoning.
+ *   `assistant.ts`), with the answer as shown, never with the reasoning, and the
+ *   user's input as its label: the transcript, the caption and markers for the
+ *   images and files, never their bytes (they go in this turn's request only).
  */
 import { APIUserAbortError } from "openai";
 import type { Logger } from "@logtape/logtape";
@@ -18,16 +20,17 @@ import {
   AssistantError,
   type HistoryMessage,
   type Usage,
+  type UserInput,
 } from "./assistant.ts";
 import { toAssistantError } from "./errors.ts";
 import { type History, type StoredMessage, toHistory } from "./history.ts";
 import { ThinkFilter } from "./think.ts";
 
-/** What one request needs: the stored history (oldest first) and the new text. */
+/** What one request needs: the stored history (oldest first) and the new input. */
 export interface TurnRequest {
   userId: number;
   past: StoredMessage[];
-  text: string;
+  input: UserInput;
   signal?: AbortSignal;
 }
 
@@ -76,7 +79,7 @@ export function createStatelessAssistant(options: StatelessAssistantOptions): As
 
   async function* ask(
     userId: number,
-    text: string,
+    input: UserInput,
     signal?: AbortSignal,
   ): AsyncGenerator<string, Answer> {
     let past: StoredMessage[];
@@ -90,7 +93,7 @@ export function createStatelessAssistant(options: StatelessAssistantOptions): As
     const think = new ThinkFilter();
     let answer = "";
     let result: TurnResult | undefined;
-    const stream = turn({ userId, past, text, signal });
+    const stream = turn({ userId, past, input, signal });
     try {
       let step = await stream.next();
       // Deltas already buffered still arrive after an abort: stop reading them.
@@ -117,7 +120,7 @@ export function createStatelessAssistant(options: StatelessAssistantOptions): As
       text: answer,
       usage: result?.usage,
       status: signal?.aborted || !result ? "aborted" : result.status,
-      commit: committer(userId, text),
+      commit: committer(userId, input.label ?? input.text),
     };
     return final;
   }

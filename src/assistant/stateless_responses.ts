@@ -5,14 +5,16 @@
  *
  * One call per `ask`: `POST /responses` with `store: false`, `stream: true`, the
  * instructions as `instructions` and the user's stored history plus the new message
- * as `input` message items. The history lives in the bot's store (`history.ts`); the
- * frame (`stateless.ts`) filters reasoning, handles stops and errors, and commits.
+ * as `input` message items (the new one with its images and files as parts:
+ * `parts.ts`). The history lives in the bot's store (`history.ts`); the frame
+ * (`stateless.ts`) filters reasoning, handles stops and errors, and commits.
  */
 import type { OpenAI } from "openai";
 import type { Assistant } from "./assistant.ts";
 import { failedResponse } from "./errors.ts";
 import type { UserFields } from "./identity.ts";
 import { checkServed } from "./served.ts";
+import { responseInput } from "./parts.ts";
 import {
   createStatelessAssistant,
   HISTORY_CONTEXT_FIX,
@@ -38,7 +40,7 @@ export interface StatelessResponsesOptions
 export function createStatelessResponsesAssistant(options: StatelessResponsesOptions): Assistant {
   const { client, model, instructions, maxOutputTokens, official } = options;
 
-  const turn: Turn = async function* ({ userId, past, text, signal }) {
+  const turn: Turn = async function* ({ userId, past, input, signal }) {
     const user = await options.userFields?.(userId);
     const stream = await client.responses.create(
       {
@@ -46,7 +48,7 @@ export function createStatelessResponsesAssistant(options: StatelessResponsesOpt
         instructions,
         input: [
           ...past.map((m) => ({ role: m.role, content: m.text })),
-          { role: "user" as const, content: text },
+          { role: "user" as const, content: responseInput(input) },
         ],
         store: false,
         stream: true,

@@ -2,7 +2,8 @@
  * The grammY bot: its Bot API client (every call counted by the ledger, 429s and 5xx
  * waited out) and its middleware, in the order an update flows:
  *
- * error boundary (`bot.catch`) → one turn per user (`sequentialize`, then the store's
+ * error boundary (`bot.catch`) → album parts noted as they arrive (`media/album.ts`) → one
+ * turn per user (`sequentialize`, then the store's
  * turn lock and done marks in `once.ts`) → texts in the user's language → the stop
  * button and /cancel (outside the turn order) → group chats pointed to the private
  * chat → `chat_member` updates keep the subscription cache true → /help, /subscribe
@@ -34,6 +35,7 @@ import type { Metrics } from "../metrics.ts";
 import type { Ledger } from "../ledger.ts";
 import type { Inbox } from "../inbox.ts";
 import { createAdmin } from "./admin.ts";
+import type { Media } from "../media/media.ts";
 
 /** The update types the bot handles (also given to getUpdates / setWebhook). */
 export const ALLOWED_UPDATES = [
@@ -138,6 +140,8 @@ export interface BotParts {
   turns: Turns;
   operator: Operator;
   replies: Replies;
+  /** Voice notes, photos and files. */
+  media: Media;
   log: Logger;
 }
 
@@ -154,6 +158,8 @@ export function botHandlers(parts: BotParts): Composer<BotContext> {
   const bot = new Composer<BotContext>();
 
   bot.use(stampArrival());
+  // Before the turn order, so an album's parts are seen while its first part waits.
+  bot.use(parts.media.albums.collect());
   bot.use(sequentialize(turnKey));
   bot.use(handleOnce({
     store: turns.store,
@@ -211,6 +217,7 @@ export function botHandlers(parts: BotParts): Composer<BotContext> {
     ledger: operator.ledger,
     replies: parts.replies,
     running,
+    media: parts.media,
     log,
   }));
   return bot;

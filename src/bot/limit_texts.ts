@@ -5,6 +5,7 @@
 import type { Refusal, UsageReport } from "../limits.ts";
 import type { StatsReport } from "../stats.ts";
 import type { Lang } from "./texts.ts";
+import { clock } from "../media/label.ts";
 
 const when = (date: Date) => `${date.toISOString().slice(0, 16).replace("T", " ")} UTC`;
 const num = (n: number) => n.toLocaleString("en-US");
@@ -53,6 +54,11 @@ const en: OperatorTexts = {
         }.`;
       case "global":
         return `The bot has used its budget for today. It resets at ${when(r.resetsAt!)}.`;
+      case "audio":
+        return `Voice and audio are limited to ${clock(r.max)} a day, and this message would ` +
+          `pass it (used today: ${clock(r.used ?? 0)}). The limit resets at ${
+            when(r.resetsAt!)
+          }; you can write in the meantime.`;
     }
   },
   usage: (u) =>
@@ -63,12 +69,17 @@ const en: OperatorTexts = {
     `• tokens: ${num(u.tokensToday)}${
       u.limits.tokensPerDay ? ` of ${num(u.limits.tokensPerDay)}` : ""
     }\n` +
+    `• voice and audio: ${clock(u.audioSecondsToday)}${
+      u.limits.audioSecondsPerDay ? ` of ${clock(u.limits.audioSecondsPerDay)}` : ""
+    }\n` +
+    `• files: ${u.filesToday}\n` +
     `Resets at ${when(u.resetsAt)}.`,
   stats: (s, x) =>
     `Today (until ${when(x.resetsAt)}):\n` +
     `• users: ${s.users_today} today, ${s.users_total} in total\n` +
     `• answers: ${s.answers}\n` +
     `• tokens: ${num(s.tokens_in)} in, ${num(s.tokens_out)} out\n` +
+    `• voice and audio: ${clock(s.audio_seconds)}, files: ${s.files}\n` +
     `• subscription cache hits: ${hitRatio(s.cache_hit, s.cache_miss)}\n` +
     `• errors: OpenAI ${s.errors_openai}, Telegram ${s.errors_telegram}\n` +
     `Uptime ${duration(x.uptimeSeconds)}, store: ${x.store}.`,
@@ -78,7 +89,11 @@ const en: OperatorTexts = {
     `• answers per day per user: ${l.answersPerDay ?? "off"}\n` +
     `• tokens per day per user: ${l.tokensPerDay ? num(l.tokensPerDay) : "off"}\n` +
     `• tokens per day, whole bot: ${l.globalTokensPerDay ? num(l.globalTokensPerDay) : "off"}\n` +
+    `• voice and audio per day per user: ${
+      l.audioSecondsPerDay ? clock(l.audioSecondsPerDay) : "off"
+    }\n` +
     `• longest message: ${num(l.maxMessageChars)} characters\n` +
+    (l.maxFileMb ? `• largest file: ${l.maxFileMb} MB\n` : "") +
     `Days reset at ${String(l.resetHourUtc).padStart(2, "0")}:00 UTC; admins are exempt.`,
   userReset: (id) => `User ${id}: conversation forgotten; their next message starts a new one.`,
   cacheDropped: (id) =>
@@ -105,6 +120,11 @@ const ru: OperatorTexts = {
         }.`;
       case "global":
         return `Бот исчерпал дневной бюджет. Он обновится ${when(r.resetsAt!)}.`;
+      case "audio":
+        return `Голосовые и аудио ограничены ${clock(r.max)} в день, и это сообщение превысит ` +
+          `лимит (сегодня уже ${clock(r.used ?? 0)}). Он обновится ${
+            when(r.resetsAt!)
+          }; а пока можно писать текстом.`;
     }
   },
   usage: (u) =>
@@ -115,12 +135,17 @@ const ru: OperatorTexts = {
     `• токенов: ${num(u.tokensToday)}${
       u.limits.tokensPerDay ? ` из ${num(u.limits.tokensPerDay)}` : ""
     }\n` +
+    `• голосовых и аудио: ${clock(u.audioSecondsToday)}${
+      u.limits.audioSecondsPerDay ? ` из ${clock(u.limits.audioSecondsPerDay)}` : ""
+    }\n` +
+    `• файлов: ${u.filesToday}\n` +
     `Обновится ${when(u.resetsAt)}.`,
   stats: (s, x) =>
     `Сегодня (до ${when(x.resetsAt)}):\n` +
     `• пользователей: ${s.users_today} сегодня, ${s.users_total} всего\n` +
     `• ответов: ${s.answers}\n` +
     `• токенов: ${num(s.tokens_in)} на входе, ${num(s.tokens_out)} на выходе\n` +
+    `• голосовых и аудио: ${clock(s.audio_seconds)}, файлов: ${s.files}\n` +
     `• попаданий в кэш подписок: ${hitRatio(s.cache_hit, s.cache_miss)}\n` +
     `• ошибок: OpenAI ${s.errors_openai}, Telegram ${s.errors_telegram}\n` +
     `Работает ${duration(x.uptimeSeconds)}, хранилище: ${x.store}.`,
@@ -130,7 +155,11 @@ const ru: OperatorTexts = {
     `• ответов в день на пользователя: ${l.answersPerDay ?? "нет"}\n` +
     `• токенов в день на пользователя: ${l.tokensPerDay ? num(l.tokensPerDay) : "нет"}\n` +
     `• токенов в день на весь бот: ${l.globalTokensPerDay ? num(l.globalTokensPerDay) : "нет"}\n` +
+    `• голосовых и аудио в день на пользователя: ${
+      l.audioSecondsPerDay ? clock(l.audioSecondsPerDay) : "нет"
+    }\n` +
     `• самое длинное сообщение: ${num(l.maxMessageChars)} символов\n` +
+    (l.maxFileMb ? `• самый большой файл: ${l.maxFileMb} МБ\n` : "") +
     `Сутки начинаются в ${
       String(l.resetHourUtc).padStart(2, "0")
     }:00 UTC; на админов лимиты не действуют.`,

@@ -6,6 +6,21 @@
 
 export type Lang = "en" | "ru";
 
+/** What the user reads when a voice note, photo or file cannot be taken. */
+export interface MediaTexts {
+  /** A video or an animation. */
+  video: string;
+  /** A document (or audio file) of a type the bot does not read. */
+  fileType: (name: string) => string;
+  /** An image document whose bytes are not PNG, JPEG, GIF or WebP. */
+  imageType: string;
+  /** Over a size limit; sizes in MB, `size` unknown when found only while downloading. */
+  tooBig: (size: number | undefined, max: number) => string;
+  download: string;
+  transcription: string;
+  emptyTranscript: string;
+}
+
 export interface Texts {
   welcome: string;
   help: string;
@@ -23,7 +38,14 @@ export interface Texts {
   exportEmpty: string;
   exportCaption: string;
   exportTitle: string;
+  /** A kind of message the bot does not take (sticker, location, poll, …). */
   unsupported: string;
+  /** Texts for voice notes, photos and files. */
+  media: MediaTexts;
+  /** The backend or the model cannot take images or files (no vision, Assistants API). */
+  unsupportedInput: string;
+  /** No text could be read from a document where the backend needs its text. */
+  unreadableFile: string;
   groupOnly: (username: string) => string;
   rateLimited: string;
   unavailable: string;
@@ -42,12 +64,16 @@ export interface Texts {
   commands: { command: string; description: string }[];
 }
 
+const mb = (n: number) => (Math.round(n * 10) / 10).toLocaleString("en-US");
+
 const en: Texts = {
   welcome: "Hi! I'm an AI assistant. Write me anything and I'll answer.\n\n" +
     "/reset starts a new conversation, /history shows the last messages, " +
     "/export downloads the whole conversation, /help lists everything.",
   help: "What I can do:\n" +
     "• just write a message and I'll answer it\n" +
+    "• send a voice message (or a round video) and I'll answer what you said\n" +
+    "• send photos, PDFs or text files, with a question in the caption\n" +
     "/reset: start a new conversation\n" +
     "/history: the last 10 messages\n" +
     "/export: the conversation as a .txt file (/export md for Markdown)\n" +
@@ -71,7 +97,28 @@ const en: Texts = {
   exportEmpty: "There's nothing to export yet.",
   exportCaption: "Your conversation",
   exportTitle: "Conversation with the assistant",
-  unsupported: "For now I understand text messages only. Please write your question in words.",
+  unsupported: "I can't read this kind of message. I understand text, voice and round video " +
+    "messages, audio, photos, PDFs and text files.",
+  media: {
+    video: "I can't watch videos. Send a voice message or a round video message and I'll " +
+      "listen to it, or describe the video in words.",
+    fileType: (name) =>
+      `I can't read "${name}": this kind of file isn't supported. I take PDFs, text files ` +
+      "(txt, md, csv, json, code), images (JPEG, PNG, GIF, WebP) and audio.",
+    imageType: "This image format isn't supported: please send a JPEG, PNG, GIF or WebP.",
+    tooBig: (size, max) =>
+      `This file is too big${size === undefined ? "" : ` (${mb(size)} MB)`}: I can take ` +
+      `files up to ${mb(max)} MB.`,
+    download: "I couldn't download your file from Telegram. Please send it again.",
+    transcription:
+      "I couldn't transcribe your voice message. Please send it again, or write it in words.",
+    emptyTranscript: "I couldn't make out any words in your voice message. Please send it " +
+      "again, or write it in words.",
+  },
+  unsupportedInput: "The assistant's model can't look at images or read files in this setup. " +
+    "Please describe it in words.",
+  unreadableFile: "I couldn't read any text in this file (a scanned PDF only has pictures of " +
+    "text). Please send a text version, or paste the part you're asking about.",
   groupOnly: (username) =>
     `I answer in private chats only: open @${username} and write to me there.`,
   rateLimited: "The assistant is very busy right now. Please send your message again in a minute.",
@@ -106,6 +153,8 @@ const ru: Texts = {
     "/export выгружает весь разговор, /help перечисляет команды.",
   help: "Что я умею:\n" +
     "• просто напишите сообщение, и я отвечу\n" +
+    "• пришлите голосовое (или кружок), и я отвечу на сказанное\n" +
+    "• пришлите фото, PDF или текстовый файл, а вопрос напишите в подписи\n" +
     "/reset: начать новый разговор\n" +
     "/history: последние 10 сообщений\n" +
     "/export: разговор файлом .txt (/export md для Markdown)\n" +
@@ -129,7 +178,28 @@ const ru: Texts = {
   exportEmpty: "Пока нечего выгружать.",
   exportCaption: "Ваш разговор",
   exportTitle: "Разговор с ассистентом",
-  unsupported: "Пока я понимаю только текст. Пожалуйста, напишите вопрос словами.",
+  unsupported: "Такие сообщения я не понимаю. Я понимаю текст, голосовые и кружки, аудио, " +
+    "фото, PDF и текстовые файлы.",
+  media: {
+    video: "Видео я смотреть не умею. Пришлите голосовое или кружок, и я его послушаю, " +
+      "или опишите видео словами.",
+    fileType: (name) =>
+      `Не могу прочитать «${name}»: такие файлы не поддерживаются. Я принимаю PDF, ` +
+      "текстовые файлы (txt, md, csv, json, код), изображения (JPEG, PNG, GIF, WebP) и аудио.",
+    imageType: "Этот формат изображения не поддерживается: пришлите JPEG, PNG, GIF или WebP.",
+    tooBig: (size, max) =>
+      `Файл слишком большой${size === undefined ? "" : ` (${mb(size)} МБ)`}: я принимаю ` +
+      `файлы до ${mb(max)} МБ.`,
+    download: "Не получилось скачать ваш файл из Telegram. Пожалуйста, пришлите его ещё раз.",
+    transcription: "Не получилось расшифровать голосовое сообщение. Пожалуйста, пришлите его " +
+      "ещё раз или напишите словами.",
+    emptyTranscript: "Не удалось разобрать ни слова в голосовом сообщении. Пожалуйста, " +
+      "пришлите его ещё раз или напишите словами.",
+  },
+  unsupportedInput: "Модель ассистента в этой настройке не видит изображения и не читает " +
+    "файлы. Пожалуйста, опишите это словами.",
+  unreadableFile: "Не удалось прочитать текст в этом файле (в отсканированном PDF только " +
+    "картинки текста). Пришлите текстовую версию или вставьте нужный фрагмент.",
   groupOnly: (username) =>
     `Я отвечаю только в личных сообщениях: откройте @${username} и напишите мне там.`,
   rateLimited: "Ассистент сейчас перегружен. Пожалуйста, отправьте сообщение ещё раз через минуту.",

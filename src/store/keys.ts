@@ -13,6 +13,8 @@
  * | `cancel:{answer_id}`           | the stopped draft id, or `""`  | 2 min, deleted when read      |
  * | `usage:{day}:{user}:answers`   | answers taken today            | until the day ends, + 1 h     |
  * | `usage:{day}:{user}:tokens`    | tokens used today              | until the day ends, + 1 h     |
+ * | `usage:{day}:{user}:audio_seconds` | voice/audio seconds today | until the day ends, + 1 h |
+ * | `usage:{day}:{user}:files`     | files taken today              | until the day ends, + 1 h     |
  * | `usage:{day}:all:tokens`       | tokens used today by everyone  | until the day ends, + 1 h     |
  * | `flood:{minute}:{user}`        | messages this minute           | 2 min                         |
  * | `stats:{day}:{name}`           | a daily /stats counter         | until the day ends, + 1 h     |
@@ -39,8 +41,11 @@ export const keys = {
   /** A stop request for a running answer (`cancel.ts`). */
   cancel: (answerId: string) => `cancel:${answerId}`,
   /** Daily usage counters (`limits.ts`). */
-  usage: (day: number, userId: number | "all", name: "answers" | "tokens") =>
-    `usage:${day}:${userId}:${name}`,
+  usage: (
+    day: number,
+    userId: number | "all",
+    name: "answers" | "tokens" | "audio_seconds" | "files",
+  ) => `usage:${day}:${userId}:${name}`,
   /** Messages of a user in one minute (`limits.ts`). */
   flood: (minute: number, userId: number) => `flood:${minute}:${userId}`,
   /** A daily statistics counter (`stats.ts`). */

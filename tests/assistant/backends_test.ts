@@ -5,7 +5,12 @@ import { FakeOpenAI, type FakeOpenAIOptions } from "../fakes/openai.ts";
 import { MemoryStore } from "../../src/store/memory.ts";
 import { createResponsesAssistant } from "../../src/assistant/responses.ts";
 import { createAssistantsAssistant } from "../../src/assistant/assistants.ts";
-import { type Answer, type Assistant, AssistantError } from "../../src/assistant/assistant.ts";
+import {
+  type Answer,
+  type Assistant,
+  AssistantError,
+  textInput,
+} from "../../src/assistant/assistant.ts";
 
 async function drain(
   turn: AsyncGenerator<string, Answer>,
@@ -41,14 +46,14 @@ for (const kind of ["responses", "assistants"] as const) {
   Deno.test(`${kind}: streams deltas, returns the text and usage, keeps one conversation`, async () => {
     await withBackend(kind, async ({ fake, store, assistant }) => {
       fake.reply = (input) => ["Hello ", "about ", input];
-      const { deltas, answer } = await drain(assistant.ask(7, "cats"));
+      const { deltas, answer } = await drain(assistant.ask(7, textInput("cats")));
       assert.deepEqual(deltas, ["Hello ", "about ", "cats"]);
       assert.equal(answer.text, "Hello about cats");
       assert.equal(answer.status, "completed");
       assert.ok(answer.usage && answer.usage.outputTokens > 0);
       const id = await store.get("thread_id:7");
       assert.match(id!, kind === "responses" ? /^conv_/ : /^thread_/);
-      await drain(assistant.ask(7, "dogs"));
+      await drain(assistant.ask(7, textInput("dogs")));
       assert.equal(await store.get("thread_id:7"), id, "the same conversation continues");
       const history = await assistant.history(7);
       assert.deepEqual(history.map((m) => [m.role, m.text]), [
@@ -70,7 +75,7 @@ for (const kind of ["responses", "assistants"] as const) {
   Deno.test(`${kind}: an id of the other backend starts a new conversation`, async () => {
     await withBackend(kind, async ({ store, assistant }) => {
       await store.set("thread_id:8", kind === "responses" ? "thread_abc123" : "conv_abc123");
-      const { answer } = await drain(assistant.ask(8, "hi"));
+      const { answer } = await drain(assistant.ask(8, textInput("hi")));
       assert.equal(answer.text, "Echo: hi");
       assert.match(
         await store.get("thread_id:8") ?? "",
@@ -83,7 +88,7 @@ for (const kind of ["responses", "assistants"] as const) {
     await withBackend(kind, async ({ fake, assistant }) => {
       fake.reply = () => Array.from({ length: 50 }, (_, i) => `w${i} `);
       const controller = new AbortController();
-      const turn = assistant.ask(9, "long", controller.signal);
+      const turn = assistant.ask(9, textInput("long"), controller.signal);
       const first = await turn.next();
       assert.equal(first.done, false);
       controller.abort();
@@ -108,7 +113,7 @@ for (const kind of ["responses", "assistants"] as const) {
   Deno.test(`${kind}: a lasting 500 becomes an 'unavailable' AssistantError`, async () => {
     await withBackend(kind, async ({ fake, assistant }) => {
       fake.failNext(/./, 500, 10);
-      await assert.rejects(drain(assistant.ask(10, "x")), (error) => {
+      await assert.rejects(drain(assistant.ask(10, textInput("x"))), (error) => {
         assert.ok(error instanceof AssistantError);
         assert.equal(error.kind, "unavailable");
         return true;
@@ -120,7 +125,7 @@ for (const kind of ["responses", "assistants"] as const) {
 Deno.test("responses: a conversation deleted at OpenAI is replaced once", async () => {
   await withBackend("responses", async ({ store, assistant }) => {
     await store.set("thread_id:11", "conv_doesnotexist");
-    const { answer } = await drain(assistant.ask(11, "hi"));
+    const { answer } = await drain(assistant.ask(11, textInput("hi")));
     assert.equal(answer.text, "Echo: hi");
     assert.notEqual(await store.get("thread_id:11"), "conv_doesnotexist");
   });
@@ -133,7 +138,7 @@ Deno.test("assistants: a run left active by a crash is cancelled, then the messa
     const client = new OpenAI({ apiKey: fake.apiKey, baseURL: fake.baseURL, maxRetries: 1 });
     const assistant = createAssistantsAssistant({ client, store, assistantId: "asst_test" });
     fake.reply = (input) => input === "orphan" ? Array(500).fill("x ") : [`Echo: ${input}`];
-    await drain(assistant.ask(12, "first"));
+    await drain(assistant.ask(12, textInput("first")));
     const threadId = (await store.get("thread_id:12"))!;
     // A run that a crashed process started and never finished (10 s of output left).
     await client.beta.threads.messages.create(threadId, { role: "user", content: "orphan" });
@@ -143,7 +148,7 @@ Deno.test("assistants: a run left active by a crash is cancelled, then the messa
     });
     const reader = orphan[Symbol.asyncIterator]();
     await reader.next();
-    const { answer } = await drain(assistant.ask(12, "second"));
+    const { answer } = await drain(assistant.ask(12, textInput("second")));
     assert.equal(answer.text, "Echo: second");
     await reader.return?.();
   } finally {
@@ -153,7 +158,7 @@ Deno.test("assistants: a run left active by a crash is cancelled, then the messa
 
 Deno.test("responses: a conversation still locked by a stopped answer is waited out", async () => {
   await withBackend("responses", async ({ fake, assistant }) => {
-    await drain(assistant.ask(13, "first"));
+    await drain(assistant.ask(13, textInput("first")));
     fake.failNext("/v1/responses", 400, 1, {
       error: {
         message:
@@ -163,7 +168,7 @@ Deno.test("responses: a conversation still locked by a stopped answer is waited 
         code: "conversation_locked",
       },
     });
-    const { answer } = await drain(assistant.ask(13, "second"));
+    const { answer } = await drain(assistant.ask(13, textInput("second")));
     assert.equal(answer.text, "Echo: second");
     assert.equal(fake.requests.filter((r) => r.path === "/v1/responses").length, 3);
   });

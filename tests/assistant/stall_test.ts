@@ -5,7 +5,13 @@
  */
 import assert from "node:assert/strict";
 import { OpenAI } from "openai";
-import { type Answer, type Assistant, AssistantError } from "../../src/assistant/assistant.ts";
+import {
+  type Answer,
+  type Assistant,
+  AssistantError,
+  textInput,
+  type UserInput,
+} from "../../src/assistant/assistant.ts";
 import { type Scheduler, withStallDetection } from "../../src/assistant/stall.ts";
 import { createResponsesAssistant } from "../../src/assistant/responses.ts";
 import { MemoryStore } from "../../src/store/memory.ts";
@@ -102,9 +108,13 @@ class ScriptedBackend implements Assistant {
   /** Calls ignore their signal (a backend stuck where it does not listen). */
   deaf = false;
 
-  async *ask(_userId: number, text: string, signal?: AbortSignal): AsyncGenerator<string, Answer> {
+  async *ask(
+    _userId: number,
+    input: UserInput,
+    signal?: AbortSignal,
+  ): AsyncGenerator<string, Answer> {
     assert.ok(signal, "the wrapper always passes a signal");
-    const call = new Call(text, signal, this.deaf);
+    const call = new Call(input.text, signal, this.deaf);
     this.calls.push(call);
     for (const wake of this.#waiters.splice(0)) wake();
     let answer = "";
@@ -180,7 +190,7 @@ async function rejection(promise: Promise<unknown>): Promise<unknown> {
 
 Deno.test("stall: no first text in time → the call is aborted and asked once more, which answers", async () => {
   const { backend, scheduler, assistant } = setup();
-  const { deltas, done } = consume(assistant.ask(1, "question"));
+  const { deltas, done } = consume(assistant.ask(1, textInput("question")));
   const first = await backend.call(1);
   assert.equal(await scheduler.armed(), FIRST);
   await scheduler.fire();
@@ -207,7 +217,7 @@ Deno.test("stall: no first text in time → the call is aborted and asked once m
 
 Deno.test("stall: the retry stalls too → AssistantError 'stalled'", async () => {
   const { backend, scheduler, assistant } = setup();
-  const { deltas, done } = consume(assistant.ask(1, "question"));
+  const { deltas, done } = consume(assistant.ask(1, textInput("question")));
   await scheduler.fire();
   await backend.call(2);
   await scheduler.fire();
@@ -223,7 +233,7 @@ Deno.test("stall: the retry stalls too → AssistantError 'stalled'", async () =
 
 Deno.test("stall: without retry (Assistants backend) the first stall is the error", async () => {
   const { backend, scheduler, assistant } = setup(false);
-  const { done } = consume(assistant.ask(1, "question"));
+  const { done } = consume(assistant.ask(1, textInput("question")));
   await scheduler.fire();
   const error = await rejection(done);
   assert.ok(error instanceof AssistantError && error.kind === "stalled", String(error));
@@ -234,7 +244,7 @@ Deno.test("stall: without retry (Assistants backend) the first stall is the erro
 
 Deno.test("stall: mid-answer → aborted, the text shown so far kept as an incomplete answer", async () => {
   const { backend, scheduler, assistant } = setup();
-  const { deltas, done } = consume(assistant.ask(1, "question"));
+  const { deltas, done } = consume(assistant.ask(1, textInput("question")));
   const call = await backend.call(1);
   call.delta("Part one,");
   await until(() => deltas.length === 1, "the first text arrived");
@@ -252,7 +262,7 @@ Deno.test("stall: mid-answer → aborted, the text shown so far kept as an incom
 
 Deno.test("stall: silence after the last text, before the end, is a stall too", async () => {
   const { backend, scheduler, assistant } = setup();
-  const { deltas, done } = consume(assistant.ask(1, "question"));
+  const { deltas, done } = consume(assistant.ask(1, textInput("question")));
   const call = await backend.call(1);
   call.delta("All of it.");
   await until(() => deltas.length === 1, "the text arrived");
@@ -263,7 +273,7 @@ Deno.test("stall: silence after the last text, before the end, is a stall too", 
 Deno.test("stall: the caller's abort still stops the answer, and is not taken for a stall", async () => {
   const { backend, scheduler, assistant } = setup();
   const caller = new AbortController();
-  const { deltas, done } = consume(assistant.ask(1, "question", caller.signal));
+  const { deltas, done } = consume(assistant.ask(1, textInput("question"), caller.signal));
   const call = await backend.call(1);
   call.delta("Some");
   await until(() => deltas.length === 1, "the text arrived");
@@ -276,7 +286,7 @@ Deno.test("stall: the caller's abort still stops the answer, and is not taken fo
 
   // Before the first text, too: no retry.
   const early = new AbortController();
-  const second = consume(assistant.ask(1, "again", early.signal));
+  const second = consume(assistant.ask(1, textInput("again"), early.signal));
   await backend.call(2);
   await scheduler.armed();
   early.abort();
@@ -287,7 +297,7 @@ Deno.test("stall: the caller's abort still stops the answer, and is not taken fo
   // Aborted before asking: the backend gets an aborted signal at once.
   const before = new AbortController();
   before.abort();
-  const third = consume(assistant.ask(1, "late", before.signal));
+  const third = consume(assistant.ask(1, textInput("late"), before.signal));
   assert.deepEqual(await third.done, { text: "", status: "aborted" });
   assert.equal(backend.calls[2].signal.aborted, true);
   assert.deepEqual(scheduler.pending, []);
@@ -295,7 +305,7 @@ Deno.test("stall: the caller's abort still stops the answer, and is not taken fo
 
 Deno.test("stall: no timer runs while the caller holds a delta; none is left when it stops reading", async () => {
   const { backend, scheduler, assistant } = setup();
-  const turn = assistant.ask(1, "question");
+  const turn = assistant.ask(1, textInput("question"));
   const step = turn.next();
   const call = await backend.call(1);
   call.delta("one");
@@ -310,7 +320,7 @@ Deno.test("stall: no timer runs while the caller holds a delta; none is left whe
 Deno.test("stall: a backend that ignores the abort does not hold the answer", async () => {
   const { backend, scheduler, assistant } = setup();
   backend.deaf = true;
-  const { deltas, done } = consume(assistant.ask(1, "question"));
+  const { deltas, done } = consume(assistant.ask(1, textInput("question")));
   const call = await backend.call(1);
   call.delta("Half");
   await until(() => deltas.length === 1, "the text arrived");
@@ -324,7 +334,7 @@ Deno.test("stall: a timeout after the caller's abort (a backend slow to stop) is
   const { backend, scheduler, assistant } = setup();
   backend.deaf = true;
   const caller = new AbortController();
-  const { done } = consume(assistant.ask(1, "question", caller.signal));
+  const { done } = consume(assistant.ask(1, textInput("question"), caller.signal));
   await backend.call(1);
   caller.abort();
   await scheduler.fire();
@@ -335,7 +345,7 @@ Deno.test("stall: a timeout after the caller's abort (a backend slow to stop) is
 
 Deno.test("stall: backend errors pass through unchanged, without a retry", async () => {
   const { backend, scheduler, assistant } = setup();
-  const { done } = consume(assistant.ask(1, "question"));
+  const { done } = consume(assistant.ask(1, textInput("question")));
   const call = await backend.call(1);
   const failure = new AssistantError("rateLimited", "429 after retries");
   call.push({ type: "error", error: failure });
@@ -367,7 +377,7 @@ Deno.test("stall (Conversations backend): a retried question is in the conversat
     });
     // The model accepts the first request and sends no text.
     const hold = fake.hold();
-    const { deltas, done } = consume(assistant.ask(5, "once only"));
+    const { deltas, done } = consume(assistant.ask(5, textInput("once only")));
     await hold.waiting;
     await scheduler.fire();
     // The fake notices the dropped stream (a disconnect takes the server a moment).

@@ -14,6 +14,7 @@ import {
   type Assistant,
   AssistantError,
   NotServedError,
+  textInput,
 } from "../../src/assistant/assistant.ts";
 import { createHistory } from "../../src/assistant/history.ts";
 import { createStatelessResponsesAssistant } from "../../src/assistant/stateless_responses.ts";
@@ -91,14 +92,14 @@ for (const kind of ["responses", "chat"] as const) {
   Deno.test(`${kind}: the history goes with every turn, and is stored only on commit`, async () => {
     await withStateless(kind, async ({ fake, store, assistant }) => {
       assert.equal(assistant.kind, kind);
-      const first = await drain(assistant.ask(7, "cats"));
+      const first = await drain(assistant.ask(7, textInput("cats")));
       assert.equal(first.answer.text, "Echo: cats");
       assert.equal(first.answer.status, "completed");
       assert.ok(first.answer.usage && first.answer.usage.outputTokens > 0);
       assert.deepEqual(await assistant.history(7), [], "nothing stored before the commit");
       await first.answer.commit!("Echo: cats");
       await first.answer.commit!("a second commit does nothing");
-      const second = await drain(assistant.ask(7, "dogs"));
+      const second = await drain(assistant.ask(7, textInput("dogs")));
       await second.answer.commit!(second.answer.text);
       const requests = fake.requests.filter((r) => r.path === path(kind));
       assert.equal(requests.length, 2);
@@ -138,7 +139,7 @@ for (const kind of ["responses", "chat"] as const) {
     await withStateless(kind, async ({ fake, assistant }) => {
       fake.reply = () => Array.from({ length: 50 }, (_, i) => `w${i} `);
       const controller = new AbortController();
-      const turn = assistant.ask(9, "long", controller.signal);
+      const turn = assistant.ask(9, textInput("long"), controller.signal);
       await turn.next();
       controller.abort();
       const { answer } = await drain(turn);
@@ -153,7 +154,7 @@ for (const kind of ["responses", "chat"] as const) {
 
       const stopped = new AbortController();
       stopped.abort();
-      const nothing = await drain(assistant.ask(9, "again", stopped.signal));
+      const nothing = await drain(assistant.ask(9, textInput("again"), stopped.signal));
       assert.equal(nothing.answer.status, "aborted");
       await nothing.answer.commit!(nothing.answer.text);
       assert.equal((await assistant.history(9)).length, 2, "an empty answer stores no turn");
@@ -165,7 +166,7 @@ for (const kind of ["responses", "chat"] as const) {
       kind,
       async ({ fake, assistant }) => {
         for (const word of ["one", "two", "three", "four"]) {
-          const { answer } = await drain(assistant.ask(3, word.padEnd(40, ".")));
+          const { answer } = await drain(assistant.ask(3, textInput(word.padEnd(40, "."))));
           await answer.commit!(answer.text);
         }
         // Each turn is 10 + 12 tokens: 50 keeps the last two.
@@ -187,11 +188,11 @@ for (const kind of ["responses", "chat"] as const) {
   Deno.test(`${kind}: <think> reasoning never reaches the answer or the history`, async () => {
     await withStateless(kind, async ({ fake, assistant }) => {
       fake.reply = () => "Four.";
-      const { deltas, answer } = await drain(assistant.ask(4, "2+2?"));
+      const { deltas, answer } = await drain(assistant.ask(4, textInput("2+2?")));
       assert.equal(deltas.join(""), "Four.");
       assert.equal(answer.text, "Four.");
       await answer.commit!(answer.text);
-      const next = await drain(assistant.ask(4, "and 3+3?"));
+      const next = await drain(assistant.ask(4, textInput("and 3+3?")));
       const last = fake.requests.filter((r) => r.path === path(kind)).at(-1)!;
       assert.ok(!JSON.stringify(last.body).includes("think"), "no reasoning is sent back");
       assert.equal(next.answer.text, "Four.");
@@ -200,7 +201,7 @@ for (const kind of ["responses", "chat"] as const) {
 
   Deno.test(`${kind}: a context-length error is contextFull, naming HISTORY_MAX_TOKENS`, async () => {
     await withStateless(kind, async ({ assistant }) => {
-      await assert.rejects(drain(assistant.ask(5, "x".repeat(400))), (error) => {
+      await assert.rejects(drain(assistant.ask(5, textInput("x".repeat(400)))), (error) => {
         assert.ok(error instanceof AssistantError);
         assert.equal(error.kind, "contextFull");
         assert.match(error.message, /HISTORY_MAX_TOKENS/);
@@ -214,7 +215,7 @@ for (const kind of ["responses", "chat"] as const) {
       kind,
       async ({ fake, assistant }) => {
         fake.reply = () => "word ".repeat(100);
-        const { answer } = await drain(assistant.ask(6, "talk"));
+        const { answer } = await drain(assistant.ask(6, textInput("talk")));
         assert.equal(answer.status, "incomplete");
         assert.equal(answer.text.length, 64);
         const body = fake.requests.find((r) => r.path === path(kind))!.body as Record<
@@ -233,7 +234,7 @@ for (const kind of ["responses", "chat"] as const) {
     await withStateless(
       kind,
       async ({ fake, assistant }) => {
-        await drain(assistant.ask(123456, "hi"));
+        await drain(assistant.ask(123456, textInput("hi")));
         const body = fake.requests.find((r) => r.path === path(kind))!.body as Record<
           string,
           unknown
@@ -254,7 +255,7 @@ for (const kind of ["responses", "chat"] as const) {
 Deno.test("chat: reasoning_content deltas are never answer text", async () => {
   await withStateless("chat", async ({ fake, assistant }) => {
     fake.reply = () => "Four.";
-    const { deltas, answer } = await drain(assistant.ask(4, "2+2?"));
+    const { deltas, answer } = await drain(assistant.ask(4, textInput("2+2?")));
     assert.deepEqual(deltas, ["Four."]);
     assert.equal(answer.text, "Four.");
     assert.ok(answer.usage!.outputTokens > 2, "reasoning tokens are still counted");
@@ -286,7 +287,7 @@ Deno.test("conversations: compaction, output limit and user fields on every requ
     fake.reply = () => "y".repeat(200);
     // Twenty turns of 100 tokens each through a 200-token window.
     for (let i = 0; i < 20; i++) {
-      const { answer } = await drain(assistant.ask(1, "x".repeat(200)));
+      const { answer } = await drain(assistant.ask(1, textInput("x".repeat(200))));
       assert.equal(answer.status, "completed");
     }
     const body = fake.requests.filter((r) => r.path === "/v1/responses").at(-1)!.body as Record<
@@ -314,9 +315,9 @@ Deno.test("conversations: without compaction the window fills up: contextFull", 
       model: "gpt-test",
     });
     fake.reply = () => "y".repeat(200);
-    await drain(assistant.ask(1, "x".repeat(200)));
-    await drain(assistant.ask(1, "x".repeat(200)));
-    await assert.rejects(drain(assistant.ask(1, "x".repeat(200))), (error) => {
+    await drain(assistant.ask(1, textInput("x".repeat(200))));
+    await drain(assistant.ask(1, textInput("x".repeat(200))));
+    await assert.rejects(drain(assistant.ask(1, textInput("x".repeat(200)))), (error) => {
       assert.ok(error instanceof AssistantError);
       assert.equal(error.kind, "contextFull");
       assert.match(error.message, /CONTEXT_COMPACT_TOKENS/);
@@ -332,7 +333,7 @@ Deno.test("conversations: <think> is stripped from answers and from history", as
   try {
     const client = new OpenAI({ apiKey: fake.apiKey, baseURL: fake.baseURL, maxRetries: 0 });
     const assistant = createResponsesAssistant({ client, store: new MemoryStore(), model: "m" });
-    const { answer } = await drain(assistant.ask(1, "hi"));
+    const { answer } = await drain(assistant.ask(1, textInput("hi")));
     assert.equal(answer.text, "Echo: hi");
     assert.deepEqual((await assistant.history(1)).map((m) => m.text), ["hi", "Echo: hi"]);
   } finally {

@@ -231,12 +231,12 @@ Deno.test("group chats: commands are pointed to the private chat, chatter costs 
     assert.equal(modelRequests(openai).length, 0);
   }));
 
-Deno.test("a sticker gets a friendly 'text only' answer without spending tokens", () =>
+Deno.test("a sticker gets a friendly 'not this kind' answer without spending tokens", () =>
   withStack({}, async (stack) => {
     const { telegram, openai } = stack;
     const user = stack.subscriber();
     telegram.sendSticker(user);
     const call = await telegram.waitForCall("sendMessage", sentTo(user.id));
-    assert.match(textOf(call), /text messages only/);
+    assert.match(textOf(call), /can't read this kind of message/);
     assert.equal(modelRequests(openai).length, 0);
   }));

@@ -5,23 +5,28 @@
  *
  * Scope: exactly the endpoints the bot calls.
  * - Responses and Conversations: `POST /v1/conversations` (metadata),
- *   `POST /v1/responses` streamed, either with `conversation` and a string `input` or
- *   stateless (`store: false`, `input` an array of user and assistant messages with
- *   string content), `GET /v1/conversations/{id}/items` (`order`, `limit`, `after`),
- *   and `GET /v1/conversations/{id}` (the start-up check asks for `conv_probe`).
+ *   `POST /v1/responses` streamed, either with `conversation` or stateless (`store:
+ *   false`), `input` a string or an array of messages: assistant messages with string
+ *   content (the stateless history), user messages with string content or content
+ *   parts (`input_text`, and the `input_image` / `input_file` of a photo or document,
+ *   checked in `openai_media.ts`), `GET /v1/conversations/{id}/items` (`order`,
+ *   `limit`, `after`), and `GET /v1/conversations/{id}` (the start-up check asks for
+ *   `conv_probe`).
  * - Chat Completions (`POST /v1/chat/completions`, streamed): see `openai_chat.ts`.
+ * - Speech to text (`POST /v1/audio/transcriptions`, multipart): see `openai_media.ts`.
  * - Legacy Assistants (threads and runs): `POST /v1/threads` (metadata),
  *   `POST` and `GET /v1/threads/{id}/messages` (text content; `order`, `limit`,
  *   `after`), `POST /v1/threads/{id}/runs` streamed, `GET /v1/threads/{id}/runs/{id}`
  *   and `POST /v1/threads/{id}/runs/{id}/cancel`.
  * Any other path is OpenAI's 404 "Invalid URL". Parameters OpenAI accepts but the bot
  * never sends (non-streamed answers and runs, stored responses without a conversation,
- * content parts, other input items and roles, `previous_response_id`, items or
+ * assistant content parts, other input items, content parts and roles, `previous_response_id`, items or
  * messages at creation, `tool_resources`, `additional_messages`, attachments, the
  * `before` cursor, `run_id`) are refused with a 400 "FakeOpenAI does not model …".
  * For tests: `reply` makes the answer, `hold()` pauses streams, `failNext` injects
  * OpenAI's errors, `timeToFirstTokenMs` and `tokensPerSecond` pace deltas, and
- * `requests`, `aborted`, `conversationItems()` record.
+ * `requests` (each with the status and error it was answered with), `aborted`,
+ * `conversationItems()` record.
  *
  * It is strict where OpenAI is strict: unknown body parameters, wrong types, bad id
  * prefixes, missing headers, concurrent work on one conversation or thread and
@@ -44,9 +49,10 @@
  *   `stream_options.include_obfuscation` is false.
  *
  * Chat Completions live in `openai_chat.ts`; the context window, compaction and the
- * per-user fields in `openai_context.ts`. Options make it act as a compatible server:
- * `lacks` (no Conversations, say), `reasoning` (a reasoning model's `<think>` text or
- * `reasoning_content` deltas).
+ * per-user fields in `openai_context.ts`; transcriptions and the checks of images and
+ * files in `openai_media.ts`. Options make it act as a compatible server: `lacks` (no
+ * Conversations, say), `reasoning` (a reasoning model's `<think>` text or
+ * `reasoning_content` deltas), `vision: false` (a model without vision).
  */
 import type OpenAI from "openai";
 import { createChatCompletion, type FakeModel, THINK_DELTAS } from "./openai_chat.ts";
@@ -59,6 +65,7 @@ import {
   readUserFields,
   renderedItems,
 } from "./openai_context.ts";
+import { checkInputFile, checkInputImage, FakeAudio } from "./openai_media.ts";
 
 /** Options of {@link FakeOpenAI.start}. */
 export interface FakeOpenAIOptions {
@@ -74,6 +81,8 @@ export interface FakeOpenAIOptions {
   lacks?: ("conversations" | "responses" | "chat")[];
   /** Act as a reasoning model: `<think>` in the text, or `reasoning_content` chat deltas. */
   reasoning?: "think" | "field";
+  /** `false`: a model without vision, refusing images and files (`openai_media.ts`). */
+  vision?: boolean;
 }
 
 /** One request as the fake received it. */
@@ -87,6 +96,10 @@ export interface RecordedRequest {
   body: unknown;
   /** `Date.now()` when it arrived. */
   at: number;
+  /** The HTTP status it was answered with (200 for a stream); unset while in progress. */
+  status?: number;
+  /** OpenAI's error body, when it was refused. */
+  error?: OpenAIErrorBody;
 }
 
 /** A hold on streaming answers, from {@link FakeOpenAI.hold}. */
@@ -142,7 +155,7 @@ export function invalid(
 }
 
 /** A parameter OpenAI accepts that the bot never sends: refused, so a change shows. */
-function notModelled(what: string, param: string | null = null): HttpError {
+export function notModelled(what: string, param: string | null = null): HttpError {
   return invalid(`FakeOpenAI does not model ${what}.`, param, "not_modelled");
 }
 
@@ -544,6 +557,8 @@ const RUN_PARAMS = (
 ).split(" ");
 
 interface Context {
+  /** The body's bytes (a multipart upload is not parsed as JSON). */
+  raw: Uint8Array;
   method: string;
   path: string;
   query: URLSearchParams;
@@ -566,6 +581,8 @@ export class FakeOpenAI {
   reply: (input: string) => string | string[] = (input) => `Echo: ${input}`;
   /** Every request received, in order, including rejected ones. */
   readonly requests: RecordedRequest[] = [];
+  /** Speech to text (`POST /v1/audio/transcriptions`, `openai_media.ts`). */
+  readonly audio: FakeAudio = new FakeAudio();
 
   #server: Deno.HttpServer<Deno.NetAddr>;
   #options: Required<Omit<FakeOpenAIOptions, "reasoning">> & FakeOpenAIOptions;
@@ -595,11 +612,13 @@ export class FakeOpenAI {
       contextWindow: options.contextWindow ?? Infinity,
       lacks: options.lacks ?? [],
       reasoning: options.reasoning,
+      vision: options.vision ?? true,
     };
     const id = "([^/]+)";
     this.#routes = [
       ["POST", /^\/v1\/responses$/, (c) => this.#createResponse(c)],
       ["POST", /^\/v1\/chat\/completions$/, (c) => createChatCompletion(c.body, this.#model())],
+      ["POST", /^\/v1\/audio\/transcriptions$/, (c) => this.audio.transcribe(c.raw, c.headers)],
       ["POST", /^\/v1\/conversations$/, (c) => this.#createConversation(c)],
       ["GET", new RegExp(`^/v1/conversations/${id}$`), (c) => this.#getConversation(c)],
       ["GET", new RegExp(`^/v1/conversations/${id}/items$`), (c) => this.#listItems(c)],
@@ -693,8 +712,10 @@ export class FakeOpenAI {
   async #handle(request: Request): Promise<Response> {
     const url = new URL(request.url);
     const path = url.pathname;
-    const text = await request.text();
-    let parsed: unknown = undefined;
+    const raw = new Uint8Array(await request.arrayBuffer());
+    const multipart = /^multipart\/form-data/i.test(request.headers.get("content-type") ?? "");
+    const text = multipart ? "" : new TextDecoder().decode(raw);
+    let parsed: unknown = multipart ? new TextDecoder("latin1").decode(raw) : undefined;
     let parseFailed = false;
     if (text.length > 0) {
       try {
@@ -704,13 +725,14 @@ export class FakeOpenAI {
         parseFailed = true;
       }
     }
-    this.requests.push({
+    const record: RecordedRequest = {
       method: request.method,
       path,
       query: url.search.slice(1),
       body: parsed,
       at: Date.now(),
-    });
+    };
+    this.requests.push(record);
     try {
       this.#authenticate(request.headers);
       this.#injectFailure(path);
@@ -726,19 +748,26 @@ export class FakeOpenAI {
             "please contact us through our help center at help.openai.com.)",
         );
       }
-      if (parsed !== undefined && !isObject(parsed)) throw wrongType("body", "an object", parsed);
-      return await handler({
+      if (parsed !== undefined && !multipart && !isObject(parsed)) {
+        throw wrongType("body", "an object", parsed);
+      }
+      const response = await handler({
+        raw,
         method: request.method,
         path,
         query: url.searchParams,
-        body: (parsed as Json | undefined) ?? {},
+        body: multipart ? {} : (parsed as Json | undefined) ?? {},
         headers: request.headers,
         match,
       });
+      record.status = response.status;
+      return response;
     } catch (error) {
-      if (error instanceof HttpError) return errorResponse(error);
-      console.error("FakeOpenAI: handler failed", error);
-      return errorResponse(injectedError(500, 0));
+      if (!(error instanceof HttpError)) console.error("FakeOpenAI: handler failed", error);
+      const refusal = error instanceof HttpError ? error : injectedError(500, 0);
+      record.status = refusal.status;
+      record.error = refusal.error;
+      return errorResponse(refusal);
     }
   }
 
@@ -863,6 +892,7 @@ export class FakeOpenAI {
       contextWindow: this.#options.contextWindow,
       reasoning: this.#options.reasoning,
       countTokens,
+      vision: this.#options.vision,
     };
   }
 
@@ -970,7 +1000,7 @@ export class FakeOpenAI {
     if (body.input === undefined) {
       throw invalid("Missing required parameter: 'input'.", "input", "missing_required_parameter");
     }
-    const inputItems = toInputItems(body.input);
+    const inputItems = toInputItems(body.input, this.#options.vision);
     const conversation = conversationId === undefined
       ? undefined
       : this.#conversationState(conversationId, "conversation");
@@ -1403,11 +1433,12 @@ function itemText(item: { type: string; content?: unknown }): string {
 
 /**
  * A response's `input` as conversation items: a string is one user message; an array
- * holds messages (`EasyInputMessage`) of role user or assistant with string content, as
- * the stateless backend sends its history. Other item types, roles and content parts are
- * not modelled.
+ * holds messages (`EasyInputMessage`) as the bot sends them: the stateless history with
+ * string content, and the new user message with string content or content parts (text,
+ * images, files; `vision` false refuses the last two). Other item types, roles and
+ * parts, and assistant content parts, are not modelled.
  */
-function toInputItems(input: unknown): ConversationMessage[] {
+function toInputItems(input: unknown, vision: boolean): ConversationMessage[] {
   if (typeof input === "string") input = [{ role: "user", content: input }];
   if (!Array.isArray(input)) throw wrongType("input", "a string or an array", input);
   return input.map((raw, i) => {
@@ -1425,7 +1456,16 @@ function toInputItems(input: unknown): ConversationMessage[] {
       );
     }
     if (role !== "user" && role !== "assistant") throw notModelled(`role '${role}'`, `${at}.role`);
-    if (Array.isArray(content)) throw notModelled("content parts", `${at}.content`);
+    if (Array.isArray(content)) {
+      if (role === "assistant") throw notModelled("assistant content parts", `${at}.content`);
+      return {
+        type: "message",
+        id: newId.item(),
+        status: "completed",
+        role,
+        content: content.map((part, j) => inputPart(part, `${at}.content[${j}]`, vision)),
+      };
+    }
     if (typeof content !== "string") {
       throw wrongType(`${at}.content`, "a string or an array", content);
     }
@@ -1437,6 +1477,31 @@ function toInputItems(input: unknown): ConversationMessage[] {
       content: [role === "user" ? { type: "input_text", text: content } : outputText(content)],
     };
   });
+}
+
+const INPUT_PARTS = ["input_text", "input_image", "input_file"];
+
+/** One content part of a user message, checked, as the conversation keeps it. */
+function inputPart(part: unknown, at: string, vision: boolean): ConversationMessage["content"][0] {
+  if (!isObject(part)) throw wrongType(at, "an object", part);
+  if (typeof part.type !== "string" || !INPUT_PARTS.includes(part.type)) {
+    throw invalid(
+      `Invalid value: '${String(part.type)}'. Supported values are: 'input_text', ` +
+        "'input_image', and 'input_file'.",
+      `${at}.type`,
+      "invalid_value",
+    );
+  }
+  if (part.type === "input_image") checkInputImage(part, at, vision);
+  else if (part.type === "input_file") checkInputFile(part, at, vision);
+  else {
+    rejectUnknown(part, ["type", "text", "prompt_cache_breakpoint"], `${at}.`);
+    if (part.prompt_cache_breakpoint !== undefined) {
+      throw notModelled("'prompt_cache_breakpoint'", `${at}.prompt_cache_breakpoint`);
+    }
+    if (typeof part.text !== "string") throw wrongType(`${at}.text`, "a string", part.text);
+  }
+  return structuredClone(part) as unknown as ConversationMessage["content"][0];
 }
 
 function threadMessageText(message: ThreadMessage): string {

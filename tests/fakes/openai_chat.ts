@@ -15,9 +15,12 @@
  * is false. Unknown parameters (per `ChatCompletionCreateParamsBase`), wrong types,
  * an empty `messages`, a missing model and over-long `prompt_cache_key` /
  * `safety_identifier` get OpenAI's 400s; an input past `contextWindow` gets
- * `context_length_exceeded`. What the bot never sends is not modelled and gets a 400
- * that says so: non-streamed completions, tools, audio, content parts, and messages
- * other than system, user and assistant ones with string content.
+ * `context_length_exceeded`. A user message may carry content parts as the bot sends a
+ * photo or a document: `text` and `image_url` (checked in `openai_media.ts`; `vision:
+ * false` refuses images). What the bot never sends is not modelled and gets a 400 that
+ * says so: non-streamed completions, tools, audio, `input_audio` and `file` parts,
+ * content parts in other messages, and messages other than system, user and assistant
+ * ones.
  *
  * `reasoning: "field"` makes it act as a compatible server running a reasoning model
  * that separates the reasoning (DeepSeek, vLLM with a reasoning parser): chunks with
@@ -35,6 +38,7 @@ import {
   wrongType,
 } from "./openai.ts";
 import { contextLengthExceeded, limitOutput, readUserFields } from "./openai_context.ts";
+import { checkChatImage } from "./openai_media.ts";
 
 type Json = Record<string, unknown>;
 
@@ -67,6 +71,8 @@ export interface FakeModel {
   reasoning?: "think" | "field";
   /** Roughly OpenAI's count. */
   countTokens(text: string): number;
+  /** `false`: a model without vision, refusing `image_url` parts. */
+  vision: boolean;
 }
 
 const CHAT_PARAMS = [
@@ -126,7 +132,7 @@ function notModelled(what: string, param: string): HttpError {
 }
 
 /** `messages`, checked like OpenAI does, as role and text. */
-function readMessages(body: Json): { role: string; text: string }[] {
+function readMessages(body: Json, vision: boolean): { role: string; text: string }[] {
   const messages = body.messages;
   if (messages === undefined) {
     throw invalid(
@@ -175,12 +181,48 @@ function readMessages(body: Json): { role: string; text: string }[] {
         "missing_required_parameter",
       );
     }
-    if (Array.isArray(content)) throw notModelled("content parts", `${at}.content`);
+    if (Array.isArray(content)) {
+      if (raw.role !== "user") throw notModelled("content parts", `${at}.content`);
+      return { role: raw.role, text: userParts(content, at, vision) };
+    }
     if (typeof content !== "string") {
       throw wrongType(`${at}.content`, "a string or an array", content);
     }
     return { role: raw.role, text: content };
   });
+}
+
+/**
+ * The text of a user message's content parts, as the bot sends a photo or a document:
+ * `text` parts and `image_url` parts (checked in `openai_media.ts`). The other parts
+ * OpenAI takes (`input_audio`, `file`) are not modelled.
+ */
+function userParts(parts: unknown[], at: string, vision: boolean): string {
+  return parts.map((part, j) => {
+    const where = `${at}.content[${j}]`;
+    if (!isObject(part)) throw wrongType(where, "an object", part);
+    if (part.type === "image_url") {
+      checkChatImage(part, where, vision);
+      return "";
+    }
+    if (part.type === "input_audio" || part.type === "file") {
+      throw notModelled(`'${part.type}' parts`, `${where}.type`);
+    }
+    if (part.type !== "text") {
+      throw invalid(
+        `Invalid value: '${String(part.type)}'. Supported values are: 'text', 'image_url', ` +
+          "'input_audio', and 'file'.",
+        `${where}.type`,
+        "invalid_value",
+      );
+    }
+    rejectUnknown(part, ["type", "text", "prompt_cache_breakpoint"], `${where}.`);
+    if (part.prompt_cache_breakpoint !== undefined) {
+      throw notModelled("'prompt_cache_breakpoint'", `${where}.prompt_cache_breakpoint`);
+    }
+    if (typeof part.text !== "string") throw wrongType(`${where}.text`, "a string", part.text);
+    return part.text;
+  }).join("");
 }
 
 /** A positive integer parameter, or undefined. */
@@ -220,7 +262,7 @@ export function createChatCompletion(body: Json, fake: FakeModel): Response {
   rejectUnknown(body, CHAT_PARAMS);
   if (body.model === undefined) throw invalid("you must provide a model parameter");
   const model = requireString(body, "model");
-  const messages = readMessages(body);
+  const messages = readMessages(body, fake.vision);
   const stream = optional(body, "stream", "boolean") ?? false;
   const { includeUsage, includeObfuscation } = readStreamOptions(body);
   const maxTokens = readLimit(body, "max_completion_tokens") ?? readLimit(body, "max_tokens");

@@ -132,10 +132,22 @@ Deno.test("chat: requests OpenAI refuses are refused", async () => {
     await rejects400(
       client.chat.completions.create({
         model: "m",
-        messages: [{ role: "user", content: [{ type: "text", text: "x" }] }],
+        messages: [{ role: "assistant", content: [{ type: "text", text: "x" }] }],
         stream: true,
       }),
       "messages[0].content",
+      "invalid_value",
+    );
+    await rejects400(
+      client.chat.completions.create({
+        model: "m",
+        messages: [{
+          role: "user",
+          content: [{ type: "input_audio", input_audio: { data: "AAAA", format: "wav" } }],
+        }],
+        stream: true,
+      }),
+      "messages[0].content[0].type",
       "invalid_value",
     );
     await rejects400(

@@ -223,6 +223,9 @@ Deno.test("a second response on a busy conversation is conversation_locked", asy
     assert.equal((await readStream(first)).text, "Echo: one");
     assert.equal((await ask(client, "2", id)).text, "Echo: 2");
     assert.equal(fake.conversationItems(id).length, 4);
+    // Each request is recorded with the answer it got.
+    const answers = requestsTo(fake, "POST", "/v1/responses").map((r) => [r.status, r.error?.code]);
+    assert.deepEqual(answers, [[200, undefined], [400, "conversation_locked"], [200, undefined]]);
   });
 });
 
@@ -272,10 +275,19 @@ Deno.test("requests OpenAI rejects are rejected", async () => {
       [() => respond({ stream: undefined }), 400, /does not model non-streamed responses\./],
       [() => respond({ store: undefined }), 400, /does not model stored responses/, "store"],
       [
-        () => respond({ input: [{ role: "user", content: [{ type: "input_text", text: "x" }] }] }),
+        () =>
+          respond({
+            input: [{ role: "assistant", content: [{ type: "output_text", text: "x" }] }],
+          }),
         400,
-        /does not model content parts\./,
+        /does not model assistant content parts\./,
         "input[0].content",
+      ],
+      [
+        () => respond({ input: [{ role: "user", content: [{ type: "input_audio" }] }] }),
+        400,
+        /Invalid value: 'input_audio'\. Supported values are: 'input_text', 'input_image', and 'input_file'\./,
+        "input[0].content[0].type",
       ],
       [
         () => client.conversations.items.list("thread_abc"),

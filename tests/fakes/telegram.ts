@@ -8,21 +8,24 @@
  * Scope: exactly the methods the bot calls: getMe, getUpdates, setWebhook,
  * deleteWebhook, setMyCommands, sendMessage, editMessageText, deleteMessage,
  * sendChatAction, sendDocument (an uploaded file), answerCallbackQuery, getChatMember,
- * getChat, sendMessageDraft, and the rich messages of Bot API 10.1 (sendRichMessage,
- * sendRichMessageDraft with `markdown`, parsed in `telegram_rich.ts`). Text is plain or
- * HTML (`telegram_html.ts`); keyboards are inline, with url and callback_data buttons.
- * Parameters arrive as JSON, or as multipart/form-data for uploads, as grammY sends
- * them. Any other method is 404 "Not Found", and `missingMethods` makes any of these
- * 404 too, like an older local Bot API server. What the bot never sends (other parse
- * modes, explicit entities, reply keyboards, other button types, command scopes, files
- * by id or URL, inline messages) is refused with a 400 that says the fake does not
+ * getChat, sendMessageDraft, the rich messages of Bot API 10.1 (sendRichMessage,
+ * sendRichMessageDraft with `markdown`, parsed in `telegram_rich.ts`), and getFile with
+ * the download route `GET /file/bot<token>/<file_path>` (`telegram_files.ts`). Text is
+ * plain or HTML (`telegram_html.ts`); keyboards are inline, with url and callback_data
+ * buttons. Parameters arrive as JSON, or as multipart/form-data for uploads, as grammY
+ * sends them. Any other method is 404 "Not Found", and `missingMethods` makes any of
+ * these 404 too, like an older local Bot API server. What the bot never sends (other
+ * parse modes, explicit entities, reply keyboards, other button types, command scopes,
+ * files by id or URL, inline messages) is refused with a 400 that says the fake does not
  * model it; a method call in a webhook's answer is ignored (grammY makes none).
  *
  * The user's side, for tests: sendText (private chat or group), sendSticker,
- * pressButton, pressStop, blockBot, pushUpdate (any update, e.g. chat_member), and the
- * channel and its members (addChannel, setMember). Users, chats and channels exist only
- * when a test declares them that way. Records: calls, callsTo, waitForCall(s), chatMessages,
- * chatDrafts, shownDraft, pendingUpdateCount; faults: failNext, missingMethods.
+ * sendMessageFields (voice notes, audio, video notes, photos, albums and documents with
+ * real bytes, through the helpers in `telegram_files.ts`), pressButton, pressStop,
+ * blockBot, pushUpdate (any update, e.g. chat_member), and the channel and its members
+ * (addChannel, setMember). Users, chats and channels exist only when a test declares them
+ * that way. Records: calls, callsTo, waitForCall(s), chatMessages, chatDrafts,
+ * shownDraft, pendingUpdateCount, files.downloads; faults: failNext, missingMethods.
  *
  * Drafts: the last draft of a private chat is shown until the bot sends a message there
  * or `draftTtlMs` (30 s, Telegram's preview time) passes without an update. With
@@ -37,6 +40,7 @@ import {
   formatText,
 } from "./telegram_html.ts";
 import { parseRichMessage, type RichContent } from "./telegram_rich.ts";
+import { FakeFiles } from "./telegram_files.ts";
 
 /** One request the fake answered, in the order the outcomes were decided. */
 export interface RecordedCall {
@@ -337,6 +341,8 @@ export class FakeTelegram {
   readonly calls: RecordedCall[] = [];
   /** Delay before every answer; may be changed while running. */
   latencyMs: number;
+  /** Files users sent, getFile and downloads (`telegram_files.ts`). */
+  readonly files: FakeFiles = new FakeFiles();
 
   #server: Deno.HttpServer;
   #closed = false;
@@ -392,6 +398,11 @@ export class FakeTelegram {
       sendMessageDraft: (p) => this.#sendMessageDraft(p),
       sendRichMessage: (p) => this.#sendRichMessage(p),
       sendRichMessageDraft: (p) => this.#sendRichMessageDraft(p),
+      getFile: (p) => {
+        const { result, error } = this.files.getFile(p);
+        if (error) throw new ApiError(error.error_code, error.description);
+        return result;
+      },
     };
     for (const [name, handler] of Object.entries(handlers)) {
       // A missing method is simply not there: 404 like any unknown one.
@@ -461,6 +472,17 @@ export class FakeTelegram {
     if (command) fields.entities = [{ offset: 0, length: command[0].length, type: "bot_command" }];
     const message = this.#newMessage(target, user, fields);
     this.#store(target.id, { message, fromBot: false });
+    return { update_id: this.pushUpdate({ message }), message: structuredClone(message) };
+  }
+
+  /**
+   * A message with these fields (`voice`, `photo`, `document`, … with files from
+   * `files.add`; see `telegram_files.ts`) from `user` in their private chat.
+   */
+  sendMessageFields(user: FakeUser, fields: Json): { update_id: number; message: Json } {
+    const chat = this.#startPrivate(user);
+    const message = this.#newMessage(chat, user, fields);
+    this.#store(chat.id, { message, fromBot: false });
     return { update_id: this.pushUpdate({ message }), message: structuredClone(message) };
   }
 
@@ -714,6 +736,13 @@ export class FakeTelegram {
   async #handle(req: Request): Promise<Response> {
     const at = Date.now();
     const url = new URL(req.url);
+    // A file download (telegram_files.ts): not a method call, not recorded in `calls`.
+    const download = /^\/file\/bot([^/]*)\/(.+)$/.exec(url.pathname);
+    if (download && req.method === "GET") {
+      await this.#sleep(this.latencyMs);
+      const ok = decodeURIComponent(download[1]) === this.token;
+      return this.files.download(ok, download[2]);
+    }
     const route = /^\/bot([^/]*)\/([^/]*)$/.exec(url.pathname);
     let params: Params = {};
     let files = new Map<string, UploadedFile>();
