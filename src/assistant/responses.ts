@@ -32,6 +32,7 @@ import { checkServed } from "./served.ts";
 import { stripThink, ThinkFilter } from "./think.ts";
 import { responseInput } from "./parts.ts";
 import { fileMarker, imagesMarker, withMarkers } from "../media/label.ts";
+import { responseEvents } from "./sse.ts";
 
 export interface ResponsesAssistantOptions {
   client: OpenAI;
@@ -127,7 +128,7 @@ export function createResponsesAssistant(options: ResponsesAssistantOptions): As
               ...user,
             },
             { signal },
-          );
+          ).asResponse();
         } catch (error) {
           // A stopped answer may hold the conversation for a moment after its stream
           // closed (a 400 the SDK does not retry): wait it out briefly.
@@ -142,15 +143,15 @@ export function createResponsesAssistant(options: ResponsesAssistantOptions): As
     let status: Answer["status"] = "completed";
     const think = new ThinkFilter();
     try {
-      let stream;
+      let response;
       try {
-        stream = await request(conversation);
+        response = await request(conversation);
       } catch (error) {
         if (!(error instanceof NotFoundError)) throw error;
         conversation = await newConversation(userId);
-        stream = await request(conversation);
+        response = await request(conversation);
       }
-      for await (const event of stream) {
+      for await (const event of responseEvents(response)) {
         // Deltas already buffered still arrive after an abort: stop reading them.
         if (signal?.aborted) break;
         switch (event.type) {

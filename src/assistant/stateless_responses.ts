@@ -22,6 +22,7 @@ import {
   type Turn,
   type TurnResult,
 } from "./stateless.ts";
+import { responseEvents } from "./sse.ts";
 
 export interface StatelessResponsesOptions
   extends Pick<StatelessAssistantOptions, "history" | "log"> {
@@ -42,7 +43,7 @@ export function createStatelessResponsesAssistant(options: StatelessResponsesOpt
 
   const turn: Turn = async function* ({ userId, past, input, signal }) {
     const user = await options.userFields?.(userId);
-    const stream = await client.responses.create(
+    const response = await client.responses.create(
       {
         model,
         instructions,
@@ -57,9 +58,9 @@ export function createStatelessResponsesAssistant(options: StatelessResponsesOpt
         ...(maxOutputTokens === undefined ? {} : { max_output_tokens: maxOutputTokens }),
       },
       { signal },
-    );
+    ).asResponse();
     const result: TurnResult = { status: "completed" };
-    for await (const event of stream) {
+    for await (const event of responseEvents(response)) {
       if (signal?.aborted) break;
       switch (event.type) {
         case "response.output_text.delta":
