@@ -18,7 +18,6 @@ import {
   type Sink,
   type TextFormatter,
 } from "@logtape/logtape";
-import { getRotatingFileSink } from "@logtape/file";
 import { redactByPattern, type RedactionPattern } from "@logtape/redaction";
 import { ConfigError } from "./config.ts";
 
@@ -101,10 +100,12 @@ export function redactingFormatter(secrets: string[]): TextFormatter {
  * {@link ConfigError} for `LOG_FILE` when it cannot. Dispose it (LogTape's `reset`
  * does) to write what is buffered.
  */
-export function logFileSink(
+export async function logFileSink(
   file: LogFileOptions,
   formatter: TextFormatter,
-): Sink & AsyncDisposable {
+): Promise<Sink & AsyncDisposable> {
+  // Loaded only with LOG_FILE: the file sink brings Node's fs layer, a few MB of memory.
+  const { getRotatingFileSink } = await import("@logtape/file");
   try {
     return getRotatingFileSink(file.path, {
       formatter,
@@ -136,7 +137,7 @@ export function logFileSink(
 export async function setupLogging(options: LogOptions): Promise<void> {
   const formatter = redactingFormatter(options.secrets);
   const sinks: Record<string, Sink> = { console: getConsoleSink({ formatter }) };
-  if (options.file) sinks.file = logFileSink(options.file, formatter);
+  if (options.file) sinks.file = await logFileSink(options.file, formatter);
   await configure({
     reset: true,
     sinks,

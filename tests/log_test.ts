@@ -73,7 +73,7 @@ Deno.test("log: the file rotates past its size, keeps `count` old files, and is 
   try {
     const path = `${dir}/bot.log`;
     const maxBytes = 1024;
-    const sink = logFileSink({ path, maxBytes, count: 2 }, redactingFormatter([TOKEN]));
+    const sink = await logFileSink({ path, maxBytes, count: 2 }, redactingFormatter([TOKEN]));
     const files = () =>
       [...Deno.readDirSync(dir)].map((e) => e.name).sort().map((name) => ({
         name,
