@@ -12,6 +12,10 @@ export interface ProcSample {
   rssMb: number;
   /** Peak resident set since start (VmHWM), MB. */
   peakRssMb: number;
+  /** The resident set's anonymous pages (heaps, stacks), MB. */
+  rssAnonMb: number;
+  /** The resident set's file pages (the deno binary's code and data, shared), MB. */
+  rssFileMb: number;
 }
 
 /** Clock ticks per second of /proc/<pid>/stat, from `getconf CLK_TCK` (100 when unknown). */
@@ -41,6 +45,8 @@ export function sampleProcess(pid: number, ticksPerSecond: number): ProcSample {
     cpuSeconds: ticks / ticksPerSecond,
     rssMb: kb("VmRSS") / 1024,
     peakRssMb: kb("VmHWM") / 1024,
+    rssAnonMb: kb("RssAnon") / 1024,
+    rssFileMb: kb("RssFile") / 1024,
   };
 }
 

@@ -27,6 +27,11 @@ export interface ProfileSummary {
    */
   callers: ProfileEntry[];
   functions: ProfileEntry[];
+  /**
+   * Total time (self and callees) of the functions with the most: a sample counts once
+   * for every distinct function on its stack.
+   */
+  inclusive?: ProfileEntry[];
 }
 
 interface CallFrame {
@@ -94,6 +99,13 @@ export function summarizeProfile(file: string, root: string, top = 15): ProfileS
   const groups = new Map<string, number>();
   const callers = new Map<string, number>();
   const functions = new Map<string, number>();
+  const inclusive = new Map<string, number>();
+  const nameOf = (frame: CallFrame) =>
+    frame.url === ""
+      ? frame.functionName
+      : `${frame.functionName || "(anonymous)"} ${shortUrl(frame.url, root)}:${
+        frame.lineNumber + 1
+      }`;
   let idleUs = 0;
   let totalUs = 0;
   for (const [id, us] of selfUs) {
@@ -107,12 +119,17 @@ export function summarizeProfile(file: string, root: string, top = 15): ProfileS
     groups.set(group, (groups.get(group) ?? 0) + us);
     const caller = callerGroup(id);
     callers.set(caller, (callers.get(caller) ?? 0) + us);
-    const name = frame.url === ""
-      ? frame.functionName
-      : `${frame.functionName || "(anonymous)"} ${shortUrl(frame.url, root)}:${
-        frame.lineNumber + 1
-      }`;
+    const name = nameOf(frame);
     functions.set(name, (functions.get(name) ?? 0) + us);
+    const seen = new Set<string>();
+    for (let n: number | undefined = id; n !== undefined; n = parents.get(n)) {
+      const f = frames.get(n)!;
+      if (f.functionName === "(root)") continue;
+      const key = nameOf(f);
+      if (seen.has(key)) continue;
+      seen.add(key);
+      inclusive.set(key, (inclusive.get(key) ?? 0) + us);
+    }
   }
   const busyUs = totalUs - idleUs;
   const entries = (map: Map<string, number>, limit: number) =>
@@ -128,6 +145,7 @@ export function summarizeProfile(file: string, root: string, top = 15): ProfileS
     groups: entries(groups, 12),
     callers: entries(callers, 12),
     functions: entries(functions, top),
+    inclusive: entries(inclusive, 2 * top),
   };
 }
 

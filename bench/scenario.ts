@@ -7,7 +7,13 @@
 import { startRedis, type TestRedis } from "../tests/helpers/redis.ts";
 import { analyzePhase, type PhaseResult } from "./analyze.ts";
 import { type BenchBot, spawnBenchBot } from "./bot.ts";
-import { type BenchFakes, CHANNEL, type FakeSettings, startBenchFakes } from "./fakes.ts";
+import {
+  type AnswerKind,
+  type BenchFakes,
+  CHANNEL,
+  type FakeSettings,
+  startBenchFakes,
+} from "./fakes.ts";
 import { AnswerWatcher, driveBurst, drivePaced, Ids, type SentMessage } from "./load.ts";
 import { childPids, type GitRevision, sampleProcess } from "./proc.ts";
 import { newestProfile, type ProfileSummary, summarizeProfile } from "./profile.ts";
@@ -38,6 +44,28 @@ export interface ScenarioSettings extends FakeSettings {
   botFlags: string[];
 }
 
+/** The settings of a whole run: both answer kinds, each with its length and bursts. */
+export interface RunSettings
+  extends Omit<ScenarioSettings, "answerKind" | "answerTokens" | "burstUsers"> {
+  realisticTokens: number;
+  shortTokens: number;
+  /** Users in each burst with short answers (0: no burst). */
+  burstUsers: number;
+  /** Users in each burst with realistic answers (0: no burst). */
+  realisticBurstUsers: number;
+}
+
+/** One scenario's settings: the run's, with this answer kind's length and bursts. */
+export function settingsFor(run: RunSettings, kind: AnswerKind): ScenarioSettings {
+  const { realisticTokens, shortTokens, realisticBurstUsers, ...rest } = run;
+  return {
+    ...rest,
+    answerKind: kind,
+    answerTokens: kind === "realistic" ? realisticTokens : shortTokens,
+    burstUsers: kind === "realistic" ? realisticBurstUsers : run.burstUsers,
+  };
+}
+
 /** The checkout under test. */
 export interface BotCheckout {
   /** Short name for tables, e.g. "current" or a revision. */
@@ -48,16 +76,23 @@ export interface BotCheckout {
 }
 
 export interface ScenarioResult {
+  /** "<checkout> <store> <answers>", e.g. "current kv realistic". */
   label: string;
   checkout: string;
   revision: GitRevision;
   store: StoreKind;
+  answers: AnswerKind;
+  /** Tokens (text deltas) per answer. */
+  answerTokens: number;
   argv: string[];
   startupMs: { samples: number[]; median?: number };
   memory: {
     /** After start-up and `idleMs` without traffic. */
     idleRssMb: number;
     idlePeakRssMb: number;
+    /** The idle RSS split: anonymous memory (heaps) and file pages (the deno binary). */
+    idleRssAnonMb: number;
+    idleRssFileMb: number;
     /** VmHWM after the paced phase (includes start-up). */
     pacedPeakRssMb: number;
     /** VmHWM after the bursts. */
@@ -91,7 +126,7 @@ export async function runScenario(
   ticks: number,
   say: (line: string) => void,
 ): Promise<ScenarioResult> {
-  const label = `${checkout.name} ${store}`;
+  const label = `${checkout.name} ${store} ${s.answerKind}`;
   const fakes = await startBenchFakes(s);
   let redis: TestRedis | undefined;
   const dataDir = `data/bench-${crypto.randomUUID()}`;
@@ -135,7 +170,8 @@ export async function runScenario(
     const idle = sampleProcess(running.pid, ticks);
 
     watcher = new AnswerWatcher(fakes.telegram);
-    const ctx = { fakes, watcher, ids: new Ids(), answerTimeoutMs: s.answerTimeoutMs };
+    const progress = { asked: 0, done: 0 };
+    const ctx = { fakes, watcher, ids: new Ids(), answerTimeoutMs: s.answerTimeoutMs, progress };
     const random = seededRandom(s.seed);
     const phases: PhaseResult[] = [];
     const measure = async (name: string, users: number, drive: () => Promise<SentMessage[]>) => {
@@ -196,11 +232,15 @@ export async function runScenario(
       checkout: checkout.name,
       revision: checkout.revision,
       store,
+      answers: s.answerKind,
+      answerTokens: s.answerTokens,
       argv: running.argv,
       startupMs: { samples: startups, median: median(startups) },
       memory: {
         idleRssMb: round1(idle.rssMb),
         idlePeakRssMb: round1(idle.peakRssMb),
+        idleRssAnonMb: round1(idle.rssAnonMb),
+        idleRssFileMb: round1(idle.rssFileMb),
         pacedPeakRssMb: round1(paced.peakRssMb),
         burstPeakRssMb: round1(burst.peakRssMb),
       },
