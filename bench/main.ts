@@ -9,7 +9,14 @@ import { fileURLToPath } from "node:url";
 import { resolve } from "node:path";
 import { parseOptions, stamp, USAGE, UsageRequest } from "./options.ts";
 import { clockTicks, gitRevision, machineInfo } from "./proc.ts";
-import { type Ratio, renderProfile, renderSummary, renderTable, tokenCostLines } from "./report.ts";
+import {
+  type Ratio,
+  renderHeap,
+  renderProfile,
+  renderSummary,
+  renderTable,
+  tokenCostLines,
+} from "./report.ts";
 import { type BotCheckout, runScenario, type ScenarioResult, settingsFor } from "./scenario.ts";
 import { addWorktree, type Worktree } from "./worktree.ts";
 
@@ -53,6 +60,7 @@ export async function main(args: string[]): Promise<number> {
     }
     const ticks = await clockTicks();
     const profRoot = settings.cpuProfDir ? resolve(settings.cpuProfDir) : undefined;
+    const heapRoot = settings.heapDir ? resolve(settings.heapDir) : undefined;
     say(
       `${settings.users} users × ${settings.messagesPerUser} messages; answers: ` +
         options.answers.map((k) =>
@@ -69,6 +77,7 @@ export async function main(args: string[]): Promise<number> {
           const scenario = {
             ...settingsFor(settings, kind),
             cpuProfDir: profRoot ? `${profRoot}/${dir}` : undefined,
+            heapDir: heapRoot ? `${heapRoot}/${dir}` : undefined,
           };
           scenarios.push(await runScenario(checkout, store, scenario, ticks, say));
         }
@@ -124,6 +133,7 @@ export async function main(args: string[]): Promise<number> {
   );
   for (const scenario of scenarios) {
     if (scenario.profile) console.log(`${renderProfile(scenario)}\n`);
+    if (scenario.heap) console.log(`${renderHeap(scenario.label, scenario.heap)}\n`);
     if (scenario.problems.length > 0) {
       console.log(`${scenario.label}: the bot logged (numbers as N):`);
       for (const p of scenario.problems) console.log(`  ${p}`);

@@ -46,13 +46,16 @@ export const USAGE = `deno task bench [options]
   --timeout=MS         longest wait for one answer before it counts as failed (60000)
   --idle=MS            idle time after start-up before the idle memory is read (1000)
   --out=DIR            where the JSON goes (bench/results)
+  --heap[=DIR]         inspect the loaded bot's memory when the most realistic answers are in
+                       flight: Deno.memoryUsage, a heap snapshot and live allocations by
+                       package (bench/results/heap)
   --smoke              5 users × 2 messages, bursts of 10, unpaced streams: a few seconds
 `;
 
 /** Parses argv; throws an Error with a readable message on a bad option. */
 export function parseOptions(args: string[], resultsDir: string): BenchOptions {
   // A bare `--cpu-prof` means the default directory; parseArgs wants a value.
-  const normalized = args.map((a) => a === "--cpu-prof" ? `${a}=` : a);
+  const normalized = args.map((a) => a === "--cpu-prof" || a === "--heap" ? `${a}=` : a);
   const { values } = parseArgs({
     args: normalized,
     options: {
@@ -68,6 +71,7 @@ export function parseOptions(args: string[], resultsDir: string): BenchOptions {
       "short-tokens": { type: "string" },
       answers: { type: "string" },
       "realistic-burst": { type: "string" },
+      heap: { type: "string" },
       store: { type: "string" },
       compare: { type: "string" },
       startups: { type: "string" },
@@ -107,6 +111,9 @@ export function parseOptions(args: string[], resultsDir: string): BenchOptions {
   const cpuProfDir = values["cpu-prof"] === undefined
     ? undefined
     : (values["cpu-prof"] || `${resultsDir}/profiles/${stamp(new Date())}`);
+  const heapDir = values.heap === undefined
+    ? undefined
+    : (values.heap || `${resultsDir}/heap/${stamp(new Date())}`);
   const answers = values.answers ?? "both";
   if (!["realistic", "short", "both"].includes(answers)) {
     throw new Error(`--answers: "${answers}" is not realistic, short or both`);
@@ -132,6 +139,7 @@ export function parseOptions(args: string[], resultsDir: string): BenchOptions {
       seed: int("seed", values.seed, 1),
       logLevel: values["log-level"] ?? "info",
       cpuProfDir,
+      heapDir,
       botFlags: (values["bot-flags"] ?? "").split(/\s+/).filter(Boolean),
     },
     stores: store === "both" ? ["kv", "redis"] : [store as StoreKind],

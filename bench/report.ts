@@ -7,6 +7,7 @@
 import type { PhaseResult } from "./analyze.ts";
 import type { ScenarioResult } from "./scenario.ts";
 import type { ProfileEntry } from "./profile.ts";
+import type { HeapSummary, MemoryEntry } from "./heap.ts";
 
 /** A figure of the report: how to read it from a scenario, and its target if any. */
 export interface Figure {
@@ -394,6 +395,11 @@ function renderRows(header: string[], rows: string[][], left = 1): string {
     .join("\n");
 }
 
+/** A line of a memory list: share, size, count, name and dominators. */
+const memoryLine = (e: MemoryEntry) =>
+  `    ${e.percent.toFixed(1).padStart(5)} %  ${e.mb.toFixed(1).padStart(7)} MB  ` +
+  `${e.count !== undefined ? `×${e.count} ` : ""}${e.name}${e.path ? `  ← ${e.path}` : ""}`;
+
 /** A short text summary of a scenario's CPU profile, also per answer. */
 export function renderProfile(s: ScenarioResult): string {
   const p = s.profile!;
@@ -415,5 +421,27 @@ export function renderProfile(s: ScenarioResult): string {
     ...(p.inclusive
       ? ["  functions with the most total time (self and callees):", ...rows(p.inclusive)]
       : []),
+  ].join("\n");
+}
+
+/** A short text summary of what `--heap` found. */
+export function renderHeap(label: string, h: HeapSummary): string {
+  return [
+    `Memory of ${label} with ${h.inFlight} answers in flight: RSS ${h.rssMb} MB ` +
+    `(anonymous ${h.rssAnonMb}, file ${h.rssFileMb}); V8 heap ${h.heapUsedMb} used of ` +
+    `${h.heapTotalMb} MB, external ${h.externalMb} MB; reachable in the snapshot ` +
+    `${h.snapshotMb} MB (${h.snapshotFile})`,
+    "  retained size by constructor (nested instances counted once):",
+    ...h.classesByRetained.map(memoryLine),
+    "  self size by constructor:",
+    ...h.classesBySelf.map(memoryLine),
+    "  single objects retaining the most (← their dominators):",
+    ...h.topRetainers.map(memoryLine),
+    `  allocations since the phase began still alive (sampled, ${h.sampledLiveMb} MB), by package:`,
+    ...h.allocationsByPackage.map(memoryLine),
+    "  by the package that called into Deno's runtime:",
+    ...h.allocationsByCaller.map(memoryLine),
+    "  by allocating function:",
+    ...h.allocationFunctions.map(memoryLine),
   ].join("\n");
 }

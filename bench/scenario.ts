@@ -14,6 +14,15 @@ import {
   type FakeSettings,
   startBenchFakes,
 } from "./fakes.ts";
+import {
+  closeInspector,
+  type HeapSummary,
+  type HeapWatch,
+  type Inspector,
+  inspectorUrl,
+  openInspector,
+  startHeapWatch,
+} from "./heap.ts";
 import { AnswerWatcher, driveBurst, drivePaced, Ids, type SentMessage } from "./load.ts";
 import { childPids, type GitRevision, sampleProcess } from "./proc.ts";
 import { newestProfile, type ProfileSummary, summarizeProfile } from "./profile.ts";
@@ -42,6 +51,8 @@ export interface ScenarioSettings extends FakeSettings {
   cpuProfDir?: string;
   /** Extra Deno flags for the loaded bot (inserted after `run`). */
   botFlags: string[];
+  /** Inspect the loaded bot's memory during the paced phase; files go here. */
+  heapDir?: string;
 }
 
 /** The settings of a whole run: both answer kinds, each with its length and bursts. */
@@ -113,6 +124,7 @@ export interface ScenarioResult {
   /** The last lines of the bot's output when something went wrong. */
   outputTail?: string;
   profile?: ProfileSummary;
+  heap?: HeapSummary;
 }
 
 const PACED_USER_BASE = 1_000_000;
@@ -132,6 +144,7 @@ export async function runScenario(
   const dataDir = `data/bench-${crypto.randomUUID()}`;
   let bot: BenchBot | undefined;
   let watcher: AnswerWatcher | undefined;
+  let inspector: Inspector | undefined;
   try {
     if (store === "redis") redis = await startRedis();
     const redisPid = redis ? childPids("redis-server")[0] : undefined;
@@ -158,6 +171,7 @@ export async function runScenario(
     }
     const flags = [
       ...(s.cpuProfDir ? ["--cpu-prof", `--cpu-prof-dir=${s.cpuProfDir}`] : []),
+      ...(s.heapDir ? ["--inspect=127.0.0.1:0"] : []),
       ...s.botFlags,
     ];
     if (s.cpuProfDir) await Deno.mkdir(s.cpuProfDir, { recursive: true });
@@ -172,6 +186,22 @@ export async function runScenario(
     watcher = new AnswerWatcher(fakes.telegram);
     const progress = { asked: 0, done: 0 };
     const ctx = { fakes, watcher, ids: new Ids(), answerTimeoutMs: s.answerTimeoutMs, progress };
+    let heapWatch: HeapWatch | undefined;
+    if (s.heapDir) {
+      const url = inspectorUrl(running.output());
+      if (!url) throw new Error("--heap: the bot printed no inspector URL");
+      inspector = await openInspector(url);
+      heapWatch = await startHeapWatch({
+        inspector,
+        pid: running.pid,
+        ticks,
+        dir: s.heapDir,
+        root: checkout.root,
+        inFlight: () => progress.asked - progress.done,
+        threshold: Math.min(100, Math.ceil(s.users / 2)),
+        say: (line) => say(`${label}: ${line}`),
+      });
+    }
     const random = seededRandom(s.seed);
     const phases: PhaseResult[] = [];
     const measure = async (name: string, users: number, drive: () => Promise<SentMessage[]>) => {
@@ -201,6 +231,9 @@ export async function runScenario(
         random,
       }));
     const paced = sampleProcess(running.pid, ticks);
+    const heap = await heapWatch?.stop();
+    closeInspector(inspector);
+    inspector = undefined;
 
     if (s.burstUsers > 0) {
       const burstUsers = range(BURST_USER_BASE, s.burstUsers);
@@ -253,6 +286,7 @@ export async function runScenario(
       problems,
       ...(exitCode !== 0 || errorLines > 0 || failed ? { outputTail: tail(output, 40) } : {}),
       ...(profile ? { profile } : {}),
+      ...(heap ? { heap } : {}),
     };
   } catch (error) {
     const output = bot?.output();
@@ -261,6 +295,7 @@ export async function runScenario(
         (output ? `\nbot output (tail):\n${tail(output, 40)}` : ""),
     );
   } finally {
+    closeInspector(inspector);
     watcher?.close();
     await bot?.stop();
     await fakes.close();
