@@ -131,6 +131,18 @@ export async function main(args: string[]): Promise<number> {
       }),
     ].join("\n"),
   );
+  const noisy = scenarios.flatMap((x) =>
+    x.phases.filter((p) => p.otherCpuPercent > 25).map((p) =>
+      `${x.label} ${p.name}: ${p.otherCpuPercent.toFixed(0)} %`
+    )
+  );
+  if (noisy.length > 0) {
+    console.log(
+      `Other processes used more than a quarter of a core during (% of one core):\n  ` +
+        `${noisy.join("\n  ")}\nAbsolute figures of those phases are noisy: judge by ` +
+        `the ratios of one --compare run, or run again on a quiet machine.\n`,
+    );
+  }
   for (const scenario of scenarios) {
     if (scenario.profile) console.log(`${renderProfile(scenario)}\n`);
     if (scenario.heap) console.log(`${renderHeap(scenario.label, scenario.heap)}\n`);

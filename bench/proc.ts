@@ -50,6 +50,18 @@ export function sampleProcess(pid: number, ticksPerSecond: number): ProcSample {
   };
 }
 
+/**
+ * CPU seconds the whole machine spent busy (all cores: /proc/stat without idle and
+ * iowait) since boot; with the bot's, the bench's and Redis's own, says how much other
+ * processes took during a phase.
+ */
+export function machineBusySeconds(ticksPerSecond: number): number {
+  const line = Deno.readTextFileSync("/proc/stat").split("\n")[0];
+  const [user, nice, system, _idle, _iowait, irq, softirq, steal] = line.split(/\s+/).slice(1)
+    .map(Number);
+  return (user + nice + system + irq + softirq + steal) / ticksPerSecond;
+}
+
 /** Pids of this process's children whose command name is `name` (e.g. "redis-server"). */
 export function childPids(name: string): number[] {
   const pids: number[] = [];

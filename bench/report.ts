@@ -204,6 +204,21 @@ function baseFigures(): Figure[] {
       digits: 0,
     },
     {
+      label: "  machine noise: other processes' CPU %, paced",
+      value: (s) => paced(s)?.otherCpuPercent,
+      digits: 0,
+    },
+    {
+      label: "  machine noise: other processes' CPU %, bursts",
+      value: (s) => Math.max(0, ...bursts(s).map((p) => p.otherCpuPercent ?? 0)),
+      digits: 0,
+    },
+    {
+      label: "  bench's own CPU %, paced",
+      value: (s) => paced(s)?.benchCpuPercent,
+      digits: 0,
+    },
+    {
       label: "  bench health: its event-loop lag p99, paced (ms)",
       value: (s) => paced(s)?.benchLagMs.p99,
       digits: 0,
@@ -319,6 +334,7 @@ const SUMMARY: Figure[] = [
     digits: 1,
   },
   { label: "failed", value: (s) => s.phases.reduce((n, p) => n + p.failed, 0), digits: 0 },
+  { label: "noise CPU %", value: (s) => paced(s)?.otherCpuPercent, digits: 0 },
 ];
 
 /**

@@ -24,7 +24,7 @@ import {
   startHeapWatch,
 } from "./heap.ts";
 import { AnswerWatcher, driveBurst, drivePaced, Ids, type SentMessage } from "./load.ts";
-import { childPids, type GitRevision, sampleProcess } from "./proc.ts";
+import { childPids, type GitRevision, machineBusySeconds, sampleProcess } from "./proc.ts";
 import { newestProfile, type ProfileSummary, summarizeProfile } from "./profile.ts";
 import { commandStats, statsDelta } from "./redis_stats.ts";
 import { median, seededRandom } from "./stats.ts";
@@ -348,6 +348,7 @@ async function measurePhase(
     bot: sampleProcess(bot.pid, ticks).cpuSeconds,
     bench: sampleProcess(Deno.pid, ticks).cpuSeconds,
     redis: rig.redisPid ? sampleProcess(rig.redisPid, ticks).cpuSeconds : 0,
+    machine: machineBusySeconds(ticks),
   });
   const callsFrom = fakes.telegram.calls.length;
   const aiFrom = fakes.openaiExchanges.length;
@@ -377,6 +378,8 @@ async function measurePhase(
     telegramLatencyMs: rig.settings.telegramLatencyMs,
     botCpuSeconds: after.bot - before.bot,
     benchCpuSeconds: after.bench - before.bench,
+    otherCpuSeconds: (after.machine - before.machine) -
+      (after.bot - before.bot) - (after.bench - before.bench) - (after.redis - before.redis),
     redisCpuSeconds: after.redis - before.redis,
     cpuWallMs: wall,
     benchLagMs: lagMs,
