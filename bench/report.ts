@@ -428,6 +428,9 @@ export function renderProfile(s: ScenarioResult): string {
   return [
     `CPU profile of ${s.label}: ${p.busyMs} ms busy of ${p.totalMs} ms, ${answers} answers ` +
     `(start-up included) (${p.file})`,
+    ...(p.activities
+      ? ["  by activity (a partition of the busy time):", ...rows(p.activities)]
+      : []),
     "  self time by part:",
     ...rows(p.groups),
     "  self time charged to the caller outside Deno's runtime:",
