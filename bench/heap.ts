@@ -92,6 +92,10 @@ export interface HeapSummary {
   heapTotalMb: number;
   heapUsedMb: number;
   externalMb: number;
+  /** V8's heap spaces (`node:v8` getHeapSpaceStatistics) at that moment, MB. */
+  spaces: { name: string; sizeMb: number; usedMb: number }[];
+  /** The same moments after a full garbage collection (the inspector's collectGarbage). */
+  afterGc: { rssMb: number; heapTotalMb: number; heapUsedMb: number; externalMb: number };
   /** The sampling heap profiler: allocations since the phase started still alive. */
   sampledLiveMb: number;
   allocationsByPackage: MemoryEntry[];
@@ -117,8 +121,10 @@ export interface HeapWatchOptions {
   root: string;
   /** Answers in flight now. */
   inFlight: () => number;
-  /** Inspect once this many answers are in flight. */
+  /** Inspect once this many answers are in flight… */
   threshold: number;
+  /** …and not before this time (`Date.now()`), so the answers have text to hold. */
+  notBefore: number;
   say: (line: string) => void;
 }
 
@@ -138,7 +144,7 @@ export async function startHeapWatch(o: HeapWatchOptions): Promise<HeapWatch> {
   await o.inspector.send("HeapProfiler.startSampling", { samplingInterval: 16384 });
   let taken: Promise<Omit<HeapSummary, SnapshotFields>> | undefined;
   const timer = setInterval(() => {
-    if (taken || o.inFlight() < o.threshold) return;
+    if (taken || o.inFlight() < o.threshold || Date.now() < o.notBefore) return;
     clearInterval(timer);
     taken = take(o);
     taken.catch(() => {});
@@ -162,11 +168,10 @@ type SnapshotFields = "snapshotMb" | "classesByRetained" | "classesBySelf" | "to
 async function take(o: HeapWatchOptions): Promise<Omit<HeapSummary, SnapshotFields>> {
   const inFlight = o.inFlight();
   const proc = sampleProcess(o.pid, o.ticks);
-  const usage = await o.inspector.send("Runtime.evaluate", {
-    expression: "JSON.stringify(Deno.memoryUsage())",
-    returnByValue: true,
-  });
-  const memory = JSON.parse(usage.result.value);
+  const memory = await memoryOf(o.inspector);
+  await o.inspector.send("HeapProfiler.collectGarbage");
+  const collected = await memoryOf(o.inspector);
+  const procCollected = sampleProcess(o.pid, o.ticks);
   const { profile } = await o.inspector.send("HeapProfiler.getSamplingProfile");
   await o.inspector.send("HeapProfiler.stopSampling");
   o.say(`heap: ${inFlight} answers in flight, RSS ${proc.rssMb.toFixed(0)} MB; taking a snapshot`);
@@ -193,9 +198,41 @@ async function take(o: HeapWatchOptions): Promise<Omit<HeapSummary, SnapshotFiel
     heapTotalMb: mb(memory.heapTotal),
     heapUsedMb: mb(memory.heapUsed),
     externalMb: mb(memory.external),
+    spaces: memory.spaces.filter((x) => x.space_size > 0).map((x) => ({
+      name: x.space_name,
+      sizeMb: mb(x.space_size),
+      usedMb: mb(x.space_used_size),
+    })),
+    afterGc: {
+      rssMb: mb(procCollected.rssMb * 1024 * 1024),
+      heapTotalMb: mb(collected.heapTotal),
+      heapUsedMb: mb(collected.heapUsed),
+      externalMb: mb(collected.external),
+    },
     ...sampled,
     snapshotFile,
   };
+}
+
+interface BotMemory {
+  heapTotal: number;
+  heapUsed: number;
+  external: number;
+  spaces: { space_name: string; space_size: number; space_used_size: number }[];
+}
+
+/** `Deno.memoryUsage()` and V8's heap spaces, read inside the bot. */
+async function memoryOf(inspector: Inspector): Promise<BotMemory> {
+  const { result, exceptionDetails } = await inspector.send("Runtime.evaluate", {
+    expression: `(async () => {
+      const spaces = await import("node:v8").then((v8) => v8.getHeapSpaceStatistics(), () => []);
+      return JSON.stringify({ ...Deno.memoryUsage(), spaces });
+    })()`,
+    awaitPromise: true,
+    returnByValue: true,
+  });
+  if (exceptionDetails) throw new Error(`inspector: ${exceptionDetails.text}`);
+  return JSON.parse(result.value);
 }
 
 interface SamplingNode {

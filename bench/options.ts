@@ -46,9 +46,9 @@ export const USAGE = `deno task bench [options]
   --timeout=MS         longest wait for one answer before it counts as failed (60000)
   --idle=MS            idle time after start-up before the idle memory is read (1000)
   --out=DIR            where the JSON goes (bench/results)
-  --heap[=DIR]         inspect the loaded bot's memory when the most realistic answers are in
-                       flight: Deno.memoryUsage, a heap snapshot and live allocations by
-                       package (bench/results/heap)
+  --heap[=DIR]         inspect the loaded bot's memory in the paced phase once the first answers
+                       are 3/4 written and min(100, users/2) are in flight: Deno.memoryUsage,
+                       live allocations by package, a heap snapshot (bench/results/heap)
   --smoke              5 users × 2 messages, bursts of 10, unpaced streams: a few seconds
 `;
 

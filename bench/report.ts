@@ -450,6 +450,10 @@ export function renderHeap(label: string, h: HeapSummary): string {
     `(anonymous ${h.rssAnonMb}, file ${h.rssFileMb}); V8 heap ${h.heapUsedMb} used of ` +
     `${h.heapTotalMb} MB, external ${h.externalMb} MB; reachable in the snapshot ` +
     `${h.snapshotMb} MB (${h.snapshotFile})`,
+    `  after a full GC: RSS ${h.afterGc.rssMb} MB, V8 heap ${h.afterGc.heapUsedMb} used of ` +
+    `${h.afterGc.heapTotalMb} MB, external ${h.afterGc.externalMb} MB`,
+    `  V8 heap spaces before the GC, used / size MB: ` +
+    h.spaces.map((x) => `${x.name} ${x.usedMb} / ${x.sizeMb}`).join(", "),
     "  retained size by constructor (nested instances counted once):",
     ...h.classesByRetained.map(memoryLine),
     "  self size by constructor:",

@@ -199,6 +199,9 @@ export async function runScenario(
         root: checkout.root,
         inFlight: () => progress.asked - progress.done,
         threshold: Math.min(100, Math.ceil(s.users / 2)),
+        // When the first users' answers are three quarters written.
+        notBefore: Date.now() + s.rampMs / 2 + 0.75 * (s.timeToFirstTokenMs +
+              (s.tokensPerSecond > 0 ? (1000 * s.answerTokens) / s.tokensPerSecond : 0)),
         say: (line) => say(`${label}: ${line}`),
       });
     }
