@@ -20,6 +20,8 @@ export interface Figure {
   target?: string;
   /** Whether a value meets the target. */
   meets?: (v: number) => boolean;
+  /** Not a figure of the bot (machine noise): no ratio. */
+  noRatio?: boolean;
 }
 
 const phase = (s: ScenarioResult, name: string): PhaseResult | undefined =>
@@ -207,11 +209,13 @@ function baseFigures(): Figure[] {
       label: "  machine noise: other processes' CPU %, paced",
       value: (s) => paced(s)?.otherCpuPercent,
       digits: 0,
+      noRatio: true,
     },
     {
       label: "  machine noise: other processes' CPU %, bursts",
       value: (s) => Math.max(0, ...bursts(s).map((p) => p.otherCpuPercent ?? 0)),
       digits: 0,
+      noRatio: true,
     },
     {
       label: "  bench's own CPU %, paced",
@@ -299,6 +303,7 @@ export function renderTable(scenarios: ScenarioResult[], ratios: Ratio[]): strin
       return format(v, f.digits) + second + mark;
     });
     const ratioCells = ratios.map((r) => {
+      if (f.noRatio) return "";
       const a = f.value(byLabel.get(r.a)!);
       const b = f.value(byLabel.get(r.b)!);
       return a !== undefined && b !== undefined && b !== 0 ? `×${ratio(a / b)}` : "-";
@@ -334,7 +339,7 @@ const SUMMARY: Figure[] = [
     digits: 1,
   },
   { label: "failed", value: (s) => s.phases.reduce((n, p) => n + p.failed, 0), digits: 0 },
-  { label: "noise CPU %", value: (s) => paced(s)?.otherCpuPercent, digits: 0 },
+  { label: "noise CPU %", value: (s) => paced(s)?.otherCpuPercent, digits: 0, noRatio: true },
 ];
 
 /**
@@ -364,6 +369,7 @@ export function renderSummary(scenarios: ScenarioResult[], compare?: string): st
       "",
       "ratio",
       ...SUMMARY.map((f) => {
+        if (f.noRatio) return "";
         const a = current && f.value(current);
         const b = other && f.value(other);
         return a !== undefined && b !== undefined && b !== 0 ? `×${ratio(a / b)}` : "-";
