@@ -339,6 +339,7 @@ const SUMMARY: Figure[] = [
     digits: 1,
   },
   { label: "failed", value: (s) => s.phases.reduce((n, p) => n + p.failed, 0), digits: 0 },
+  { label: "bot CPU %", value: (s) => paced(s)?.botCpuPercent, digits: 0 },
   { label: "noise CPU %", value: (s) => paced(s)?.otherCpuPercent, digits: 0, noRatio: true },
 ];
 
