@@ -29,6 +29,12 @@ const phase = (s: ScenarioResult, name: string): PhaseResult | undefined =>
 const paced = (s: ScenarioResult) => phase(s, "paced");
 const bursts = (s: ScenarioResult) => s.phases.filter((p) => p.name.startsWith("burst"));
 
+/** The largest value of `f` over the bursts; undefined without bursts. */
+function maxOverBursts(s: ScenarioResult, f: (p: PhaseResult) => number): number | undefined {
+  const b = bursts(s);
+  return b.length ? Math.max(...b.map(f)) : undefined;
+}
+
 /** The ceiling: the best answers/s of the bursts. */
 export function ceiling(s: ScenarioResult): number | undefined {
   const b = bursts(s);
@@ -63,7 +69,7 @@ function baseFigures(): Figure[] {
     },
     {
       label: "  peak answers in flight (burst)",
-      value: (s) => Math.max(0, ...bursts(s).map((p) => p.peakInFlight)),
+      value: (s) => maxOverBursts(s, (p) => p.peakInFlight),
       digits: 0,
     },
     {
@@ -213,7 +219,7 @@ function baseFigures(): Figure[] {
     },
     {
       label: "  machine noise: other processes' CPU %, bursts",
-      value: (s) => Math.max(0, ...bursts(s).map((p) => p.otherCpuPercent ?? 0)),
+      value: (s) => maxOverBursts(s, (p) => p.otherCpuPercent ?? 0),
       digits: 0,
       noRatio: true,
     },
@@ -229,7 +235,7 @@ function baseFigures(): Figure[] {
     },
     {
       label: "  bench health: its event-loop lag p99, bursts (ms)",
-      value: (s) => Math.max(0, ...bursts(s).map((p) => p.benchLagMs.p99 ?? 0)),
+      value: (s) => maxOverBursts(s, (p) => p.benchLagMs.p99 ?? 0),
       digits: 0,
     },
   ];
