@@ -70,6 +70,11 @@ export interface PhaseResult {
   benchLagMs: Distribution;
   /** CPU of the bench process itself (fakes and drivers) over the phase, % of one core. */
   benchCpuPercent: number;
+  /**
+   * CPU of every other process on the machine over the phase, % of one core: other
+   * work competing for the cores, which makes the figures noisy (0 when unknown).
+   */
+  otherCpuPercent: number;
   /** redis-server's CPU ms per answer (0 with the embedded store). */
   redisCpuMsPerAnswer: number;
   /** Redis commands per answer by command (script internals included); {} without Redis. */
@@ -90,6 +95,8 @@ export interface PhaseInput {
   cpuWallMs: number;
   /** CPU seconds of the bench process over the same time. */
   benchCpuSeconds: number;
+  /** CPU seconds of every other process over the same time (omit when unknown). */
+  otherCpuSeconds?: number;
   /** CPU seconds of redis-server over the same time (0 without Redis). */
   redisCpuSeconds: number;
   /** Lateness samples of a periodic timer in the bench process, ms. */
@@ -285,6 +292,9 @@ export function analyzePhase(input: PhaseInput): PhaseResult {
     maxGetChatMemberPerUser: Math.max(0, ...memberCalls.values()),
     failedCalls,
     benchLagMs: distribution(input.benchLagMs),
+    otherCpuPercent: input.cpuWallMs > 0
+      ? Math.max(0, (100 * (input.otherCpuSeconds ?? 0) * 1000) / input.cpuWallMs)
+      : 0,
     benchCpuPercent: input.cpuWallMs > 0
       ? (100 * input.benchCpuSeconds * 1000) / input.cpuWallMs
       : 0,

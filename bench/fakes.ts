@@ -12,6 +12,13 @@ import { type Exchange, tapServer } from "./tap.ts";
 /** The channel subscribers must be in (as in tests/helpers/stack.ts). */
 export const CHANNEL = { id: -1001234567890, username: "test_channel", title: "Test Channel" };
 
+/**
+ * The two answers the fake model gives: `realistic` (a few hundred tokens of Markdown
+ * with a heading, lists, a code block and a table, in tokens of about four characters,
+ * like a real model's) and `short` (the first bench's 40 words of inline Markdown).
+ */
+export type AnswerKind = "realistic" | "short";
+
 /** Latencies and answer size of the fakes. */
 export interface FakeSettings {
   /** Fake Telegram's delay before every answer, ms. */
@@ -20,7 +27,9 @@ export interface FakeSettings {
   timeToFirstTokenMs: number;
   /** Fake OpenAI's text deltas per second after the first. */
   tokensPerSecond: number;
-  /** Text deltas (words) per answer, markers included. */
+  /** Which answer the fake model gives. */
+  answerKind: AnswerKind;
+  /** Text deltas (tokens) per answer, markers included. */
   answerTokens: number;
 }
 
@@ -91,6 +100,94 @@ export function answerText(id: number, tokens: number): string {
   return parts.join("");
 }
 
+// The blocks of a realistic answer, in order. A longer answer repeats the middle ones;
+// a shorter one drops whole blocks from the end, so every block it has is complete.
+const INTRO = " Good question: here is a short overview, then an example you can run and a " +
+  "comparison of the usual options.";
+const BLOCKS = [
+  `## How it works
+
+When a request arrives, the server reads the headers first and decides how to route it. The \
+body is parsed only when the handler asks for it, so small requests stay cheap and large \
+uploads can be streamed straight to storage.`,
+  `- **Routing** picks a handler by method and path.
+- **Middleware** runs before the handler: logging, authentication, rate limits.
+- **Handlers** return a response, or throw an error that is turned into one.
+- *Streaming* responses send the body in chunks as it is produced.`,
+  `### Example
+
+\`\`\`ts
+import { serve } from "./server.ts";
+
+const port = Number(Deno.env.get("PORT") ?? 8000);
+serve({ port }, async (request) => {
+  const url = new URL(request.url);
+  if (url.pathname === "/health") return new Response("ok");
+  const body = await request.json();
+  return Response.json({ received: body, at: Date.now() });
+});
+\`\`\``,
+  `### Comparison
+
+| Option | Latency | Memory | Best for |
+| --- | --- | --- | --- |
+| Polling | 1–2 s | low | small bots |
+| Webhook | < 100 ms | low | production |
+| Streaming | first byte fast | medium | long answers |`,
+  `1. Start with \`polling\` while you develop.
+2. Switch to a webhook behind HTTPS in production.
+3. Measure before you optimize: *latency*, *memory* and **errors** tell you most.`,
+  `### Common pitfalls
+
+- Reading the body twice: the second \`request.json()\` throws, so keep the parsed value.
+- Forgetting timeouts on outgoing calls, which lets one slow service stall every request.
+  - Set a deadline per call and a smaller one for retries.
+- Logging whole payloads, which leaks personal data and fills the disk.`,
+  `> **Note:** the numbers in the table are typical for one small server; measure your own \
+setup before you choose.`,
+];
+const CLOSING = modelTokens(
+  "\n\nThat covers the basics. If you tell me more about your setup, I can suggest",
+);
+const FILLER_WORDS = (" which option fits, how to test it locally, what to monitor once it runs " +
+  "in production, and how to roll it back safely if something goes wrong.").match(/ \S+/g)!;
+
+/**
+ * Splits Markdown into deltas the size of a model's tokens (about four characters):
+ * runs of newlines, a word of up to 7 letters with its leading space, up to 3 digits or
+ * 3 punctuation marks, runs of spaces. Their concatenation is `text`.
+ */
+export function modelTokens(text: string): string[] {
+  return text.match(/\n+|[ \t]*[A-Za-z]{1,7}|[ \t]*\d{1,3}|[ \t]*[^\sA-Za-z\d]{1,3}|[ \t]+/g) ??
+    [];
+}
+
+/**
+ * Realistic answer `id` as exactly `tokens` deltas (at least 2): the start marker, an
+ * introduction, whole Markdown blocks (heading, paragraph, bullet list, code block,
+ * table, numbered list; repeated for long answers), a closing paragraph padded to the
+ * count, and the end marker as the last delta.
+ */
+export function realisticAnswer(id: number, tokens: number): string[] {
+  const body = Math.max(0, tokens - 2);
+  const deltas = modelTokens(INTRO);
+  const closing = CLOSING.length + 1; // and at least one filler word
+  for (let i = 0;; i++) {
+    const block = modelTokens(`\n\n${BLOCKS[i % BLOCKS.length]}`);
+    if (deltas.length + block.length + closing > body) break;
+    deltas.push(...block);
+  }
+  if (deltas.length + closing <= body) deltas.push(...CLOSING);
+  for (let i = 0; deltas.length < body; i++) deltas.push(FILLER_WORDS[i % FILLER_WORDS.length]);
+  deltas.length = body;
+  return [startMarker(id), ...deltas, ` ${endMarker(id)}`];
+}
+
+/** The deltas of answer `id` for these settings (the fake splits a string at spaces). */
+export function answerFor(id: number, kind: AnswerKind, tokens: number): string | string[] {
+  return kind === "realistic" ? realisticAnswer(id, tokens) : answerText(id, tokens);
+}
+
 /** Starts both fakes with the settings and declares the channel. */
 export async function startBenchFakes(settings: FakeSettings): Promise<BenchFakes> {
   // Arrival times of getUpdates, and who waits for the next one.
@@ -118,7 +215,9 @@ export async function startBenchFakes(settings: FakeSettings): Promise<BenchFake
   telegram.addChannel({ ...CHANNEL, botIsAdmin: true });
   openai.reply = (input) => {
     const id = /uq(\d{7})/.exec(input)?.[1];
-    return id === undefined ? `Echo: ${input}` : answerText(Number(id), settings.answerTokens);
+    return id === undefined
+      ? `Echo: ${input}`
+      : answerFor(Number(id), settings.answerKind, settings.answerTokens);
   };
   return {
     telegram,

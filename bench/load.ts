@@ -96,6 +96,8 @@ export interface DriveContext {
   ids: Ids;
   /** Longest wait for one answer before it counts as failed. */
   answerTimeoutMs: number;
+  /** Counts of questions asked and of waits ended (answered or timed out), for watchers. */
+  progress?: { asked: number; done: number };
 }
 
 function ask(ctx: DriveContext, userId: number, messages: SentMessage[]): SentMessage {
@@ -105,6 +107,7 @@ function ask(ctx: DriveContext, userId: number, messages: SentMessage[]): SentMe
   const { update_id } = ctx.fakes.telegram.sendText(user, questionText(id));
   const sent = { id, userId, updateId: update_id, pushedAt, answered: false };
   messages.push(sent);
+  if (ctx.progress) ctx.progress.asked++;
   return sent;
 }
 
@@ -133,6 +136,7 @@ export async function drivePaced(ctx: DriveContext, o: PacedOptions): Promise<Se
       if (i > 0) await sleep(between(o.thinkMs));
       const sent = ask(ctx, userId, messages);
       sent.answered = await ctx.watcher.wait(sent.id, ctx.answerTimeoutMs);
+      if (ctx.progress) ctx.progress.done++;
     }
   }));
   return messages;
@@ -144,6 +148,7 @@ export async function driveBurst(ctx: DriveContext, userIds: number[]): Promise<
   for (const userId of userIds) ask(ctx, userId, messages);
   await Promise.all(messages.map(async (m) => {
     m.answered = await ctx.watcher.wait(m.id, ctx.answerTimeoutMs);
+    if (ctx.progress) ctx.progress.done++;
   }));
   return messages;
 }

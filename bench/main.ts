@@ -9,8 +9,15 @@ import { fileURLToPath } from "node:url";
 import { resolve } from "node:path";
 import { parseOptions, stamp, USAGE, UsageRequest } from "./options.ts";
 import { clockTicks, gitRevision, machineInfo } from "./proc.ts";
-import { type Ratio, renderProfile, renderTable } from "./report.ts";
-import { type BotCheckout, runScenario, type ScenarioResult } from "./scenario.ts";
+import {
+  type Ratio,
+  renderHeap,
+  renderProfile,
+  renderSummary,
+  renderTable,
+  tokenCostLines,
+} from "./report.ts";
+import { type BotCheckout, runScenario, type ScenarioResult, settingsFor } from "./scenario.ts";
 import { addWorktree, type Worktree } from "./worktree.ts";
 
 const ROOT = fileURLToPath(new URL("../", import.meta.url)).replace(/\/$/, "");
@@ -53,19 +60,27 @@ export async function main(args: string[]): Promise<number> {
     }
     const ticks = await clockTicks();
     const profRoot = settings.cpuProfDir ? resolve(settings.cpuProfDir) : undefined;
+    const heapRoot = settings.heapDir ? resolve(settings.heapDir) : undefined;
     say(
-      `${settings.users} users × ${settings.messagesPerUser} messages, bursts of ` +
-        `${settings.burstUsers}; stores: ${options.stores.join(", ")}` +
+      `${settings.users} users × ${settings.messagesPerUser} messages; answers: ` +
+        options.answers.map((k) =>
+          `${k} (${settingsFor(settings, k).answerTokens} tokens, bursts of ` +
+          `${settingsFor(settings, k).burstUsers})`
+        ).join(", ") + `; stores: ${options.stores.join(", ")}` +
         (options.compare ? `; revisions: current, ${options.compare}` : ""),
     );
+    // Revisions alternate innermost, so a noisy moment of the machine hits both alike.
     for (const store of options.stores) {
-      for (const checkout of checkouts) {
-        const cpuProfDir = profRoot
-          ? `${profRoot}/${checkout.name.replace(/[^\w.-]/g, "_")}-${store}`
-          : undefined;
-        scenarios.push(
-          await runScenario(checkout, store, { ...settings, cpuProfDir }, ticks, say),
-        );
+      for (const kind of options.answers) {
+        for (const checkout of checkouts) {
+          const dir = `${checkout.name.replace(/[^\w.-]/g, "_")}-${store}-${kind}`;
+          const scenario = {
+            ...settingsFor(settings, kind),
+            cpuProfDir: profRoot ? `${profRoot}/${dir}` : undefined,
+            heapDir: heapRoot ? `${heapRoot}/${dir}` : undefined,
+          };
+          scenarios.push(await runScenario(checkout, store, scenario, ticks, say));
+        }
       }
     }
   } finally {
@@ -73,12 +88,14 @@ export async function main(args: string[]): Promise<number> {
   }
 
   const ratios: Ratio[] = [];
-  if (options.compare) {
-    for (const store of options.stores) {
-      ratios.push({ a: `current ${store}`, b: `${options.compare} ${store}` });
+  for (const kind of options.answers) {
+    if (options.compare) {
+      for (const store of options.stores) {
+        ratios.push({ a: `current ${store} ${kind}`, b: `${options.compare} ${store} ${kind}` });
+      }
+    } else if (options.stores.length === 2) {
+      ratios.push({ a: `current redis ${kind}`, b: `current kv ${kind}` });
     }
-  } else if (options.stores.length === 2) {
-    ratios.push({ a: "current redis", b: "current kv" });
   }
 
   const s = settings;
@@ -93,14 +110,42 @@ export async function main(args: string[]): Promise<number> {
       `load: ${s.users} users × ${s.messagesPerUser} messages, think ${s.thinkMs[0]}–` +
       `${s.thinkMs[1]} ms, ramp ${s.rampMs} ms; bursts of ${s.burstUsers} users`,
       `fakes: Telegram ${s.telegramLatencyMs} ms per call; OpenAI ${s.timeToFirstTokenMs} ms ` +
-      `to first token, ${s.tokensPerSecond} tokens/s, ${s.answerTokens} tokens per answer`,
+      `to first token, ${s.tokensPerSecond ? `${s.tokensPerSecond} tokens/s` : "unpaced"}; ` +
+      `answers: ` +
+      options.answers.map((k) => `${k} ${settingsFor(s, k).answerTokens} tokens`).join(", "),
       "",
-      renderTable(scenarios, ratios),
+      renderSummary(scenarios, options.compare),
+      ...tokenCostLines(scenarios),
       "",
+      ...options.answers.flatMap((kind) => {
+        const own = scenarios.filter((x) => x.answers === kind);
+        const tokens = own[0]?.answerTokens;
+        return [
+          `${
+            kind === "realistic" ? "Realistic" : "Short"
+          } answers (${tokens} tokens), all figures:`,
+          "",
+          renderTable(own, ratios.filter((r) => r.a.endsWith(` ${kind}`))),
+          "",
+        ];
+      }),
     ].join("\n"),
   );
+  const noisy = scenarios.flatMap((x) =>
+    x.phases.filter((p) => p.otherCpuPercent > 25).map((p) =>
+      `${x.label} ${p.name}: ${p.otherCpuPercent.toFixed(0)} %`
+    )
+  );
+  if (noisy.length > 0) {
+    console.log(
+      `Other processes used more than a quarter of a core during (% of one core):\n  ` +
+        `${noisy.join("\n  ")}\nAbsolute figures of those phases are noisy: judge by ` +
+        `the ratios of one --compare run, or run again on a quiet machine.\n`,
+    );
+  }
   for (const scenario of scenarios) {
-    if (scenario.profile) console.log(`${renderProfile(scenario.label, scenario.profile)}\n`);
+    if (scenario.profile) console.log(`${renderProfile(scenario)}\n`);
+    if (scenario.heap) console.log(`${renderHeap(scenario.label, scenario.heap)}\n`);
     if (scenario.problems.length > 0) {
       console.log(`${scenario.label}: the bot logged (numbers as N):`);
       for (const p of scenario.problems) console.log(`  ${p}`);
@@ -112,12 +157,12 @@ export async function main(args: string[]): Promise<number> {
   }
 
   const report = {
-    version: 1,
+    version: 2,
     createdAt: started.toISOString(),
     machine,
     revision: rev,
     compare: worktree ? { rev: options.compare, commit: worktree.commit } : undefined,
-    settings: { ...s, stores: options.stores },
+    settings: { ...s, stores: options.stores, answers: options.answers },
     scenarios,
     ratios,
   };

@@ -12,6 +12,10 @@ export interface ProcSample {
   rssMb: number;
   /** Peak resident set since start (VmHWM), MB. */
   peakRssMb: number;
+  /** The resident set's anonymous pages (heaps, stacks), MB. */
+  rssAnonMb: number;
+  /** The resident set's file pages (the deno binary's code and data, shared), MB. */
+  rssFileMb: number;
 }
 
 /** Clock ticks per second of /proc/<pid>/stat, from `getconf CLK_TCK` (100 when unknown). */
@@ -41,7 +45,21 @@ export function sampleProcess(pid: number, ticksPerSecond: number): ProcSample {
     cpuSeconds: ticks / ticksPerSecond,
     rssMb: kb("VmRSS") / 1024,
     peakRssMb: kb("VmHWM") / 1024,
+    rssAnonMb: kb("RssAnon") / 1024,
+    rssFileMb: kb("RssFile") / 1024,
   };
+}
+
+/**
+ * CPU seconds the whole machine spent busy (all cores: /proc/stat without idle and
+ * iowait) since boot; with the bot's, the bench's and Redis's own, says how much other
+ * processes took during a phase.
+ */
+export function machineBusySeconds(ticksPerSecond: number): number {
+  const line = Deno.readTextFileSync("/proc/stat").split("\n")[0];
+  const [user, nice, system, _idle, _iowait, irq, softirq, steal] = line.split(/\s+/).slice(1)
+    .map(Number);
+  return (user + nice + system + irq + softirq + steal) / ticksPerSecond;
 }
 
 /** Pids of this process's children whose command name is `name` (e.g. "redis-server"). */

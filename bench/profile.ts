@@ -27,7 +27,42 @@ export interface ProfileSummary {
    */
   callers: ProfileEntry[];
   functions: ProfileEntry[];
+  /**
+   * Total time (self and callees) of the functions with the most: a sample counts once
+   * for every distinct function on its stack.
+   */
+  inclusive?: ProfileEntry[];
+  /** The busy time split by what the bot was doing ({@link ACTIVITIES}); sums to 100 %. */
+  activities?: ProfileEntry[];
 }
+
+/**
+ * What the bot does for an answer, each recognized by a function on the sampled stack
+ * (the first rule that matches any frame wins, so the order matters): a partition of
+ * the busy time. Async continuations have short stacks (they start at the event loop),
+ * so e.g. a socket write scheduled by a Bot API call counts as "writing requests", not
+ * as the draft that made the call.
+ */
+export const ACTIVITIES: [string, RegExp][] = [
+  ["drafts: is there text to show? (#showsText → markdownToHtml)", /^#showsText /],
+  ["final message (deliverAnswer: lex, split, send)", /^deliverAnswer /],
+  ["Bot API: writing requests (node:http → socket writev)", /_http_outgoing|^onSocketNT |^writev$/],
+  [
+    "Bot API: reading responses (node:http parser, node-fetch)",
+    /_http_common|_http_client|_http_incoming|IncomingMessage| node-fetch\//,
+  ],
+  ["Bot API: building calls (grammY, auto-retry, auto-chat-action)", / grammy\/| @grammyjs\//],
+  ["OpenAI: reading the SSE stream (openai SDK)", / openai\//],
+  ["answer loop (chat.ts, responses.ts, stream.ts)", / src\/bot\/| src\/assistant\//],
+  ["store (Deno KV / ioredis)", / src\/store\/|op_kv| ioredis\//],
+  [
+    "rest of the bot (limits, turns, stats, access, logs, metrics)",
+    / src\/| @logtape\/| prom-client\//,
+  ],
+  ["garbage collection", /^\(garbage collector\)/],
+  ["V8 and native code with no JavaScript caller", /^\(program\)/],
+  ["fetch bodies and web streams (Deno runtime)", /06_streams|deno_fetch|^op_read$/],
+];
 
 interface CallFrame {
   functionName: string;
@@ -94,6 +129,14 @@ export function summarizeProfile(file: string, root: string, top = 15): ProfileS
   const groups = new Map<string, number>();
   const callers = new Map<string, number>();
   const functions = new Map<string, number>();
+  const inclusive = new Map<string, number>();
+  const activities = new Map<string, number>();
+  const nameOf = (frame: CallFrame) =>
+    frame.url === ""
+      ? frame.functionName
+      : `${frame.functionName || "(anonymous)"} ${shortUrl(frame.url, root)}:${
+        frame.lineNumber + 1
+      }`;
   let idleUs = 0;
   let totalUs = 0;
   for (const [id, us] of selfUs) {
@@ -107,12 +150,20 @@ export function summarizeProfile(file: string, root: string, top = 15): ProfileS
     groups.set(group, (groups.get(group) ?? 0) + us);
     const caller = callerGroup(id);
     callers.set(caller, (callers.get(caller) ?? 0) + us);
-    const name = frame.url === ""
-      ? frame.functionName
-      : `${frame.functionName || "(anonymous)"} ${shortUrl(frame.url, root)}:${
-        frame.lineNumber + 1
-      }`;
+    const name = nameOf(frame);
     functions.set(name, (functions.get(name) ?? 0) + us);
+    const stack: string[] = [];
+    for (let n: number | undefined = id; n !== undefined; n = parents.get(n)) {
+      const f = frames.get(n)!;
+      if (f.functionName === "(root)") continue;
+      const key = nameOf(f);
+      if (stack.includes(key)) continue;
+      stack.push(key);
+      inclusive.set(key, (inclusive.get(key) ?? 0) + us);
+    }
+    const activity = ACTIVITIES.find(([, re]) => stack.some((f) => re.test(f)))?.[0] ??
+      "other work in Deno's runtime";
+    activities.set(activity, (activities.get(activity) ?? 0) + us);
   }
   const busyUs = totalUs - idleUs;
   const entries = (map: Map<string, number>, limit: number) =>
@@ -128,6 +179,8 @@ export function summarizeProfile(file: string, root: string, top = 15): ProfileS
     groups: entries(groups, 12),
     callers: entries(callers, 12),
     functions: entries(functions, top),
+    inclusive: entries(inclusive, 2 * top),
+    activities: entries(activities, ACTIVITIES.length + 1),
   };
 }
 

@@ -1,10 +1,13 @@
 /**
- * The report: one table with a column per scenario (store × revision), ratio columns
- * for the comparisons the run asked for, and the issue's targets with ✓ / ✗.
+ * The report: a summary of the key figures with a row per store × answer kind ×
+ * revision (and the ratio of the revisions), then per answer kind one table with a
+ * column per scenario (store × revision), ratio columns for the comparisons the run
+ * asked for, and the issue's targets with ✓ / ✗.
  */
 import type { PhaseResult } from "./analyze.ts";
 import type { ScenarioResult } from "./scenario.ts";
-import type { ProfileSummary } from "./profile.ts";
+import type { ProfileEntry } from "./profile.ts";
+import type { HeapSummary, MemoryEntry } from "./heap.ts";
 
 /** A figure of the report: how to read it from a scenario, and its target if any. */
 export interface Figure {
@@ -17,6 +20,8 @@ export interface Figure {
   target?: string;
   /** Whether a value meets the target. */
   meets?: (v: number) => boolean;
+  /** Not a figure of the bot (machine noise): no ratio. */
+  noRatio?: boolean;
 }
 
 const phase = (s: ScenarioResult, name: string): PhaseResult | undefined =>
@@ -24,10 +29,22 @@ const phase = (s: ScenarioResult, name: string): PhaseResult | undefined =>
 const paced = (s: ScenarioResult) => phase(s, "paced");
 const bursts = (s: ScenarioResult) => s.phases.filter((p) => p.name.startsWith("burst"));
 
+/** The largest value of `f` over the bursts; undefined without bursts. */
+function maxOverBursts(s: ScenarioResult, f: (p: PhaseResult) => number): number | undefined {
+  const b = bursts(s);
+  return b.length ? Math.max(...b.map(f)) : undefined;
+}
+
 /** The ceiling: the best answers/s of the bursts. */
 export function ceiling(s: ScenarioResult): number | undefined {
   const b = bursts(s);
   return b.length ? Math.max(...b.map((p) => p.answersPerSecond)) : undefined;
+}
+
+/** The bot's CPU ms per 1,000 tokens of answer in the paced phase. */
+export function perThousandTokens(s: ScenarioResult): number | undefined {
+  const ms = paced(s)?.cpuMsPerAnswer;
+  return ms === undefined ? undefined : (1000 * ms) / s.answerTokens;
 }
 
 /** Every figure, in table order. Bot API methods are added per run (see `figures`). */
@@ -52,7 +69,7 @@ function baseFigures(): Figure[] {
     },
     {
       label: "  peak answers in flight (burst)",
-      value: (s) => Math.max(0, ...bursts(s).map((p) => p.peakInFlight)),
+      value: (s) => maxOverBursts(s, (p) => p.peakInFlight),
       digits: 0,
     },
     {
@@ -66,6 +83,7 @@ function baseFigures(): Figure[] {
       digits: 0,
     },
     { label: "CPU ms per answer, paced", value: (s) => paced(s)?.cpuMsPerAnswer, digits: 2 },
+    { label: "CPU ms per 1,000 answer tokens, paced", value: perThousandTokens, digits: 1 },
     {
       label: "CPU ms per answer, burst new users",
       value: (s) => phase(s, "burst, new users")?.cpuMsPerAnswer,
@@ -154,6 +172,12 @@ function baseFigures(): Figure[] {
       meets: (v) => v <= 70,
     },
     {
+      label: "  RSS idle: anonymous / file pages (MB)",
+      value: (s) => s.memory.idleRssAnonMb,
+      second: (s) => s.memory.idleRssFileMb,
+      digits: 0,
+    },
+    {
       label: "RSS, peak with the paced users (MB)",
       value: (s) => s.memory.pacedPeakRssMb,
       digits: 0,
@@ -188,13 +212,30 @@ function baseFigures(): Figure[] {
       digits: 0,
     },
     {
+      label: "  machine noise: other processes' CPU %, paced",
+      value: (s) => paced(s)?.otherCpuPercent,
+      digits: 0,
+      noRatio: true,
+    },
+    {
+      label: "  machine noise: other processes' CPU %, bursts",
+      value: (s) => maxOverBursts(s, (p) => p.otherCpuPercent ?? 0),
+      digits: 0,
+      noRatio: true,
+    },
+    {
+      label: "  bench's own CPU %, paced",
+      value: (s) => paced(s)?.benchCpuPercent,
+      digits: 0,
+    },
+    {
       label: "  bench health: its event-loop lag p99, paced (ms)",
       value: (s) => paced(s)?.benchLagMs.p99,
       digits: 0,
     },
     {
       label: "  bench health: its event-loop lag p99, bursts (ms)",
-      value: (s) => Math.max(0, ...bursts(s).map((p) => p.benchLagMs.p99 ?? 0)),
+      value: (s) => maxOverBursts(s, (p) => p.benchLagMs.p99 ?? 0),
       digits: 0,
     },
   ];
@@ -250,10 +291,11 @@ function format(v: number | undefined, digits: number): string {
 /** Renders the table; `ratios` name scenario labels. */
 export function renderTable(scenarios: ScenarioResult[], ratios: Ratio[]): string {
   const rows = figures(scenarios);
+  const short = (label: string) => label.replace(/ (realistic|short)$/, "");
   const header = [
     "figure",
-    ...scenarios.map((s) => s.label),
-    ...ratios.map((r) => `${r.a} / ${r.b}`),
+    ...scenarios.map((s) => short(s.label)),
+    ...ratios.map((r) => `${short(r.a)} / ${short(r.b)}`),
     "target",
   ];
   const byLabel = new Map(scenarios.map((s) => [s.label, s]));
@@ -267,6 +309,7 @@ export function renderTable(scenarios: ScenarioResult[], ratios: Ratio[]): strin
       return format(v, f.digits) + second + mark;
     });
     const ratioCells = ratios.map((r) => {
+      if (f.noRatio) return "";
       const a = f.value(byLabel.get(r.a)!);
       const b = f.value(byLabel.get(r.b)!);
       return a !== undefined && b !== undefined && b !== 0 ? `×${ratio(a / b)}` : "-";
@@ -285,22 +328,156 @@ export function renderTable(scenarios: ScenarioResult[], ratios: Ratio[]): strin
   );
 }
 
-/** A short text summary of a CPU profile. */
-export function renderProfile(label: string, p: ProfileSummary): string {
-  const lines = [
-    `CPU profile of ${label}: ${p.busyMs} ms busy of ${p.totalMs} ms (${p.file})`,
+/** The key figures, a row per store × answer kind × revision, with the revisions' ratio. */
+const SUMMARY: Figure[] = [
+  { label: "CPU ms / answer", value: (s) => paced(s)?.cpuMsPerAnswer, digits: 1 },
+  { label: "CPU ms / 1k tokens", value: perThousandTokens, digits: 1 },
+  { label: "added p50 ms", value: (s) => paced(s)?.botAddedMs.p50, digits: 0 },
+  { label: "added p99 ms", value: (s) => paced(s)?.botAddedMs.p99, digits: 0 },
+  { label: "RSS paced MB", value: (s) => s.memory.pacedPeakRssMb, digits: 0 },
+  { label: "RSS idle MB", value: (s) => s.memory.idlePeakRssMb, digits: 0 },
+  {
+    label: "API calls / answer",
+    value: (s) => {
+      const calls = paced(s)?.callsPerAnswer;
+      return calls && Object.values(calls).reduce((a, b) => a + b, 0);
+    },
+    digits: 1,
+  },
+  { label: "failed", value: (s) => s.phases.reduce((n, p) => n + p.failed, 0), digits: 0 },
+  { label: "bot CPU %", value: (s) => paced(s)?.botCpuPercent, digits: 0 },
+  { label: "noise CPU %", value: (s) => paced(s)?.otherCpuPercent, digits: 0, noRatio: true },
+];
+
+/**
+ * The summary table: paced-phase figures side by side for every store and answer
+ * kind; with `compare`, the other revision's row and the ratio current / other below.
+ */
+export function renderSummary(scenarios: ScenarioResult[], compare?: string): string {
+  const groups = new Map<string, ScenarioResult[]>();
+  for (const s of scenarios) {
+    const key = `${s.store} ${s.answers} (${s.answerTokens} tokens)`;
+    groups.set(key, [...(groups.get(key) ?? []), s]);
+  }
+  const header = ["paced phase", ...(compare ? ["revision"] : []), ...SUMMARY.map((f) => f.label)];
+  const rows: string[][] = [];
+  for (const [key, list] of groups) {
+    const current = list.find((s) => s.checkout === "current");
+    const other = list.find((s) => s.checkout !== "current");
+    const cells = (s: ScenarioResult | undefined) =>
+      SUMMARY.map((f) => format(s && f.value(s), f.digits));
+    if (!compare) {
+      rows.push([key, ...cells(current)]);
+      continue;
+    }
+    rows.push([key, "current", ...cells(current)]);
+    rows.push(["", compare, ...cells(other)]);
+    rows.push([
+      "",
+      "ratio",
+      ...SUMMARY.map((f) => {
+        if (f.noRatio) return "";
+        const a = current && f.value(current);
+        const b = other && f.value(other);
+        return a !== undefined && b !== undefined && b !== 0 ? `×${ratio(a / b)}` : "-";
+      }),
+    ]);
+  }
+  return renderRows(header, rows, compare ? 2 : 1);
+}
+
+/**
+ * With both answer kinds, splits the CPU per answer into a fixed part per answer and a
+ * part per token (the line through the two points): what a longer answer costs.
+ */
+export function tokenCostLines(scenarios: ScenarioResult[]): string[] {
+  const lines: string[] = [];
+  for (const r of scenarios.filter((s) => s.answers === "realistic")) {
+    const short = scenarios.find((s) =>
+      s.answers === "short" && s.store === r.store && s.checkout === r.checkout
+    );
+    const a = paced(r)?.cpuMsPerAnswer;
+    const b = short && paced(short)?.cpuMsPerAnswer;
+    if (!short || a === undefined || b === undefined || r.answerTokens === short.answerTokens) {
+      continue;
+    }
+    const perToken = (a - b) / (r.answerTokens - short.answerTokens);
+    const fixed = b - perToken * short.answerTokens;
+    lines.push(
+      `${r.checkout} ${r.store}: about ${fixed.toFixed(1)} CPU ms per answer + ` +
+        `${(1000 * perToken).toFixed(0)} ms per 1,000 tokens (line through both answer lengths)`,
+    );
+  }
+  return lines.length ? ["", ...lines] : [];
+}
+
+/** Renders rows under a header; the first `left` columns are left-aligned. */
+function renderRows(header: string[], rows: string[][], left = 1): string {
+  const table = [header, ...rows];
+  const widths = header.map((_, i) => Math.max(...table.map((r) => [...(r[i] ?? "")].length)));
+  const pad = (text: string, i: number) =>
+    i < left
+      ? text + " ".repeat(widths[i] - [...text].length)
+      : " ".repeat(widths[i] - [...text].length) + text;
+  const render = (r: string[]) => r.map(pad).join("  ").trimEnd();
+  return [render(header), widths.map((w) => "-".repeat(w)).join("  "), ...rows.map(render)]
+    .join("\n");
+}
+
+/** A line of a memory list: share, size, count, name and dominators. */
+const memoryLine = (e: MemoryEntry) =>
+  `    ${e.percent.toFixed(1).padStart(5)} %  ${e.mb.toFixed(1).padStart(7)} MB  ` +
+  `${e.count !== undefined ? `×${e.count} ` : ""}${e.name}${e.path ? `  ← ${e.path}` : ""}`;
+
+/** A short text summary of a scenario's CPU profile, also per answer. */
+export function renderProfile(s: ScenarioResult): string {
+  const p = s.profile!;
+  const answers = s.phases.reduce((n, x) => n + x.answered, 0);
+  const rows = (entries: ProfileEntry[]) =>
+    entries.map((e) =>
+      `    ${e.percent.toFixed(1).padStart(5)} %  ${e.ms.toFixed(0).padStart(7)} ms` +
+      (answers ? `  ${(e.ms / answers).toFixed(2).padStart(6)} ms/answer` : "") + `  ${e.name}`
+    );
+  return [
+    `CPU profile of ${s.label}: ${p.busyMs} ms busy of ${p.totalMs} ms, ${answers} answers ` +
+    `(start-up included) (${p.file})`,
+    ...(p.activities
+      ? ["  by activity (a partition of the busy time):", ...rows(p.activities)]
+      : []),
     "  self time by part:",
-    ...p.groups.map((g) =>
-      `    ${g.percent.toFixed(1).padStart(5)} %  ${g.ms.toFixed(0).padStart(6)} ms  ${g.name}`
-    ),
+    ...rows(p.groups),
     "  self time charged to the caller outside Deno's runtime:",
-    ...p.callers.map((g) =>
-      `    ${g.percent.toFixed(1).padStart(5)} %  ${g.ms.toFixed(0).padStart(6)} ms  ${g.name}`
-    ),
+    ...rows(p.callers),
     "  functions with the most self time:",
-    ...p.functions.map((f) =>
-      `    ${f.percent.toFixed(1).padStart(5)} %  ${f.ms.toFixed(0).padStart(6)} ms  ${f.name}`
-    ),
-  ];
-  return lines.join("\n");
+    ...rows(p.functions),
+    ...(p.inclusive
+      ? ["  functions with the most total time (self and callees):", ...rows(p.inclusive)]
+      : []),
+  ].join("\n");
+}
+
+/** A short text summary of what `--heap` found. */
+export function renderHeap(label: string, h: HeapSummary): string {
+  return [
+    `Memory of ${label} with ${h.inFlight} answers in flight: RSS ${h.rssMb} MB ` +
+    `(anonymous ${h.rssAnonMb}, file ${h.rssFileMb}); V8 heap ${h.heapUsedMb} used of ` +
+    `${h.heapTotalMb} MB, external ${h.externalMb} MB; reachable in the snapshot ` +
+    `${h.snapshotMb} MB (${h.snapshotFile})`,
+    `  after a full GC: RSS ${h.afterGc.rssMb} MB, V8 heap ${h.afterGc.heapUsedMb} used of ` +
+    `${h.afterGc.heapTotalMb} MB, external ${h.afterGc.externalMb} MB`,
+    `  V8 heap spaces before the GC, used / size MB: ` +
+    h.spaces.map((x) => `${x.name} ${x.usedMb} / ${x.sizeMb}`).join(", "),
+    "  retained size by constructor (nested instances counted once):",
+    ...h.classesByRetained.map(memoryLine),
+    "  self size by constructor:",
+    ...h.classesBySelf.map(memoryLine),
+    "  single objects retaining the most (← their dominators):",
+    ...h.topRetainers.map(memoryLine),
+    `  allocations since the phase began still alive (sampled, ${h.sampledLiveMb} MB), by package:`,
+    ...h.allocationsByPackage.map(memoryLine),
+    "  by the package that called into Deno's runtime:",
+    ...h.allocationsByCaller.map(memoryLine),
+    "  by allocating function:",
+    ...h.allocationFunctions.map(memoryLine),
+  ].join("\n");
 }

@@ -7,9 +7,24 @@
 import { startRedis, type TestRedis } from "../tests/helpers/redis.ts";
 import { analyzePhase, type PhaseResult } from "./analyze.ts";
 import { type BenchBot, spawnBenchBot } from "./bot.ts";
-import { type BenchFakes, CHANNEL, type FakeSettings, startBenchFakes } from "./fakes.ts";
+import {
+  type AnswerKind,
+  type BenchFakes,
+  CHANNEL,
+  type FakeSettings,
+  startBenchFakes,
+} from "./fakes.ts";
+import {
+  closeInspector,
+  type HeapSummary,
+  type HeapWatch,
+  type Inspector,
+  inspectorUrl,
+  openInspector,
+  startHeapWatch,
+} from "./heap.ts";
 import { AnswerWatcher, driveBurst, drivePaced, Ids, type SentMessage } from "./load.ts";
-import { childPids, type GitRevision, sampleProcess } from "./proc.ts";
+import { childPids, type GitRevision, machineBusySeconds, sampleProcess } from "./proc.ts";
 import { newestProfile, type ProfileSummary, summarizeProfile } from "./profile.ts";
 import { commandStats, statsDelta } from "./redis_stats.ts";
 import { median, seededRandom } from "./stats.ts";
@@ -36,6 +51,30 @@ export interface ScenarioSettings extends FakeSettings {
   cpuProfDir?: string;
   /** Extra Deno flags for the loaded bot (inserted after `run`). */
   botFlags: string[];
+  /** Inspect the loaded bot's memory during the paced phase; files go here. */
+  heapDir?: string;
+}
+
+/** The settings of a whole run: both answer kinds, each with its length and bursts. */
+export interface RunSettings
+  extends Omit<ScenarioSettings, "answerKind" | "answerTokens" | "burstUsers"> {
+  realisticTokens: number;
+  shortTokens: number;
+  /** Users in each burst with short answers (0: no burst). */
+  burstUsers: number;
+  /** Users in each burst with realistic answers (0: no burst). */
+  realisticBurstUsers: number;
+}
+
+/** One scenario's settings: the run's, with this answer kind's length and bursts. */
+export function settingsFor(run: RunSettings, kind: AnswerKind): ScenarioSettings {
+  const { realisticTokens, shortTokens, realisticBurstUsers, ...rest } = run;
+  return {
+    ...rest,
+    answerKind: kind,
+    answerTokens: kind === "realistic" ? realisticTokens : shortTokens,
+    burstUsers: kind === "realistic" ? realisticBurstUsers : run.burstUsers,
+  };
 }
 
 /** The checkout under test. */
@@ -48,16 +87,23 @@ export interface BotCheckout {
 }
 
 export interface ScenarioResult {
+  /** "<checkout> <store> <answers>", e.g. "current kv realistic". */
   label: string;
   checkout: string;
   revision: GitRevision;
   store: StoreKind;
+  answers: AnswerKind;
+  /** Tokens (text deltas) per answer. */
+  answerTokens: number;
   argv: string[];
   startupMs: { samples: number[]; median?: number };
   memory: {
     /** After start-up and `idleMs` without traffic. */
     idleRssMb: number;
     idlePeakRssMb: number;
+    /** The idle RSS split: anonymous memory (heaps) and file pages (the deno binary). */
+    idleRssAnonMb: number;
+    idleRssFileMb: number;
     /** VmHWM after the paced phase (includes start-up). */
     pacedPeakRssMb: number;
     /** VmHWM after the bursts. */
@@ -78,6 +124,7 @@ export interface ScenarioResult {
   /** The last lines of the bot's output when something went wrong. */
   outputTail?: string;
   profile?: ProfileSummary;
+  heap?: HeapSummary;
 }
 
 const PACED_USER_BASE = 1_000_000;
@@ -91,12 +138,13 @@ export async function runScenario(
   ticks: number,
   say: (line: string) => void,
 ): Promise<ScenarioResult> {
-  const label = `${checkout.name} ${store}`;
+  const label = `${checkout.name} ${store} ${s.answerKind}`;
   const fakes = await startBenchFakes(s);
   let redis: TestRedis | undefined;
   const dataDir = `data/bench-${crypto.randomUUID()}`;
   let bot: BenchBot | undefined;
   let watcher: AnswerWatcher | undefined;
+  let inspector: Inspector | undefined;
   try {
     if (store === "redis") redis = await startRedis();
     const redisPid = redis ? childPids("redis-server")[0] : undefined;
@@ -123,6 +171,7 @@ export async function runScenario(
     }
     const flags = [
       ...(s.cpuProfDir ? ["--cpu-prof", `--cpu-prof-dir=${s.cpuProfDir}`] : []),
+      ...(s.heapDir ? ["--inspect=127.0.0.1:0"] : []),
       ...s.botFlags,
     ];
     if (s.cpuProfDir) await Deno.mkdir(s.cpuProfDir, { recursive: true });
@@ -135,7 +184,27 @@ export async function runScenario(
     const idle = sampleProcess(running.pid, ticks);
 
     watcher = new AnswerWatcher(fakes.telegram);
-    const ctx = { fakes, watcher, ids: new Ids(), answerTimeoutMs: s.answerTimeoutMs };
+    const progress = { asked: 0, done: 0 };
+    const ctx = { fakes, watcher, ids: new Ids(), answerTimeoutMs: s.answerTimeoutMs, progress };
+    let heapWatch: HeapWatch | undefined;
+    if (s.heapDir) {
+      const url = inspectorUrl(running.output());
+      if (!url) throw new Error("--heap: the bot printed no inspector URL");
+      inspector = await openInspector(url);
+      heapWatch = await startHeapWatch({
+        inspector,
+        pid: running.pid,
+        ticks,
+        dir: s.heapDir,
+        root: checkout.root,
+        inFlight: () => progress.asked - progress.done,
+        threshold: Math.min(100, Math.ceil(s.users / 2)),
+        // When the first users' answers are three quarters written.
+        notBefore: Date.now() + s.rampMs / 2 + 0.75 * (s.timeToFirstTokenMs +
+              (s.tokensPerSecond > 0 ? (1000 * s.answerTokens) / s.tokensPerSecond : 0)),
+        say: (line) => say(`${label}: ${line}`),
+      });
+    }
     const random = seededRandom(s.seed);
     const phases: PhaseResult[] = [];
     const measure = async (name: string, users: number, drive: () => Promise<SentMessage[]>) => {
@@ -165,6 +234,9 @@ export async function runScenario(
         random,
       }));
     const paced = sampleProcess(running.pid, ticks);
+    const heap = await heapWatch?.stop();
+    closeInspector(inspector);
+    inspector = undefined;
 
     if (s.burstUsers > 0) {
       const burstUsers = range(BURST_USER_BASE, s.burstUsers);
@@ -196,11 +268,15 @@ export async function runScenario(
       checkout: checkout.name,
       revision: checkout.revision,
       store,
+      answers: s.answerKind,
+      answerTokens: s.answerTokens,
       argv: running.argv,
       startupMs: { samples: startups, median: median(startups) },
       memory: {
         idleRssMb: round1(idle.rssMb),
         idlePeakRssMb: round1(idle.peakRssMb),
+        idleRssAnonMb: round1(idle.rssAnonMb),
+        idleRssFileMb: round1(idle.rssFileMb),
         pacedPeakRssMb: round1(paced.peakRssMb),
         burstPeakRssMb: round1(burst.peakRssMb),
       },
@@ -213,6 +289,7 @@ export async function runScenario(
       problems,
       ...(exitCode !== 0 || errorLines > 0 || failed ? { outputTail: tail(output, 40) } : {}),
       ...(profile ? { profile } : {}),
+      ...(heap ? { heap } : {}),
     };
   } catch (error) {
     const output = bot?.output();
@@ -221,6 +298,7 @@ export async function runScenario(
         (output ? `\nbot output (tail):\n${tail(output, 40)}` : ""),
     );
   } finally {
+    closeInspector(inspector);
     watcher?.close();
     await bot?.stop();
     await fakes.close();
@@ -273,6 +351,7 @@ async function measurePhase(
     bot: sampleProcess(bot.pid, ticks).cpuSeconds,
     bench: sampleProcess(Deno.pid, ticks).cpuSeconds,
     redis: rig.redisPid ? sampleProcess(rig.redisPid, ticks).cpuSeconds : 0,
+    machine: machineBusySeconds(ticks),
   });
   const callsFrom = fakes.telegram.calls.length;
   const aiFrom = fakes.openaiExchanges.length;
@@ -302,6 +381,8 @@ async function measurePhase(
     telegramLatencyMs: rig.settings.telegramLatencyMs,
     botCpuSeconds: after.bot - before.bot,
     benchCpuSeconds: after.bench - before.bench,
+    otherCpuSeconds: (after.machine - before.machine) -
+      (after.bot - before.bot) - (after.bench - before.bench) - (after.redis - before.redis),
     redisCpuSeconds: after.redis - before.redis,
     cpuWallMs: wall,
     benchLagMs: lagMs,

@@ -1,15 +1,23 @@
 /**
- * Keeps the benchmark from rotting: its arithmetic on hand-made records, and one
- * `--smoke` run of `bench/main.ts` (5 users × 2 messages, bursts of 10, both stores)
- * against the real bot. Not a timed test: it checks that every figure is produced,
- * never how fast anything was.
+ * Keeps the benchmark from rotting: its arithmetic on hand-made records, its fake
+ * answers, and one `--smoke` run of `bench/main.ts` (5 users × 2 messages, realistic
+ * and short answers, bursts of 10 with the short ones, both stores) against the real
+ * bot. Not a timed test: it checks that every figure is produced, never how fast
+ * anything was.
  */
 import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
 import { analyzePhase } from "../bench/analyze.ts";
-import { answerText, endMarker, startMarker } from "../bench/fakes.ts";
+import {
+  answerText,
+  endMarker,
+  modelTokens,
+  realisticAnswer,
+  startMarker,
+} from "../bench/fakes.ts";
 import { percentile, unionLength } from "../bench/stats.ts";
 import type { RecordedCall } from "./fakes/telegram.ts";
+import { Lexer, type Tokens } from "marked";
 
 const ROOT = fileURLToPath(new URL("../", import.meta.url));
 
@@ -31,6 +39,34 @@ Deno.test("bench: an answer has the asked number of tokens, markers first and la
   assert.ok(text.startsWith(startMarker(42)));
   assert.ok(text.endsWith(endMarker(42)));
   assert.match(text, /\n- /);
+});
+
+Deno.test("bench: a realistic answer is Markdown with every block kind, in model-sized tokens", () => {
+  for (const tokens of [2, 40, 150, 500, 800, 2000]) {
+    const deltas = realisticAnswer(42, tokens);
+    assert.equal(deltas.length, tokens);
+    assert.equal(deltas[0], startMarker(42));
+    assert.equal(deltas.at(-1), ` ${endMarker(42)}`);
+    assert.ok(deltas.every((d) => d.length > 0));
+  }
+  const text = realisticAnswer(42, 500).join("");
+  // Every block kind an answer usually has, as a Markdown parser sees them.
+  const blocks = new Lexer({ gfm: true }).lex(text).filter((t) => t.type !== "space");
+  const kinds = new Set(
+    blocks.map((t) => t.type === "list" && t.ordered ? "ordered list" : t.type),
+  );
+  assert.deepEqual(
+    [...kinds].sort(),
+    ["blockquote", "code", "heading", "list", "ordered list", "paragraph", "table"],
+  );
+  const table = blocks.find((t) => t.type === "table") as Tokens.Table;
+  assert.equal(table.header.length, 4);
+  assert.equal(table.rows.length, 3);
+  // About four characters a token, like a real model's.
+  assert.ok(text.length / 500 > 3.5 && text.length / 500 < 4.5, `${text.length} characters`);
+  // Block by block, never cut inside a code block or table: its fences come in pairs.
+  assert.equal((realisticAnswer(42, 150).join("").match(/```/g) ?? []).length % 2, 0);
+  assert.equal(modelTokens("a  b\n\n`c`").join(""), "a  b\n\n`c`");
 });
 
 Deno.test("bench: bot-added latency is the window minus the waits on the fakes", () => {
@@ -89,7 +125,7 @@ Deno.test("bench: bot-added latency is the window minus the waits on the fakes",
   assert.equal(result.getChatMemberPer1000Messages, 1000);
 });
 
-Deno.test("bench: a --smoke run drives the real bot with both stores and reports every figure", async () => {
+Deno.test("bench: a --smoke run drives the real bot with both stores and answer kinds, and reports every figure", async () => {
   const out = await Deno.makeTempDir({ prefix: "bench-smoke-" });
   try {
     const run = await new Deno.Command(Deno.execPath(), {
@@ -104,21 +140,34 @@ Deno.test("bench: a --smoke run drives the real bot with both stores and reports
     assert.equal(run.code, 0, `bench failed:\n${stdout}\n${stderr}`);
     assert.match(stdout, /answers\/s at the ceiling/);
     assert.match(stdout, /bot-added latency p99/);
+    assert.match(stdout, /CPU ms \/ 1k tokens/);
+    assert.match(stdout, /Realistic answers \(500 tokens\)/);
+    assert.match(stdout, /Short answers \(40 tokens\)/);
+    assert.match(stdout, /ms per 1,000 tokens \(line through both answer lengths\)/);
     const files = [...Deno.readDirSync(out)].map((e) => e.name);
     assert.equal(files.length, 1, `one JSON file, no latest.json: ${files}`);
     const report = JSON.parse(await Deno.readTextFile(`${out}/${files[0]}`));
     assert.ok(report.machine.cores > 0);
     assert.match(report.revision.commit, /^[0-9a-f]{40}$|^unknown$/);
-    assert.deepEqual(report.scenarios.map((s: { store: string }) => s.store), ["kv", "redis"]);
+    assert.deepEqual(
+      report.scenarios.map((s: { label: string }) => s.label),
+      [
+        "current kv realistic",
+        "current kv short",
+        "current redis realistic",
+        "current redis short",
+      ],
+    );
     for (const s of report.scenarios) {
       assert.equal(s.exitCode, 0);
       assert.ok(s.startupMs.median > 0);
       assert.ok(s.memory.idleRssMb > 0 && s.memory.burstPeakRssMb >= s.memory.idleRssMb);
-      assert.deepEqual(s.phases.map((p: { name: string }) => p.name), [
-        "paced",
-        "burst, new users",
-        "burst, same users",
-      ]);
+      assert.ok(s.memory.idleRssAnonMb > 0 && s.memory.idleRssFileMb > 0);
+      assert.equal(s.answerTokens, s.answers === "realistic" ? 500 : 40);
+      assert.deepEqual(
+        s.phases.map((p: { name: string }) => p.name),
+        s.answers === "realistic" ? ["paced"] : ["paced", "burst, new users", "burst, same users"],
+      );
       for (const p of s.phases) {
         assert.equal(p.answered, p.messages, `${s.label} ${p.name}: every message answered`);
         assert.ok(p.answersPerSecond > 0);
