@@ -18,7 +18,8 @@
  *    draft up until the final message replaces it);
  * 2. `sendRichMessageDraft(rich_message.markdown = the text so far)`, the first as soon
  *    as the first token arrives (no wait), then at most one per `draftIntervalMs`
- *    (300 ms) with the latest text, coalescing what arrived meanwhile; the same draft
+ *    (300 ms; longer past 1,000 characters, in proportion to the text, since each
+ *    draft carries all of it) with the latest text, coalescing what arrived meanwhile; the same draft
  *    is sent again after `draftRefreshMs` (20 s) without news, so a long pause (a
  *    tool call, a slow model) never lets the ~30 s preview expire. Past 32768
  *    characters the draft shows the last part under the next draft id. In html or
@@ -48,7 +49,12 @@ import { type Clock, systemClock } from "../clock.ts";
 
 /** Pacing of the previews; the defaults suit Telegram, tests pass smaller ones. */
 export interface PreviewTiming {
-  /** Least time between two draft updates; the first text goes out at once. Default 300. */
+  /**
+   * Least time between two draft updates while the text is short; the first text goes
+   * out at once. Past {@link DRAFT_GROWTH_CHARS} characters it grows with the text, so
+   * the characters sent per second (each draft carries the whole text) stay the same
+   * and an answer's cost grows with its length, not with its square. Default 300.
+   */
   draftIntervalMs: number;
   /** A draft not updated for this long is sent again (drafts expire after ~30 s). Default 20000. */
   draftRefreshMs: number;
@@ -57,6 +63,9 @@ export interface PreviewTiming {
   /** How long `stop` lets a draft call in flight complete before aborting it. Default 1000. */
   finishGraceMs: number;
 }
+
+/** Text length (characters) up to which drafts go out every `draftIntervalMs`. */
+export const DRAFT_GROWTH_CHARS = 1000;
 
 export const DEFAULT_TIMING: PreviewTiming = {
   draftIntervalMs: 300,
@@ -265,7 +274,9 @@ export class Preview {
       return;
     }
     if (this.#textShown) {
-      const why = await this.#wait(this.#lastDraftAt + this.#t.draftIntervalMs, false);
+      const interval = this.#t.draftIntervalMs *
+        Math.max(1, this.#text.length / DRAFT_GROWTH_CHARS);
+      const why = await this.#wait(this.#lastDraftAt + interval, false);
       if (why === "closed") return;
     }
     await this.#sendDraft(false);
