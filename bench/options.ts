@@ -42,6 +42,7 @@ export const USAGE = `deno task bench [options]
   --cpu-prof[=DIR]     write a CPU profile of the loaded bot (bench/results/profiles)
   --bot-flags="..."    extra Deno flags for the loaded bot, e.g. "--v8-flags=--max-old-space-size=64"
   --log-level=LEVEL    the bot's LOG_LEVEL (info)
+  --api=NAME           the bot's OPENAI_API: conversations, responses or chat (conversations)
   --seed=N             pacing seed (1)
   --timeout=MS         longest wait for one answer before it counts as failed (60000)
   --idle=MS            idle time after start-up before the idle memory is read (1000)
@@ -78,6 +79,7 @@ export function parseOptions(args: string[], resultsDir: string): BenchOptions {
       "cpu-prof": { type: "string" },
       "bot-flags": { type: "string" },
       "log-level": { type: "string" },
+      api: { type: "string" },
       seed: { type: "string" },
       out: { type: "string" },
       timeout: { type: "string" },
@@ -118,6 +120,10 @@ export function parseOptions(args: string[], resultsDir: string): BenchOptions {
   if (!["realistic", "short", "both"].includes(answers)) {
     throw new Error(`--answers: "${answers}" is not realistic, short or both`);
   }
+  const api = values.api ?? "conversations";
+  if (!["conversations", "responses", "chat"].includes(api)) {
+    throw new Error(`--api: "${api}" is not conversations, responses or chat`);
+  }
   const outDir = values.out ?? resultsDir;
   return {
     settings: {
@@ -138,6 +144,7 @@ export function parseOptions(args: string[], resultsDir: string): BenchOptions {
       idleMs: int("idle", values.idle, smoke ? 200 : 1000),
       seed: int("seed", values.seed, 1),
       logLevel: values["log-level"] ?? "info",
+      openaiApi: api,
       cpuProfDir,
       heapDir,
       botFlags: (values["bot-flags"] ?? "").split(/\s+/).filter(Boolean),

@@ -47,6 +47,8 @@ export interface ScenarioSettings extends FakeSettings {
   idleMs: number;
   seed: number;
   logLevel: string;
+  /** The bot's OPENAI_API: conversations (its default), responses or chat. */
+  openaiApi: string;
   /** Write a CPU profile of the loaded bot into this directory. */
   cpuProfDir?: string;
   /** Extra Deno flags for the loaded bot (inserted after `run`). */
@@ -157,6 +159,7 @@ export async function runScenario(
       CHANNEL_ID: `@${CHANNEL.username}`,
       KV_PATH: `${dataDir}/bot.kv`,
       LOG_LEVEL: s.logLevel,
+      OPENAI_API: s.openaiApi,
       SHUTDOWN_TIMEOUT: "10",
       ...(redis ? { REDIS_URL: redis.url } : {}),
     };

@@ -18,7 +18,7 @@
  *    draft up until the final message replaces it);
  * 2. `sendRichMessageDraft(rich_message.markdown = the text so far)`, the first as soon
  *    as the first token arrives (no wait), then at most one per `draftIntervalMs`
- *    (300 ms; longer past 1,000 characters, in proportion to the text, since each
+ *    (300 ms; longer past 500 characters, in proportion to the text, since each
  *    draft carries all of it) with the latest text, coalescing what arrived meanwhile; the same draft
  *    is sent again after `draftRefreshMs` (20 s) without news, so a long pause (a
  *    tool call, a slow model) never lets the ~30 s preview expire. Past 32768
@@ -65,7 +65,10 @@ export interface PreviewTiming {
 }
 
 /** Text length (characters) up to which drafts go out every `draftIntervalMs`. */
-export const DRAFT_GROWTH_CHARS = 1000;
+export const DRAFT_GROWTH_CHARS = 500;
+
+/** The longest interval between drafts with news, however long the text: the preview stays alive. */
+export const DRAFT_MAX_INTERVAL_MS = 2500;
 
 export const DEFAULT_TIMING: PreviewTiming = {
   draftIntervalMs: 300,
@@ -107,6 +110,9 @@ export interface Shown {
 }
 
 type DraftKind = "rich" | "html" | "plain";
+
+/** The reason for aborting a wait that is over: any value spares building a DOMException. */
+const ENDED = "ended";
 
 /** grammY's Node build types its signals with the abort-controller package's AbortSignal. */
 type ApiSignal = NonNullable<Parameters<Api["sendMessageDraft"]>[4]>;
@@ -199,7 +205,7 @@ export class Preview {
     if (this.#inflight) {
       const graceOver = new AbortController();
       await Promise.race([this.#pump, this.#clock.sleep(this.#t.finishGraceMs, graceOver.signal)]);
-      graceOver.abort();
+      graceOver.abort(ENDED);
       this.#inflight?.abort();
     }
     await this.#pump;
@@ -247,7 +253,7 @@ export class Preview {
       const over = new AbortController();
       const done = (why: "deadline" | "push" | "closed") => {
         if (over.signal.aborted) return;
-        over.abort();
+        over.abort(ENDED);
         if (this.#waiter === waiter) this.#waiter = undefined;
         resolve(why);
       };
@@ -274,8 +280,10 @@ export class Preview {
       return;
     }
     if (this.#textShown) {
-      const interval = this.#t.draftIntervalMs *
-        Math.max(1, this.#text.length / DRAFT_GROWTH_CHARS);
+      const interval = Math.min(
+        DRAFT_MAX_INTERVAL_MS,
+        this.#t.draftIntervalMs * Math.max(1, this.#text.length / DRAFT_GROWTH_CHARS),
+      );
       const why = await this.#wait(this.#lastDraftAt + interval, false);
       if (why === "closed") return;
     }

@@ -253,7 +253,7 @@ export function createWebhookHandler(options: WebhookHandlerOptions): WebhookHan
       racers.push(clock.sleep(ackAfterMs, answered.signal).then(() => "ack" as const));
     }
     const outcome = await Promise.race(racers);
-    answered.abort();
+    answered.abort("answered");
     if (outcome === "ack") {
       // Most answers outlast the acknowledgement: not worth a line at info.
       log.debug(

@@ -218,7 +218,7 @@ Deno.test("streaming: placeholder, first text at once, throttled drafts with a s
   });
 });
 
-Deno.test("past 1,000 characters drafts go out less often, in proportion to the text", async () => {
+Deno.test("past 500 characters drafts go out less often, in proportion to the text", async () => {
   await withFake(async (tg, api) => {
     const clock = new ManualClock();
     const s = stream(api, { clock });
@@ -226,8 +226,8 @@ Deno.test("past 1,000 characters drafts go out less often, in proportion to the 
     s.push("x".repeat(2995));
     await tg.waitForCall("sendRichMessageDraft");
     s.push(" more"); // 3,000 characters now
-    await clock.advance(899);
-    assert.equal(tg.callsTo("sendRichMessageDraft").length, 1, "3,000 characters: 900 ms apart");
+    await clock.advance(1799);
+    assert.equal(tg.callsTo("sendRichMessageDraft").length, 1, "3,000 characters: 1.8 s apart");
     await clock.advance(1);
     await tg.waitForCalls("sendRichMessageDraft", 2);
     await s.finish("x".repeat(2995) + " more");
