@@ -8,6 +8,7 @@
 import { FakeTelegram, type FakeUser } from "../tests/fakes/telegram.ts";
 import { FakeOpenAI } from "../tests/fakes/openai.ts";
 import { type Exchange, tapServer } from "./tap.ts";
+import { oggOpus } from "../tests/helpers/assets.ts";
 
 /** The channel subscribers must be in (as in tests/helpers/stack.ts). */
 export const CHANNEL = { id: -1001234567890, username: "test_channel", title: "Test Channel" };
@@ -52,6 +53,21 @@ const pad = (id: number) => String(id).padStart(7, "0");
 
 /** The text a simulated user sends for message `id`. */
 export const questionText = (id: number) => `uq${pad(id)} could you explain this briefly?`;
+/**
+ * A short voice note for the bench: a real Ogg Opus header (what the fakes check)
+ * followed by the question as bytes, which the fake transcription reads back.
+ */
+export function voiceNote(question: string): Uint8Array {
+  const head = oggOpus();
+  const text = new TextEncoder().encode(question);
+  const bytes = new Uint8Array(head.length + text.length);
+  bytes.set(head);
+  bytes.set(text, head.length);
+  return bytes;
+}
+const VOICE_QUESTION_RE = /uq\d{7}[ -~]*/;
+const decoder = new TextDecoder();
+
 /** Marker that starts answer `id` (its first token). */
 export const startMarker = (id: number) => `bq${pad(id)}s`;
 /** Marker that ends answer `id` (its last token). */
@@ -213,6 +229,8 @@ export async function startBenchFakes(settings: FakeSettings): Promise<BenchFake
   const telegram = tg.value;
   const openai = ai.value;
   telegram.addChannel({ ...CHANNEL, botIsAdmin: true });
+  // A voice note's transcript is the question its bytes carry (see voiceNote).
+  openai.audio.transcript = ({ bytes }) => VOICE_QUESTION_RE.exec(decoder.decode(bytes))?.[0] ?? "";
   openai.reply = (input) => {
     const id = /uq(\d{7})/.exec(input)?.[1];
     return id === undefined

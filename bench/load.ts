@@ -5,7 +5,8 @@
  * the fakes' records (`analyze.ts`).
  */
 import type { FakeTelegram } from "../tests/fakes/telegram.ts";
-import { type BenchFakes, MARKER_RE, questionText } from "./fakes.ts";
+import { type BenchFakes, MARKER_RE, questionText, voiceNote } from "./fakes.ts";
+import { sendVoice } from "../tests/fakes/telegram_files.ts";
 
 /** One message a simulated user sent. */
 export interface SentMessage {
@@ -96,6 +97,8 @@ export interface DriveContext {
   ids: Ids;
   /** Longest wait for one answer before it counts as failed. */
   answerTimeoutMs: number;
+  /** How users ask: a text, or a voice note whose transcript is that text. */
+  input?: "text" | "voice";
   /** Counts of questions asked and of waits ended (answered or timed out), for watchers. */
   progress?: { asked: number; done: number };
 }
@@ -104,7 +107,9 @@ function ask(ctx: DriveContext, userId: number, messages: SentMessage[]): SentMe
   const id = ctx.ids.next();
   const user = { id: userId, first_name: `User${userId}`, language_code: "en" };
   const pushedAt = Date.now();
-  const { update_id } = ctx.fakes.telegram.sendText(user, questionText(id));
+  const { update_id } = ctx.input === "voice"
+    ? sendVoice(ctx.fakes.telegram, user, voiceNote(questionText(id)), { duration: 3 })
+    : ctx.fakes.telegram.sendText(user, questionText(id));
   const sent = { id, userId, updateId: update_id, pushedAt, answered: false };
   messages.push(sent);
   if (ctx.progress) ctx.progress.asked++;

@@ -108,7 +108,8 @@ export async function main(args: string[]): Promise<number> {
       `revision: ${rev.commit.slice(0, 12)}${rev.dirty ? " + uncommitted changes" : ""}` +
       (worktree ? `; compared with ${options.compare} (${worktree.commit.slice(0, 12)})` : ""),
       `load: ${s.users} users × ${s.messagesPerUser} messages, think ${s.thinkMs[0]}–` +
-      `${s.thinkMs[1]} ms, ramp ${s.rampMs} ms; bursts of ${s.burstUsers} users`,
+      `${s.thinkMs[1]} ms, ramp ${s.rampMs} ms; bursts of ${s.burstUsers} users; ` +
+      `users send ${s.input === "voice" ? "voice notes" : "texts"}; OPENAI_API=${s.openaiApi}`,
       `fakes: Telegram ${s.telegramLatencyMs} ms per call; OpenAI ${s.timeToFirstTokenMs} ms ` +
       `to first token, ${s.tokensPerSecond ? `${s.tokensPerSecond} tokens/s` : "unpaced"}; ` +
       `answers: ` +

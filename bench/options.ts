@@ -43,6 +43,7 @@ export const USAGE = `deno task bench [options]
   --bot-flags="..."    extra Deno flags for the loaded bot, e.g. "--v8-flags=--max-old-space-size=64"
   --log-level=LEVEL    the bot's LOG_LEVEL (info)
   --api=NAME           the bot's OPENAI_API: conversations, responses or chat (conversations)
+  --input=text|voice   users send texts, or short voice notes (download + transcription) (text)
   --seed=N             pacing seed (1)
   --timeout=MS         longest wait for one answer before it counts as failed (60000)
   --idle=MS            idle time after start-up before the idle memory is read (1000)
@@ -80,6 +81,7 @@ export function parseOptions(args: string[], resultsDir: string): BenchOptions {
       "bot-flags": { type: "string" },
       "log-level": { type: "string" },
       api: { type: "string" },
+      input: { type: "string" },
       seed: { type: "string" },
       out: { type: "string" },
       timeout: { type: "string" },
@@ -120,6 +122,10 @@ export function parseOptions(args: string[], resultsDir: string): BenchOptions {
   if (!["realistic", "short", "both"].includes(answers)) {
     throw new Error(`--answers: "${answers}" is not realistic, short or both`);
   }
+  const input = values.input ?? "text";
+  if (!["text", "voice"].includes(input)) {
+    throw new Error(`--input: "${input}" is not text or voice`);
+  }
   const api = values.api ?? "conversations";
   if (!["conversations", "responses", "chat"].includes(api)) {
     throw new Error(`--api: "${api}" is not conversations, responses or chat`);
@@ -145,6 +151,7 @@ export function parseOptions(args: string[], resultsDir: string): BenchOptions {
       seed: int("seed", values.seed, 1),
       logLevel: values["log-level"] ?? "info",
       openaiApi: api,
+      input: input as "text" | "voice",
       cpuProfDir,
       heapDir,
       botFlags: (values["bot-flags"] ?? "").split(/\s+/).filter(Boolean),

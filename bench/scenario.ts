@@ -47,6 +47,8 @@ export interface ScenarioSettings extends FakeSettings {
   idleMs: number;
   seed: number;
   logLevel: string;
+  /** What users send: texts, or voice notes transcribed into those texts. */
+  input: "text" | "voice";
   /** The bot's OPENAI_API: conversations (its default), responses or chat. */
   openaiApi: string;
   /** Write a CPU profile of the loaded bot into this directory. */
@@ -188,7 +190,14 @@ export async function runScenario(
 
     watcher = new AnswerWatcher(fakes.telegram);
     const progress = { asked: 0, done: 0 };
-    const ctx = { fakes, watcher, ids: new Ids(), answerTimeoutMs: s.answerTimeoutMs, progress };
+    const ctx = {
+      fakes,
+      watcher,
+      ids: new Ids(),
+      answerTimeoutMs: s.answerTimeoutMs,
+      progress,
+      input: s.input,
+    };
     let heapWatch: HeapWatch | undefined;
     if (s.heapDir) {
       const url = inspectorUrl(running.output());

@@ -183,3 +183,38 @@ Deno.test("bench: a --smoke run drives the real bot with both stores and answer 
     await Deno.remove(out, { recursive: true });
   }
 });
+
+Deno.test("bench: a --smoke run with voice notes and OPENAI_API=chat answers every note", async () => {
+  const out = await Deno.makeTempDir({ prefix: "bench-smoke-voice-" });
+  try {
+    const run = await new Deno.Command(Deno.execPath(), {
+      args: [
+        "run",
+        "-A",
+        "bench/main.ts",
+        "--smoke",
+        "--store=kv",
+        "--answers=short",
+        "--burst=0",
+        "--input=voice",
+        "--api=chat",
+        `--out=${out}`,
+      ],
+      cwd: ROOT,
+      stdout: "piped",
+      stderr: "piped",
+      signal: AbortSignal.timeout(90_000),
+    }).output();
+    const stdout = new TextDecoder().decode(run.stdout);
+    const stderr = new TextDecoder().decode(run.stderr);
+    assert.equal(run.code, 0, `bench failed:\n${stdout}\n${stderr}`);
+    assert.match(stdout, /users send voice notes; OPENAI_API=chat/);
+    const [file] = [...Deno.readDirSync(out)].map((e) => e.name);
+    const report = JSON.parse(await Deno.readTextFile(`${out}/${file}`));
+    for (const p of report.scenarios[0].phases) {
+      assert.equal(p.answered, p.messages, `${p.name}: every voice note answered`);
+    }
+  } finally {
+    await Deno.remove(out, { recursive: true });
+  }
+});
