@@ -27,9 +27,9 @@
  *
  * Aborting the caller's `signal` still works as without this wrapper (the upstream
  * call sees it through a linked AbortController) and is never taken for a stall.
- * Timers run only while waiting for the backend, never while the caller handles a
- * delta, and none is left running once `ask` ends. They come from `scheduler`, so
- * tests drive them by hand.
+ * Only the time spent waiting for the backend counts, never the time the caller takes
+ * to handle a delta; no timer is left once `ask` ends. Timers come from `scheduler`,
+ * so tests drive them by hand.
  *
  * A timed-out call is not waited for: the stall is reported at once, and the
  * abandoned call is aborted and closed in the background (a backend that does not
@@ -38,17 +38,77 @@
 import { getLogger, type Logger } from "@logtape/logtape";
 import { type Answer, type Assistant, AssistantError, type UserInput } from "./assistant.ts";
 
-/** The part of `setTimeout` / `clearTimeout` the timeouts use; tests pass a manual one. */
+/** The part of the clock and timers the timeouts use; tests pass a manual one. */
 export interface Scheduler {
   setTimeout(callback: () => void, ms: number): unknown;
   clearTimeout(handle: unknown): void;
+  /** Milliseconds on a monotonic scale. */
+  now(): number;
 }
 
 /** The real timers. */
 export const realScheduler: Scheduler = {
   setTimeout: (callback, ms) => setTimeout(callback, ms),
   clearTimeout: (handle) => clearTimeout(handle as number),
+  now: () => performance.now(),
 };
+
+/**
+ * The deadline of one call's current wait for the backend. A delta only moves the
+ * deadline; the timer is set again only when it fires early (or the limit changes),
+ * so a streamed answer costs a timer or two, not one per token (the bench measured
+ * about 15 µs a token for a timer per wait). A timer that fires while the caller holds
+ * a delta does nothing: the caller's time is not the model's.
+ */
+class Watch {
+  readonly stalled: Promise<typeof STALLED>;
+  #resolve!: (value: typeof STALLED) => void;
+  #waiting = false;
+  #deadline = Infinity;
+  #limit = 0;
+  #handle: unknown;
+  #due = Infinity;
+
+  constructor(private readonly scheduler: Scheduler) {
+    this.stalled = new Promise((resolve) => (this.#resolve = resolve));
+  }
+
+  /** A wait for the backend begins; it may last `ms` (0: no limit). */
+  wait(ms: number): void {
+    this.#waiting = ms > 0;
+    if (ms <= 0) return;
+    this.#deadline = this.scheduler.now() + ms;
+    if (this.#handle === undefined || ms !== this.#limit || this.#due > this.#deadline) {
+      this.#limit = ms;
+      this.#arm(ms);
+    }
+  }
+
+  /** The wait ended: the backend answered. */
+  idle(): void {
+    this.#waiting = false;
+  }
+
+  /** No timer is left. */
+  stop(): void {
+    if (this.#handle !== undefined) this.scheduler.clearTimeout(this.#handle);
+    this.#handle = undefined;
+  }
+
+  #arm(ms: number): void {
+    this.stop();
+    this.#due = this.scheduler.now() + ms;
+    this.#handle = this.scheduler.setTimeout(() => this.#fire(), ms);
+  }
+
+  #fire(): void {
+    this.#handle = undefined;
+    if (!this.#waiting) return;
+    const left = this.#deadline - this.scheduler.now();
+    if (left <= 0) this.#resolve(STALLED);
+    else this.#arm(left);
+  }
+}
 
 export interface StallOptions {
   /** Milliseconds from asking to the first text; 0 = no limit. */
@@ -85,19 +145,21 @@ export function withStallDetection(assistant: Assistant, options: StallOptions):
   const seconds = (ms: number) => ms / 1000;
 
   /** The backend's next step, or {@link STALLED} when none came within `ms` (0: no limit). */
-  function nextWithin(
+  async function nextWithin(
     turn: AsyncGenerator<string, Answer>,
+    watch: Watch,
     ms: number,
   ): Promise<IteratorResult<string, Answer> | typeof STALLED> {
     const next = turn.next();
-    if (ms <= 0) return next;
+    if (ms <= 0) return await next;
     // When the stall wins the race, this step settles later, unobserved.
     next.catch(() => {});
-    let handle: unknown;
-    const stalled = new Promise<typeof STALLED>((resolve) => {
-      handle = scheduler.setTimeout(() => resolve(STALLED), ms);
-    });
-    return Promise.race([next, stalled]).finally(() => scheduler.clearTimeout(handle));
+    watch.wait(ms);
+    try {
+      return await Promise.race([next, watch.stalled]);
+    } finally {
+      watch.idle();
+    }
   }
 
   async function* ask(
@@ -111,11 +173,12 @@ export function withStallDetection(assistant: Assistant, options: StallOptions):
       if (signal?.aborted) follow();
       else signal?.addEventListener("abort", follow, { once: true });
       const turn = assistant.ask(userId, input, upstream.signal);
+      const watch = new Watch(scheduler);
       let shown = "";
       let ended = false;
       try {
         for (;;) {
-          const step = await nextWithin(turn, shown ? idleMs : firstTokenMs);
+          const step = await nextWithin(turn, watch, shown ? idleMs : firstTokenMs);
           if (step === STALLED) break;
           if (step.done) {
             ended = true;
@@ -125,6 +188,7 @@ export function withStallDetection(assistant: Assistant, options: StallOptions):
           yield step.value;
         }
       } finally {
+        watch.stop();
         signal?.removeEventListener("abort", follow);
         // Stalled, failed, or the caller stopped reading: stop the call and let the
         // backend close its stream (after its pending step, if any).

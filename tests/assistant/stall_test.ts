@@ -20,11 +20,21 @@ import { FakeOpenAI } from "../fakes/openai.ts";
 /** Timers that fire only when the test says so. */
 class ManualScheduler implements Scheduler {
   #next = 1;
-  readonly timers = new Map<number, { callback: () => void; ms: number }>();
+  #now = 0;
+  readonly timers = new Map<number, { callback: () => void; ms: number; due: number }>();
+
+  now(): number {
+    return this.#now;
+  }
+
+  /** Timers set so far. */
+  get created(): number {
+    return this.#next - 1;
+  }
 
   setTimeout(callback: () => void, ms: number): unknown {
     const id = this.#next++;
-    this.timers.set(id, { callback, ms });
+    this.timers.set(id, { callback, ms, due: this.#now + ms });
     return id;
   }
 
@@ -46,11 +56,12 @@ class ManualScheduler implements Scheduler {
     return this.pending[0];
   }
 
-  /** Fires the pending timer, as if its time had passed. */
+  /** Fires the pending timer: time moves on to when it is due. */
   async fire(): Promise<void> {
     const ms = await this.armed();
     const [[id, timer]] = this.timers;
     this.timers.delete(id);
+    this.#now = Math.max(this.#now, timer.due);
     timer.callback();
     assert.ok(ms > 0);
   }
@@ -303,17 +314,36 @@ Deno.test("stall: the caller's abort still stops the answer, and is not taken fo
   assert.deepEqual(scheduler.pending, []);
 });
 
-Deno.test("stall: no timer runs while the caller holds a delta; none is left when it stops reading", async () => {
+Deno.test("stall: time the caller holds a delta is not the model's; no timer is left when it stops reading", async () => {
   const { backend, scheduler, assistant } = setup();
   const turn = assistant.ask(1, textInput("question"));
   const step = turn.next();
   const call = await backend.call(1);
   call.delta("one");
   assert.deepEqual(await step, { done: false, value: "one" });
-  assert.deepEqual(scheduler.pending, [], "the caller's own time is not the model's");
+  // The caller takes longer than the idle timeout with this delta: not a stall.
+  await scheduler.fire();
+  assert.deepEqual(scheduler.pending, [], "a timer firing while the caller holds does nothing");
+  const next = turn.next();
+  assert.equal(await scheduler.armed(), IDLE, "the wait for the model starts now");
+  call.delta("two");
+  assert.deepEqual(await next, { done: false, value: "two" });
+  assert.equal(call.signal.aborted, false);
   const result = await turn.return({ text: "", status: "aborted" });
   assert.equal(result.done, true);
   assert.equal(call.signal.aborted, true, "abandoning the turn stops the call");
+  assert.deepEqual(scheduler.pending, []);
+});
+
+Deno.test("stall: a streamed answer costs a timer or two, not one per delta", async () => {
+  const { backend, scheduler, assistant } = setup();
+  const { deltas, done } = consume(assistant.ask(1, textInput("question")));
+  const call = await backend.call(1);
+  for (let i = 0; i < 100; i++) call.delta(`w${i} `);
+  call.push({ type: "end" });
+  assert.equal((await done).status, "completed");
+  assert.equal(deltas.length, 100);
+  assert.ok(scheduler.created <= 2, `${scheduler.created} timers for 100 deltas`);
   assert.deepEqual(scheduler.pending, []);
 });
 
