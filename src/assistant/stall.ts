@@ -61,32 +61,35 @@ export const realScheduler: Scheduler = {
  * a delta does nothing: the caller's time is not the model's.
  */
 class Watch {
-  readonly stalled: Promise<typeof STALLED>;
-  #resolve!: (value: typeof STALLED) => void;
-  #waiting = false;
+  /** Told when the current wait is over its deadline; unset while none runs. */
+  #onStall: (() => void) | undefined;
   #deadline = Infinity;
   #limit = 0;
   #handle: unknown;
   #due = Infinity;
 
-  constructor(private readonly scheduler: Scheduler) {
-    this.stalled = new Promise((resolve) => (this.#resolve = resolve));
-  }
+  constructor(private readonly scheduler: Scheduler) {}
 
-  /** A wait for the backend begins; it may last `ms` (0: no limit). */
-  wait(ms: number): void {
-    this.#waiting = ms > 0;
-    if (ms <= 0) return;
+  /**
+   * A wait for the backend begins; it may last `ms`. Resolves with {@link STALLED}
+   * once it is over its deadline (and never when the wait ends first: a promise per
+   * wait, so nothing piles up on one that lives as long as the answer).
+   */
+  wait(ms: number): Promise<typeof STALLED> {
+    const stalled = new Promise<typeof STALLED>((resolve) => {
+      this.#onStall = () => resolve(STALLED);
+    });
     this.#deadline = this.scheduler.now() + ms;
     if (this.#handle === undefined || ms !== this.#limit || this.#due > this.#deadline) {
       this.#limit = ms;
       this.#arm(ms);
     }
+    return stalled;
   }
 
   /** The wait ended: the backend answered. */
   idle(): void {
-    this.#waiting = false;
+    this.#onStall = undefined;
   }
 
   /** No timer is left. */
@@ -103,9 +106,9 @@ class Watch {
 
   #fire(): void {
     this.#handle = undefined;
-    if (!this.#waiting) return;
+    if (!this.#onStall) return;
     const left = this.#deadline - this.scheduler.now();
-    if (left <= 0) this.#resolve(STALLED);
+    if (left <= 0) this.#onStall();
     else this.#arm(left);
   }
 }
@@ -154,9 +157,8 @@ export function withStallDetection(assistant: Assistant, options: StallOptions):
     if (ms <= 0) return await next;
     // When the stall wins the race, this step settles later, unobserved.
     next.catch(() => {});
-    watch.wait(ms);
     try {
-      return await Promise.race([next, watch.stalled]);
+      return await Promise.race([next, watch.wait(ms)]);
     } finally {
       watch.idle();
     }
