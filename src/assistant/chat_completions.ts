@@ -11,33 +11,22 @@
  * and errors and commits the turn. `finish_reason: "length"` (the output limit) or
  * `"content_filter"` makes the answer `incomplete`.
  */
-import type { OpenAI } from "openai";
 import type { Assistant } from "./assistant.ts";
-import type { UserFields } from "./identity.ts";
 import { checkServed } from "./served.ts";
 import { chatContent } from "./parts.ts";
 import {
+  type BackendOptions,
   createStatelessAssistant,
-  type StatelessAssistantOptions,
   type Turn,
   type TurnResult,
 } from "./stateless.ts";
 
-export interface ChatCompletionsOptions extends Pick<StatelessAssistantOptions, "history" | "log"> {
-  client: OpenAI;
-  model: string;
-  instructions?: string;
-  /**
-   * The output limit (`MAX_OUTPUT_TOKENS`): `max_completion_tokens` for OpenAI itself
-   * (its reasoning models refuse `max_tokens`), `max_tokens` for other servers (the
-   * field they all know).
-   */
-  maxOutputTokens?: number;
-  /** The endpoint is OpenAI itself. */
-  official?: boolean;
-  /** The hashed per-user fields; undefined: none are sent. */
-  userFields?: (userId: number) => Promise<UserFields>;
-}
+/**
+ * The options of a stateless backend. `maxOutputTokens` (`MAX_OUTPUT_TOKENS`) goes as
+ * `max_completion_tokens` to OpenAI itself (its reasoning models refuse `max_tokens`)
+ * and as `max_tokens` to other servers (the field they all know).
+ */
+export type ChatCompletionsOptions = BackendOptions;
 
 /** Creates the Chat Completions backend. */
 export function createChatCompletionsAssistant(options: ChatCompletionsOptions): Assistant {

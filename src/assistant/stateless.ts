@@ -12,7 +12,8 @@
  *   user's input as its label: the transcript, the caption and markers for the
  *   images and files, never their bytes (they go in this turn's request only).
  */
-import { APIUserAbortError } from "openai";
+import { APIUserAbortError, type OpenAI } from "openai";
+import type { UserFields } from "./identity.ts";
 import type { Logger } from "@logtape/logtape";
 import {
   type Answer,
@@ -54,6 +55,19 @@ export interface StatelessAssistantOptions {
   /** The start-up check of the API. */
   checkServed: () => Promise<void>;
   log: Logger;
+}
+
+/** What the two stateless backends (`responses`, `chat`) are built from. */
+export interface BackendOptions extends Pick<StatelessAssistantOptions, "history" | "log"> {
+  client: OpenAI;
+  model: string;
+  instructions?: string;
+  /** The output limit (`MAX_OUTPUT_TOKENS`); undefined: the model's own. */
+  maxOutputTokens?: number;
+  /** The endpoint is OpenAI itself. */
+  official?: boolean;
+  /** The hashed per-user fields; undefined: none are sent. */
+  userFields?: (userId: number) => Promise<UserFields>;
 }
 
 /** What bounds the context on these backends, for the operator's log line. */

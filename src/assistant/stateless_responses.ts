@@ -9,33 +9,24 @@
  * `parts.ts`). The history lives in the bot's store (`history.ts`); the frame
  * (`stateless.ts`) filters reasoning, handles stops and errors, and commits.
  */
-import type { OpenAI } from "openai";
 import type { Assistant } from "./assistant.ts";
 import { failedResponse } from "./errors.ts";
-import type { UserFields } from "./identity.ts";
 import { checkServed } from "./served.ts";
 import { responseInput } from "./parts.ts";
 import {
+  type BackendOptions,
   createStatelessAssistant,
   HISTORY_CONTEXT_FIX,
-  type StatelessAssistantOptions,
   type Turn,
   type TurnResult,
 } from "./stateless.ts";
 import { responseEvents } from "./sse.ts";
 
-export interface StatelessResponsesOptions
-  extends Pick<StatelessAssistantOptions, "history" | "log"> {
-  client: OpenAI;
-  model: string;
-  instructions?: string;
-  /** `max_output_tokens` (`MAX_OUTPUT_TOKENS`); undefined: the model's own limit. */
-  maxOutputTokens?: number;
-  /** The endpoint is OpenAI itself: `stream_options` turns its obfuscation padding off. */
-  official?: boolean;
-  /** The hashed per-user fields; undefined: none are sent. */
-  userFields?: (userId: number) => Promise<UserFields>;
-}
+/**
+ * The options of a stateless backend; `maxOutputTokens` goes as `max_output_tokens`,
+ * and with `official` `stream_options` turns OpenAI's obfuscation padding off.
+ */
+export type StatelessResponsesOptions = BackendOptions;
 
 /** Creates the stateless Responses backend. */
 export function createStatelessResponsesAssistant(options: StatelessResponsesOptions): Assistant {

@@ -4,21 +4,10 @@
  */
 import assert from "node:assert/strict";
 import OpenAI, { BadRequestError, NotFoundError } from "openai";
-import { FakeOpenAI, type FakeOpenAIOptions } from "./openai.ts";
 import { REASONING_DELTAS } from "./openai_chat.ts";
+import { withFakeOpenAI } from "../helpers/openai.ts";
 
-async function withFake(
-  options: FakeOpenAIOptions,
-  fn: (fake: FakeOpenAI, client: OpenAI) => Promise<void>,
-): Promise<void> {
-  const fake = await FakeOpenAI.start(options);
-  const client = new OpenAI({ apiKey: fake.apiKey, baseURL: fake.baseURL, maxRetries: 0 });
-  try {
-    await fn(fake, client);
-  } finally {
-    await fake.close();
-  }
-}
+const withFake = withFakeOpenAI;
 
 async function rejects400(promise: Promise<unknown>, param: string | null, code: string | null) {
   await assert.rejects(promise, (error) => {

@@ -3,22 +3,11 @@
  */
 import assert from "node:assert/strict";
 import OpenAI, { BadRequestError, toFile } from "openai";
-import { FakeOpenAI, type FakeOpenAIOptions } from "./openai.ts";
 import { jpeg, oggOpus, pdf, png } from "../helpers/assets.ts";
 import { dataUrl } from "../../src/assistant/parts.ts";
+import { withFakeOpenAI } from "../helpers/openai.ts";
 
-async function withFake(
-  options: FakeOpenAIOptions,
-  fn: (fake: FakeOpenAI, client: OpenAI) => Promise<void>,
-): Promise<void> {
-  const fake = await FakeOpenAI.start(options);
-  const client = new OpenAI({ apiKey: fake.apiKey, baseURL: fake.baseURL, maxRetries: 0 });
-  try {
-    await fn(fake, client);
-  } finally {
-    await fake.close();
-  }
-}
+const withFake = withFakeOpenAI;
 
 async function rejects400(promise: Promise<unknown>, pattern: RegExp, param?: string | null) {
   await assert.rejects(promise, (error) => {

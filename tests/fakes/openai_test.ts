@@ -9,21 +9,11 @@ import OpenAI, {
   NotFoundError,
   RateLimitError,
 } from "openai";
-import { FakeOpenAI, type FakeOpenAIOptions } from "./openai.ts";
+import { FakeOpenAI } from "./openai.ts";
 import { until } from "../helpers/predicates.ts";
+import { withFakeOpenAI } from "../helpers/openai.ts";
 
-async function withFake(
-  options: FakeOpenAIOptions,
-  fn: (fake: FakeOpenAI, client: OpenAI) => Promise<void>,
-): Promise<void> {
-  const fake = await FakeOpenAI.start(options);
-  const client = new OpenAI({ apiKey: fake.apiKey, baseURL: fake.baseURL, maxRetries: 0 });
-  try {
-    await fn(fake, client);
-  } finally {
-    await fake.close();
-  }
-}
+const withFake = withFakeOpenAI;
 
 /** Reads a streamed response to its end: its text, the completed response, any padding. */
 async function readStream(stream: AsyncIterable<OpenAI.Responses.ResponseStreamEvent>) {

@@ -7,19 +7,12 @@ import { FakeOpenAI, type FakeOpenAIOptions } from "../fakes/openai.ts";
 import { createTranscriber } from "../../src/media/transcribe.ts";
 import { MediaError } from "../../src/media/errors.ts";
 import { oggOpus } from "../helpers/assets.ts";
+import { withFakeOpenAI } from "../helpers/openai.ts";
 
-async function withFake(
+const withFake = (
   fn: (fake: FakeOpenAI, client: OpenAI) => Promise<void>,
   options: FakeOpenAIOptions = {},
-): Promise<void> {
-  const fake = await FakeOpenAI.start(options);
-  const client = new OpenAI({ apiKey: fake.apiKey, baseURL: fake.baseURL, maxRetries: 0 });
-  try {
-    await fn(fake, client);
-  } finally {
-    await fake.close();
-  }
-}
+) => withFakeOpenAI(options, fn);
 
 const voice = { data: oggOpus(), filename: "voice.ogg", mime: "audio/ogg" };
 
