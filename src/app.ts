@@ -63,8 +63,8 @@ export async function openStore(config: Config): Promise<Store> {
  * elsewhere an aborted call adds nothing (Conversations) or nothing is stored before
  * delivery (`responses`, `chat`).
  */
-export function createAssistant(config: Config, store: Store): Assistant {
-  const backend = createBackend(config, store);
+export function createAssistant(config: Config, store: Store, client: OpenAI): Assistant {
+  const backend = createBackend(config, store, client);
   return withStallDetection(backend, {
     firstTokenMs: config.openai.firstTokenTimeoutMs,
     idleMs: config.openai.idleTimeoutMs,
@@ -83,8 +83,7 @@ export function openAIClient(config: Config): OpenAI {
   });
 }
 
-function createBackend(config: Config, store: Store): Assistant {
-  const client = openAIClient(config);
+function createBackend(config: Config, store: Store, client: OpenAI): Assistant {
   const assistant = config.openai.assistant;
   if (assistant.kind === "assistants") {
     return createAssistantsAssistant({ client, store, assistantId: assistant.assistantId });
@@ -127,7 +126,9 @@ function createBackend(config: Config, store: Store): Assistant {
 export async function createApp(config: Config): Promise<App> {
   const log = getLogger(["bot"]);
   const store = await openStore(config);
-  const assistant = createAssistant(config, store);
+  // One client for answers and transcriptions: one connection pool, one retry policy.
+  const client = openAIClient(config);
+  const assistant = createAssistant(config, store, client);
   const metrics = createMetrics();
   const stats = createStats({ store, resetHourUtc: config.limits.resetHourUtc });
   const usage = createUsage({ store, limits: config.limits, adminIds: config.adminIds });
@@ -181,9 +182,9 @@ export async function createApp(config: Config): Promise<App> {
     media: createMedia({
       api: bot.api,
       telegram: config.telegram,
-      client: openAIClient(config),
+      client,
       transcribeModel: config.openai.transcribeModel,
-      maxFileMb: config.limits.maxFileMb ?? 20,
+      maxFileMb: config.limits.maxFileMb,
       settled: async (updateIds) => {
         await Promise.all(updateIds.map((id) => markDone(store, id)));
       },

@@ -33,7 +33,7 @@ export interface LimitsConfig {
   /** Longest message accepted, in characters. */
   maxMessageChars: number;
   /** Largest file taken, in MB (`MAX_FILE_MB`); checked by the media step (`media/classify.ts`). */
-  maxFileMb?: number;
+  maxFileMb: number;
   /** Hour (UTC) at which daily counters reset. */
   resetHourUtc: number;
 }

@@ -20,7 +20,7 @@ const answer = (status: Answer["status"] = "completed"): Answer => ({
 });
 
 function setup(store = new MemoryStore()) {
-  const limits = { maxMessageChars: 4096, resetHourUtc: 0, answersPerDay: 5 };
+  const limits = { maxMessageChars: 4096, maxFileMb: 20, resetHourUtc: 0, answersPerDay: 5 };
   const usage = createUsage({ store, limits, adminIds: [] });
   const stats = createStats({ store, resetHourUtc: 0 });
   const metrics = createMetrics();

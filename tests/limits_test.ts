@@ -5,7 +5,7 @@ import { RedisStore } from "../src/store/redis.ts";
 import { startRedis } from "./helpers/redis.ts";
 import { getLogger } from "@logtape/logtape";
 
-const base: LimitsConfig = { maxMessageChars: 16_000, resetHourUtc: 0 };
+const base: LimitsConfig = { maxMessageChars: 16_000, maxFileMb: 20, resetHourUtc: 0 };
 const NOON = Date.UTC(2026, 10, 24, 12, 0, 0);
 
 Deno.test("limits: days end at the reset hour (UTC)", () => {

@@ -14,7 +14,7 @@
  */
 import { Buffer } from "node:buffer";
 import type { OpenAI } from "openai";
-import { AssistantError, type InputFile, type UserInput } from "./assistant.ts";
+import { AssistantError, hasMedia, type InputFile, type UserInput } from "./assistant.ts";
 import { pdfText } from "../media/pdf.ts";
 
 type ResponseContent = OpenAI.Responses.ResponseInputContent;
@@ -32,7 +32,7 @@ export function dataUrl(mime: string, data: Uint8Array): string {
 
 /** The Responses API's input for one user turn: the text alone, or content parts. */
 export function responseInput(input: UserInput): string | ResponseContent[] {
-  if (!input.images?.length && !input.files?.length) return input.text;
+  if (!hasMedia(input)) return input.text;
   const parts: ResponseContent[] = [];
   if (input.text) parts.push({ type: "input_text", text: input.text });
   for (const image of input.images ?? []) {
@@ -71,16 +71,19 @@ async function fileText(file: InputFile): Promise<string> {
         "passes files as text; OPENAI_API=conversations or responses sends the file itself",
     );
   }
-  const chars = [...text];
-  if (chars.length <= FILE_TEXT_MAX_CHARS) return text;
-  return `${chars.slice(0, FILE_TEXT_MAX_CHARS).join("")}\n[… the rest of the file, ${
-    chars.length - FILE_TEXT_MAX_CHARS
+  // UTF-16 units: never fewer than characters, so a short text needs no count at all.
+  if (text.length <= FILE_TEXT_MAX_CHARS) return text;
+  let cut = FILE_TEXT_MAX_CHARS;
+  const last = text.charCodeAt(cut - 1);
+  if (last >= 0xd800 && last <= 0xdbff) cut--; // not inside a surrogate pair
+  return `${text.slice(0, cut)}\n[… the rest of the file, ${
+    text.length - cut
   } characters, was left out]`;
 }
 
 /** The Chat Completions content of one user turn: the text alone, or parts. */
 export async function chatContent(input: UserInput): Promise<string | ChatPart[]> {
-  if (!input.images?.length && !input.files?.length) return input.text;
+  if (!hasMedia(input)) return input.text;
   const parts: ChatPart[] = [];
   if (input.text) parts.push({ type: "text", text: input.text });
   for (const image of input.images ?? []) {

@@ -28,7 +28,7 @@
  * Aborting the caller's `signal` still works as without this wrapper (the upstream
  * call sees it through a linked AbortController) and is never taken for a stall.
  * Only the time spent waiting for the backend counts, never the time the caller takes
- * to handle a delta; no timer is left once `ask` ends. Timers come from `scheduler`,
+ * to handle a delta; no timer is left once `ask` ends. Timers come from `clock`,
  * so tests drive them by hand.
  *
  * A timed-out call is not waited for: the stall is reported at once, and the
@@ -36,22 +36,8 @@
  * honour the signal promptly cannot hold the user past the timeout).
  */
 import { getLogger, type Logger } from "@logtape/logtape";
+import { type Clock, systemClock } from "../clock.ts";
 import { type Answer, type Assistant, AssistantError, type UserInput } from "./assistant.ts";
-
-/** The part of the clock and timers the timeouts use; tests pass a manual one. */
-export interface Scheduler {
-  setTimeout(callback: () => void, ms: number): unknown;
-  clearTimeout(handle: unknown): void;
-  /** Milliseconds on a monotonic scale. */
-  now(): number;
-}
-
-/** The real timers. */
-export const realScheduler: Scheduler = {
-  setTimeout: (callback, ms) => setTimeout(callback, ms),
-  clearTimeout: (handle) => clearTimeout(handle as number),
-  now: () => performance.now(),
-};
 
 /**
  * The deadline of one call's current wait for the backend. A delta only moves the
@@ -65,10 +51,11 @@ class Watch {
   #onStall: (() => void) | undefined;
   #deadline = Infinity;
   #limit = 0;
-  #handle: unknown;
+  /** Aborts the pending timer; undefined when none is pending. */
+  #timer: AbortController | undefined;
   #due = Infinity;
 
-  constructor(private readonly scheduler: Scheduler) {}
+  constructor(private readonly clock: Clock) {}
 
   /**
    * A wait for the backend begins; it may last `ms`. Resolves with {@link STALLED}
@@ -79,8 +66,8 @@ class Watch {
     const stalled = new Promise<typeof STALLED>((resolve) => {
       this.#onStall = () => resolve(STALLED);
     });
-    this.#deadline = this.scheduler.now() + ms;
-    if (this.#handle === undefined || ms !== this.#limit || this.#due > this.#deadline) {
+    this.#deadline = this.clock.now() + ms;
+    if (this.#timer === undefined || ms !== this.#limit || this.#due > this.#deadline) {
       this.#limit = ms;
       this.#arm(ms);
     }
@@ -94,20 +81,24 @@ class Watch {
 
   /** No timer is left. */
   stop(): void {
-    if (this.#handle !== undefined) this.scheduler.clearTimeout(this.#handle);
-    this.#handle = undefined;
+    this.#timer?.abort("stopped");
+    this.#timer = undefined;
   }
 
   #arm(ms: number): void {
     this.stop();
-    this.#due = this.scheduler.now() + ms;
-    this.#handle = this.scheduler.setTimeout(() => this.#fire(), ms);
+    const timer = new AbortController();
+    this.#timer = timer;
+    this.#due = this.clock.now() + ms;
+    this.clock.sleep(ms, timer.signal).then(() => {
+      if (!timer.signal.aborted) this.#fire();
+    });
   }
 
   #fire(): void {
-    this.#handle = undefined;
+    this.#timer = undefined;
     if (!this.#onStall) return;
-    const left = this.#deadline - this.scheduler.now();
+    const left = this.#deadline - this.clock.now();
     if (left <= 0) this.#onStall();
     else this.#arm(left);
   }
@@ -123,8 +114,8 @@ export interface StallOptions {
    * the conversation (see the module comment).
    */
   retry: boolean;
-  /** Default {@link realScheduler}. */
-  scheduler?: Scheduler;
+  /** Times the waits (tests drive it by hand); default the system clock. */
+  clock?: Clock;
   /** Default the `["bot", "assistant"]` logger. */
   log?: Logger;
 }
@@ -142,7 +133,7 @@ const STALLED = Symbol("stalled");
 export function withStallDetection(assistant: Assistant, options: StallOptions): Assistant {
   const { firstTokenMs, idleMs } = options;
   if (firstTokenMs <= 0 && idleMs <= 0) return assistant;
-  const scheduler = options.scheduler ?? realScheduler;
+  const clock = options.clock ?? systemClock;
   const log = options.log ?? getLogger(["bot", "assistant"]);
   const attempts = options.retry ? 2 : 1;
   const seconds = (ms: number) => ms / 1000;
@@ -175,7 +166,7 @@ export function withStallDetection(assistant: Assistant, options: StallOptions):
       if (signal?.aborted) follow();
       else signal?.addEventListener("abort", follow, { once: true });
       const turn = assistant.ask(userId, input, upstream.signal);
-      const watch = new Watch(scheduler);
+      const watch = new Watch(clock);
       let shown = "";
       let ended = false;
       try {

@@ -284,7 +284,7 @@ export function createChat(options: ChatOptions): Composer<BotContext> {
             signal,
             (audioSeconds) => entry.media({ audioSeconds }),
           );
-          entry.media({ files: prepared.files });
+          entry.media({ files: plan.items.length });
           return { input: prepared.input, quote: transcriptQuote(prepared.transcripts) };
         });
       }

@@ -21,7 +21,7 @@ import { type Clock, systemClock } from "../clock.ts";
 /** A message of the answer as sent. */
 export type SentMessage = Message.TextMessage | Message.RichMessageMessage;
 
-/** reply_parameters for the first message of an answer. */
+/** reply_parameters that answer a user's message (kept when it was deleted); none without one. */
 export function replyParameters(replyTo: number | undefined) {
   return replyTo ? { message_id: replyTo, allow_sending_without_reply: true } : undefined;
 }

@@ -93,7 +93,7 @@ const en: OperatorTexts = {
       l.audioSecondsPerDay ? clock(l.audioSecondsPerDay) : "off"
     }\n` +
     `• longest message: ${num(l.maxMessageChars)} characters\n` +
-    (l.maxFileMb ? `• largest file: ${l.maxFileMb} MB\n` : "") +
+    `• largest file: ${l.maxFileMb} MB\n` +
     `Days reset at ${String(l.resetHourUtc).padStart(2, "0")}:00 UTC; admins are exempt.`,
   userReset: (id) => `User ${id}: conversation forgotten; their next message starts a new one.`,
   cacheDropped: (id) =>
@@ -159,7 +159,7 @@ const ru: OperatorTexts = {
       l.audioSecondsPerDay ? clock(l.audioSecondsPerDay) : "нет"
     }\n` +
     `• самое длинное сообщение: ${num(l.maxMessageChars)} символов\n` +
-    (l.maxFileMb ? `• самый большой файл: ${l.maxFileMb} МБ\n` : "") +
+    `• самый большой файл: ${l.maxFileMb} МБ\n` +
     `Сутки начинаются в ${
       String(l.resetHourUtc).padStart(2, "0")
     }:00 UTC; на админов лимиты не действуют.`,

@@ -12,6 +12,7 @@ import type { Metrics } from "../metrics.ts";
 import type { Inbox } from "../inbox.ts";
 import { textsFor } from "./texts.ts";
 import { isUnreachableChat } from "./telegram_errors.ts";
+import { replyParameters } from "./edits.ts";
 
 export interface OnceOptions {
   store: Store;
@@ -82,7 +83,7 @@ export function handleOnce<C extends Context>(options: OnceOptions): MiddlewareF
     });
     if (ctx.chat?.type === "private" && ctx.message) {
       await ctx.reply(textsFor(ctx.from?.language_code).failed, {
-        reply_parameters: { message_id: ctx.message.message_id, allow_sending_without_reply: true },
+        reply_parameters: replyParameters(ctx.message.message_id),
       }).catch((error) => log.warning("The error text did not reach the user: {error}", { error }));
     }
     await markDone(store, updateId);

@@ -97,9 +97,14 @@ export class Albums {
       group = { pending: new Map(), taken: new Map(), consumed: new Set(), lastAt: 0 };
       this.#groups.set(key, group);
     }
-    group.lastAt = this.#clock.now();
-    if (!group.consumed.has(updateId) && !group.taken.has(updateId)) {
+    // Only a new part restarts the quiet window: a part noted again (its turn came, or
+    // Telegram re-sent it) says nothing about parts still to come.
+    if (
+      !group.consumed.has(updateId) && !group.taken.has(updateId) &&
+      !group.pending.has(updateId)
+    ) {
       group.pending.set(updateId, message);
+      group.lastAt = this.#clock.now();
     }
   }
 

@@ -25,8 +25,6 @@ import type { AudioKind } from "./label.ts";
 export const MB = 1024 * 1024;
 /** What OpenAI's transcription endpoint takes in one file. */
 export const TRANSCRIBE_MAX_BYTES = 25 * MB;
-/** What the public Bot API lets a bot download (`getFile`). */
-export const TELEGRAM_DOWNLOAD_MAX_BYTES = 20 * MB;
 
 /** One file to fetch, and what it becomes. */
 export type MediaItem =

@@ -24,10 +24,6 @@ export interface PreparedInput {
   input: UserInput;
   /** The transcripts, to show the user what was understood. */
   transcripts: string[];
-  /** Seconds of audio transcribed (billed per minute). */
-  audioSeconds: number;
-  /** Files downloaded and passed on. */
-  files: number;
 }
 
 export interface PrepareDeps {
@@ -61,7 +57,6 @@ export async function prepareInput(
   const files: InputFile[] = [];
   const transcripts: string[] = [];
   const lines: string[] = [];
-  let audioSeconds = 0;
   for (const item of plan.items) {
     if (signal?.aborted) throw new MediaError("stopped", "stopped before the next file");
     const data = await deps.download(item.fileId, maxBytesFor(item, deps.limits), signal);
@@ -70,7 +65,6 @@ export async function prepareInput(
         { data, filename: item.filename, mime: item.mime },
         signal,
       );
-      audioSeconds += item.seconds;
       onAudio?.(item.seconds);
       transcripts.push(text);
       lines.push(`${audioMarker(item.audio, item.seconds)} ${text}`);
@@ -95,7 +89,5 @@ export async function prepareInput(
       ...(label !== text ? { label } : {}),
     },
     transcripts,
-    audioSeconds,
-    files: plan.items.length,
   };
 }

@@ -13,8 +13,6 @@ import { APIUserAbortError, type OpenAI, toFile } from "openai";
 import { toAssistantError } from "../assistant/errors.ts";
 import { MediaError } from "./errors.ts";
 
-export const DEFAULT_TRANSCRIBE_MODEL = "gpt-4o-mini-transcribe";
-
 /** Turns audio bytes into text; rejects with a {@link MediaError}. */
 export type Transcribe = (
   audio: { data: Uint8Array; filename: string; mime: string },

@@ -12,43 +12,51 @@ import {
   textInput,
   type UserInput,
 } from "../../src/assistant/assistant.ts";
-import { type Scheduler, withStallDetection } from "../../src/assistant/stall.ts";
+import { withStallDetection } from "../../src/assistant/stall.ts";
+import type { Clock } from "../../src/clock.ts";
 import { createResponsesAssistant } from "../../src/assistant/responses.ts";
 import { MemoryStore } from "../../src/store/memory.ts";
 import { FakeOpenAI } from "../fakes/openai.ts";
 
-/** Timers that fire only when the test says so. */
-class ManualScheduler implements Scheduler {
+/** A clock whose sleeps end only when the test fires them. */
+class ManualScheduler implements Clock {
   #next = 1;
   #now = 0;
-  readonly timers = new Map<number, { callback: () => void; ms: number; due: number }>();
+  readonly timers = new Map<number, { resolve: () => void; ms: number; due: number }>();
 
   now(): number {
     return this.#now;
   }
 
-  /** Timers set so far. */
+  /** Sleeps started so far. */
   get created(): number {
     return this.#next - 1;
   }
 
-  setTimeout(callback: () => void, ms: number): unknown {
+  sleep(ms: number, signal?: AbortSignal): Promise<void> {
+    if (ms <= 0 || signal?.aborted) return Promise.resolve();
     const id = this.#next++;
-    this.timers.set(id, { callback, ms, due: this.#now + ms });
-    return id;
+    return new Promise((resolve) => {
+      this.timers.set(id, { resolve, ms, due: this.#now + ms });
+      signal?.addEventListener("abort", () => {
+        this.timers.delete(id);
+        resolve();
+      }, { once: true });
+    });
   }
 
-  clearTimeout(handle: unknown): void {
-    this.timers.delete(handle as number);
+  /** Time passes without any sleep ending (a backend that answers slowly, in time). */
+  pass(ms: number): void {
+    this.#now += ms;
   }
 
-  /** The delays of the pending timers. */
+  /** The delays of the pending sleeps. */
   get pending(): number[] {
     return [...this.timers.values()].map((t) => t.ms);
   }
 
   /**
-   * Waits (a few event-loop turns at most) until exactly one timer is pending; returns
+   * Waits (a few event-loop turns at most) until exactly one sleep is pending; returns
    * its delay. Call it once the wrapper has caught up (see {@link until}).
    */
   async armed(): Promise<number> {
@@ -56,13 +64,14 @@ class ManualScheduler implements Scheduler {
     return this.pending[0];
   }
 
-  /** Fires the pending timer: time moves on to when it is due. */
+  /** Ends the pending sleep: time moves on to when it is due. */
   async fire(): Promise<void> {
     const ms = await this.armed();
     const [[id, timer]] = this.timers;
     this.timers.delete(id);
     this.#now = Math.max(this.#now, timer.due);
-    timer.callback();
+    timer.resolve();
+    await tick();
     assert.ok(ms > 0);
   }
 }
@@ -172,7 +181,7 @@ function setup(retry = true) {
     firstTokenMs: FIRST,
     idleMs: IDLE,
     retry,
-    scheduler,
+    clock: scheduler,
   });
   return { backend, scheduler, assistant };
 }
@@ -347,6 +356,23 @@ Deno.test("stall: a streamed answer costs a timer or two, not one per delta", as
   assert.deepEqual(scheduler.pending, []);
 });
 
+Deno.test("stall: each delta moves the deadline; a timer that fires early waits on", async () => {
+  const { backend, scheduler, assistant } = setup();
+  const { deltas, done } = consume(assistant.ask(1, textInput("question")));
+  const call = await backend.call(1);
+  call.delta("one");
+  await until(() => deltas.length === 1, "the first text arrived");
+  assert.equal(await scheduler.armed(), IDLE);
+  scheduler.pass(40_000);
+  call.delta(" two"); // 40 s in: the deadline is now 100 s, the timer still due at 60 s
+  await until(() => deltas.length === 2, "the second text arrived");
+  await scheduler.fire();
+  assert.equal(await scheduler.armed(), 40_000, "set again for what is left");
+  assert.equal(call.signal.aborted, false, "not a stall: text came 20 s ago");
+  await scheduler.fire();
+  assert.deepEqual(await done, { text: "one two", status: "incomplete", stalled: true });
+});
+
 Deno.test("stall: a backend that ignores the abort does not hold the answer", async () => {
   const { backend, scheduler, assistant } = setup();
   backend.deaf = true;
@@ -403,7 +429,7 @@ Deno.test("stall (Conversations backend): a retried question is in the conversat
       firstTokenMs: FIRST,
       idleMs: IDLE,
       retry: true,
-      scheduler,
+      clock: scheduler,
     });
     // The model accepts the first request and sends no text.
     const hold = fake.hold();

@@ -51,6 +51,18 @@ Deno.test("albums: the first part's turn waits for quiet, then takes every part 
   assert.equal(await a.gather(103, part(3)), undefined);
 });
 
+Deno.test("albums: parts that arrived long before the turn are answered at once", async () => {
+  const { a, clock } = albums();
+  a.note(101, part(1));
+  a.note(102, part(2));
+  await clock.advance(5000); // the turn waited behind a long answer
+  let done = false;
+  const gathering = a.gather(101, part(1)).then((batch) => (done = true, batch));
+  await clock.advance(0);
+  assert.equal(done, true, "the window was quiet already: no new wait");
+  assert.deepEqual((await gathering)!.messages.map((m) => m.message_id), [1, 2]);
+});
+
 Deno.test("albums: the wait is bounded even while parts keep coming", async () => {
   const { a, clock } = albums();
   const gathering = a.gather(101, part(1));
