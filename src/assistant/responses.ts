@@ -75,6 +75,11 @@ export function itemToMessage(item: ConversationItem): HistoryMessage | undefine
   return { role: "user", text: withMarkers([imagesMarker(images), ...files], text) };
 }
 
+/** Whether a 404 is about the conversation (OpenAI: `param` "conversation", or its message). */
+function isConversationGone(error: NotFoundError): boolean {
+  return error.param === "conversation" || /conversation/i.test(error.message);
+}
+
 /** Creates the Responses + Conversations backend. */
 export function createResponsesAssistant(options: ResponsesAssistantOptions): Assistant {
   const { client, store, model, instructions, compactTokens, maxOutputTokens } = options;
@@ -140,14 +145,17 @@ export function createResponsesAssistant(options: ResponsesAssistantOptions): As
     };
     let answer = "";
     let usage: Usage | undefined;
-    let status: Answer["status"] = "completed";
+    // Completed only when the stream says so: a stream cut before its end is not.
+    let status: Answer["status"] = "incomplete";
     const think = new ThinkFilter();
     try {
       let response;
       try {
         response = await request(conversation);
       } catch (error) {
-        if (!(error instanceof NotFoundError)) throw error;
+        // Only a conversation OpenAI no longer knows starts a new one; any other 404 (an
+        // unknown model) must not cost the user the conversation they have.
+        if (!(error instanceof NotFoundError && isConversationGone(error))) throw error;
         conversation = await newConversation(userId);
         response = await request(conversation);
       }
@@ -165,7 +173,7 @@ export function createResponsesAssistant(options: ResponsesAssistantOptions): As
           }
           case "response.completed":
           case "response.incomplete":
-            if (event.type === "response.incomplete") status = "incomplete";
+            status = event.type === "response.completed" ? "completed" : "incomplete";
             if (event.response.usage) {
               usage = {
                 inputTokens: event.response.usage.input_tokens,

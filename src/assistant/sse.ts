@@ -70,6 +70,12 @@ export async function* responseEvents(response: Response): AsyncGenerator<Respon
     }
     if (delta) yield delta;
   }
+  // A server may leave off the last blank line (the SDK's decoder allows for it too).
+  buffer += decoder.decode();
+  if (buffer.trim()) {
+    const event = parse(buffer);
+    if (event) yield event;
+  }
 }
 
 /** Where the first event ends (its blank line), or -1 when none has ended yet. */

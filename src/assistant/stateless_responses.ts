@@ -50,7 +50,8 @@ export function createStatelessResponsesAssistant(options: StatelessResponsesOpt
       },
       { signal },
     ).asResponse();
-    const result: TurnResult = { status: "completed" };
+    // Completed only when the stream says so: a stream cut before its end is not.
+    const result: TurnResult = { status: "incomplete" };
     for await (const event of responseEvents(response)) {
       if (signal?.aborted) break;
       switch (event.type) {
@@ -59,7 +60,7 @@ export function createStatelessResponsesAssistant(options: StatelessResponsesOpt
           break;
         case "response.completed":
         case "response.incomplete":
-          if (event.type === "response.incomplete") result.status = "incomplete";
+          result.status = event.type === "response.completed" ? "completed" : "incomplete";
           if (event.response.usage) {
             result.usage = {
               inputTokens: event.response.usage.input_tokens,

@@ -173,3 +173,23 @@ Deno.test("responses: a conversation still locked by a stopped answer is waited 
     assert.equal(fake.requests.filter((r) => r.path === "/v1/responses").length, 3);
   });
 });
+
+Deno.test("responses: a conversation OpenAI lost starts a new one; an unknown model does not cost it", async () => {
+  await withBackend("responses", async ({ fake, store, assistant }) => {
+    await drain(assistant.ask(11, textInput("hi")));
+    const id = await store.get("thread_id:11");
+    fake.failNext("/v1/responses", 404, 1, {
+      error: { message: "The model `gpt-gone` does not exist", code: "model_not_found" },
+    });
+    await assert.rejects(drain(assistant.ask(11, textInput("again"))), AssistantError);
+    assert.equal(await store.get("thread_id:11"), id, "the conversation is kept");
+    fake.failNext("/v1/responses", 404, 1, {
+      error: { message: `Conversation with id '${id}' not found.`, param: "conversation" },
+    });
+    assert.equal(
+      (await drain(assistant.ask(11, textInput("once more")))).answer.text,
+      "Echo: once more",
+    );
+    assert.notEqual(await store.get("thread_id:11"), id, "a new conversation");
+  });
+});

@@ -49,3 +49,9 @@ Deno.test("sse: an error event is thrown as the SDK's APIError", async () => {
     (error) => error instanceof APIError && /boom/.test(error.message),
   );
 });
+
+Deno.test("sse: the last event is read when the server leaves off the final blank line", async () => {
+  const last = sse("response.completed", { response: { usage: null } }).trimEnd();
+  const events = await collect(body(delta("x") + last));
+  assert.deepEqual(events.map((e) => e.type), ["response.output_text.delta", "response.completed"]);
+});
