@@ -44,7 +44,7 @@ export interface App {
 }
 
 /** Opens the store the config asks for: Redis (with an in-memory fallback) or Deno KV. */
-export async function openStore(config: Config): Promise<Store> {
+async function openStore(config: Config): Promise<Store> {
   if (config.redis) {
     // Loaded only when configured: ioredis costs memory and start-up time otherwise.
     const { RedisStore } = await import("./store/redis.ts");

@@ -21,16 +21,10 @@ import {
   type TurnResult,
 } from "./stateless.ts";
 
-/**
- * The options of a stateless backend. `maxOutputTokens` (`MAX_OUTPUT_TOKENS`) goes as
- * `max_completion_tokens` to OpenAI itself (its reasoning models refuse `max_tokens`)
- * and as `max_tokens` to other servers (the field they all know).
- */
-export type ChatCompletionsOptions = BackendOptions;
-
 /** Creates the Chat Completions backend. */
-export function createChatCompletionsAssistant(options: ChatCompletionsOptions): Assistant {
+export function createChatCompletionsAssistant(options: BackendOptions): Assistant {
   const { client, model, instructions, maxOutputTokens, official } = options;
+  // OpenAI's reasoning models refuse `max_tokens`; other servers all know it.
   const limit = maxOutputTokens === undefined
     ? {}
     : official

@@ -13,7 +13,7 @@ import { AssistantError } from "./assistant.ts";
  * compatible servers (vLLM "maximum context length", llama.cpp "exceeds the available
  * context size", …).
  */
-export function isContextLengthError(error: { code?: unknown; message?: unknown }): boolean {
+function isContextLengthError(error: { code?: unknown; message?: unknown }): boolean {
   return error.code === "context_length_exceeded" ||
     /context[ _-]?(length|window|size)|maximum context/i.test(String(error.message ?? ""));
 }

@@ -16,6 +16,8 @@
  * Returning an {@link Answer} keeps one path for "the answer ended": the chat handler
  * makes the text the final message, with a note, exactly as for an answer cut short
  * by the model (`incomplete`); `stalled` lets it pick a more precise note.
+ * Such an answer carries no `commit`: where the bot keeps the history, a stalled turn
+ * is not kept (its note asks the user to send the message again).
  *
  * Retrying is only safe when an aborted call leaves nothing in the conversation, or
  * the user's message would be in it twice. That holds for the Responses +

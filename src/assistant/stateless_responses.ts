@@ -22,14 +22,8 @@ import {
 } from "./stateless.ts";
 import { responseEvents } from "./sse.ts";
 
-/**
- * The options of a stateless backend; `maxOutputTokens` goes as `max_output_tokens`,
- * and with `official` `stream_options` turns OpenAI's obfuscation padding off.
- */
-export type StatelessResponsesOptions = BackendOptions;
-
 /** Creates the stateless Responses backend. */
-export function createStatelessResponsesAssistant(options: StatelessResponsesOptions): Assistant {
+export function createStatelessResponsesAssistant(options: BackendOptions): Assistant {
   const { client, model, instructions, maxOutputTokens, official } = options;
 
   const turn: Turn = async function* ({ userId, past, input, signal }) {

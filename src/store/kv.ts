@@ -209,7 +209,6 @@ export class KvStore implements Store {
     return count.value === null ? 0 : Number(count.value.value);
   }
 
-  /** A read of a key nobody writes: rejects once the database is closed. */
   async hashSet(key: string, field: string, value: string): Promise<void> {
     this.#open();
     await retryLocked(() => this.#kv.set(["h", key, field], value));
@@ -229,6 +228,7 @@ export class KvStore implements Store {
     return all;
   }
 
+  /** A read of a key nobody writes: rejects once the database is closed. */
   async ping(): Promise<void> {
     this.#open();
     await this.#kv.get(["ping"]);

@@ -5,24 +5,9 @@ import { FakeOpenAI, type FakeOpenAIOptions } from "../fakes/openai.ts";
 import { MemoryStore } from "../../src/store/memory.ts";
 import { createResponsesAssistant } from "../../src/assistant/responses.ts";
 import { createAssistantsAssistant } from "../../src/assistant/assistants.ts";
-import {
-  type Answer,
-  type Assistant,
-  AssistantError,
-  textInput,
-} from "../../src/assistant/assistant.ts";
-
-async function drain(
-  turn: AsyncGenerator<string, Answer>,
-): Promise<{ deltas: string[]; answer: Answer }> {
-  const deltas: string[] = [];
-  let step = await turn.next();
-  while (!step.done) {
-    deltas.push(step.value);
-    step = await turn.next();
-  }
-  return { deltas, answer: step.value };
-}
+import { type Assistant, AssistantError, textInput } from "../../src/assistant/assistant.ts";
+import { drain } from "../helpers/openai.ts";
+import { until } from "../helpers/predicates.ts";
 
 async function withBackend(
   kind: "responses" | "assistants",
@@ -86,7 +71,8 @@ for (const kind of ["responses", "assistants"] as const) {
 
   Deno.test(`${kind}: aborting keeps what was generated and stops the upstream stream`, async () => {
     await withBackend(kind, async ({ fake, assistant }) => {
-      fake.reply = () => Array.from({ length: 50 }, (_, i) => `w${i} `);
+      // Long enough that the stream is still open when the abort arrives.
+      fake.reply = () => Array.from({ length: 500 }, (_, i) => `w${i} `);
       const controller = new AbortController();
       const turn = assistant.ask(9, textInput("long"), controller.signal);
       const first = await turn.next();
@@ -97,14 +83,14 @@ for (const kind of ["responses", "assistants"] as const) {
       assert.ok(answer.text.startsWith("w0 "));
       assert.ok(answer.text.length < 50 * 3, "the rest was not read");
       // The fake notices the closed connection a moment later.
-      for (let i = 0; i < 50 && fake.aborted === 0; i++) {
-        await new Promise((r) => setTimeout(r, 20));
-      }
+      await until(() => fake.aborted >= 1, "the upstream stream to be dropped", 10_000);
       assert.equal(fake.aborted, 1);
       if (kind === "assistants") {
-        for (let i = 0; i < 50 && !fake.requests.some((r) => r.path.endsWith("/cancel")); i++) {
-          await new Promise((r) => setTimeout(r, 20));
-        }
+        await until(
+          () => fake.requests.some((r) => r.path.endsWith("/cancel")),
+          "the run to be cancelled",
+          10_000,
+        );
         assert.ok(fake.requests.some((r) => r.path.endsWith("/cancel")), "the run is cancelled");
       }
     }, { tokensPerSecond: 100 });

@@ -10,7 +10,6 @@ import { getLogger } from "@logtape/logtape";
 import { FakeOpenAI, type FakeOpenAIOptions } from "../fakes/openai.ts";
 import { MemoryStore } from "../../src/store/memory.ts";
 import {
-  type Answer,
   type Assistant,
   AssistantError,
   NotServedError,
@@ -22,18 +21,8 @@ import { createChatCompletionsAssistant } from "../../src/assistant/chat_complet
 import { createResponsesAssistant } from "../../src/assistant/responses.ts";
 import { userFields } from "../../src/assistant/identity.ts";
 import { checkServed } from "../../src/assistant/served.ts";
-
-async function drain(
-  turn: AsyncGenerator<string, Answer>,
-): Promise<{ deltas: string[]; answer: Answer }> {
-  const deltas: string[] = [];
-  let step = await turn.next();
-  while (!step.done) {
-    deltas.push(step.value);
-    step = await turn.next();
-  }
-  return { deltas, answer: step.value };
-}
+import { drain } from "../helpers/openai.ts";
+import { until } from "../helpers/predicates.ts";
 
 type Kind = "responses" | "chat";
 
@@ -137,7 +126,8 @@ for (const kind of ["responses", "chat"] as const) {
 
   Deno.test(`${kind}: a stopped answer commits what was shown; an empty one nothing`, async () => {
     await withStateless(kind, async ({ fake, assistant }) => {
-      fake.reply = () => Array.from({ length: 50 }, (_, i) => `w${i} `);
+      // Long enough that the stream is still open when the abort arrives.
+      fake.reply = () => Array.from({ length: 500 }, (_, i) => `w${i} `);
       const controller = new AbortController();
       const turn = assistant.ask(9, textInput("long"), controller.signal);
       await turn.next();
@@ -147,9 +137,7 @@ for (const kind of ["responses", "chat"] as const) {
       assert.ok(answer.text.startsWith("w0 "));
       await answer.commit!(answer.text);
       assert.deepEqual((await assistant.history(9)).map((m) => m.text), ["long", answer.text]);
-      for (let i = 0; i < 50 && fake.aborted === 0; i++) {
-        await new Promise((r) => setTimeout(r, 20));
-      }
+      await until(() => fake.aborted >= 1, "the upstream stream to be dropped", 10_000);
       assert.equal(fake.aborted, 1, "the upstream stream was closed");
 
       const stopped = new AbortController();

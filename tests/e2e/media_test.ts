@@ -251,7 +251,9 @@ Deno.test("documents: a PDF goes as input_file on Conversations and as extracted
       "[file report.pdf] Summarize",
       "[file data.csv]",
     ]);
-    assert.ok(!JSON.stringify(kept).includes("Quarterly revenue rose 12 percent\n--- end"));
+    // (The fake model echoes its input, so only the user's side can tell.)
+    const userSide = kept.filter((m) => m.role === "user");
+    assert.ok(!JSON.stringify(userSide).includes("Quarterly revenue"));
   });
 });
 
@@ -337,11 +339,7 @@ Deno.test("history: media turns read as lines on the responses backend; the stor
       ]
     ) assert.match(history, line);
     telegram.sendText(user, "/export");
-    const exported = await telegram.waitForCall(
-      "sendDocument",
-      sentTo(user.id),
-    );
-    assert.ok(exported);
+    await telegram.waitForCall("sendDocument", sentTo(user.id));
     const doc = telegram.chatMessages(user.id).findLast((m) => m.document)!.document!;
     const body = new TextDecoder().decode(doc.content);
     assert.match(body, /\[photo\] A cat\?/);

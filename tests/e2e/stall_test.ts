@@ -9,7 +9,7 @@ import { requestsTo, sentTo, textOf, until } from "../helpers/predicates.ts";
 import { allTexts } from "../../src/bot/texts.ts";
 
 Deno.test("stall: no first token → one retry, then the user is told; the next message is answered", () =>
-  withStack({ env: { OPENAI_FIRST_TOKEN_TIMEOUT: "1" } }, async (stack) => {
+  withStack({ env: { OPENAI_FIRST_TOKEN_TIMEOUT: "2" } }, async (stack) => {
     const { telegram, openai } = stack;
     const user = stack.subscriber();
     const hold = openai.hold();
@@ -36,7 +36,7 @@ Deno.test("stall: no first token → one retry, then the user is told; the next 
     assert.equal(told.params.reply_parameters !== undefined, true, "a reply to the question");
     // Both streams were dropped (the fake notices a disconnect a moment later); only
     // then is the model let go, so a late stream cannot finish behind the bot's back.
-    await until(() => openai.aborted >= 2, "the stalled streams to be dropped");
+    await until(() => openai.aborted >= 2, "the stalled streams to be dropped", 30_000);
     hold.release();
     telegram.sendText(user, "and now?");
     await telegram.waitForCall(

@@ -266,6 +266,15 @@ export function createChatCompletion(body: Json, fake: FakeModel): Response {
   const stream = optional(body, "stream", "boolean") ?? false;
   const { includeUsage, includeObfuscation } = readStreamOptions(body);
   const maxTokens = readLimit(body, "max_completion_tokens") ?? readLimit(body, "max_tokens");
+  // OpenAI's reasoning models refuse the old name (why the bot sends the new one to OpenAI).
+  if (body.max_tokens !== undefined && /^(o\d|gpt-5)/.test(model)) {
+    throw invalid(
+      "Unsupported parameter: 'max_tokens' is not supported with this model. Use " +
+        "'max_completion_tokens' instead.",
+      "max_tokens",
+      "unsupported_parameter",
+    );
+  }
   readUserFields(body);
   for (const name of ["tools", "functions", "audio", "n", "response_format"]) {
     if (body[name] !== undefined && body[name] !== null) throw notModelled(`'${name}'`, name);

@@ -370,3 +370,25 @@ Deno.test("lacks: a compatible server without Conversations answers 404 Invalid 
     await rejects400(client.post("/chat/completions", { body: {} }), null, null);
   });
 });
+
+Deno.test("fake chat: a reasoning model refuses max_tokens; max_completion_tokens is taken", async () => {
+  await withFake({}, async (_fake, client) => {
+    const messages = [{ role: "user" as const, content: "hi" }];
+    await assert.rejects(
+      client.chat.completions.create({
+        model: "gpt-5-mini",
+        messages,
+        max_tokens: 50,
+        stream: true,
+      }),
+      (error) => error instanceof BadRequestError && error.code === "unsupported_parameter",
+    );
+    const stream = await client.chat.completions.create({
+      model: "gpt-5-mini",
+      messages,
+      max_completion_tokens: 50,
+      stream: true,
+    });
+    for await (const _ of stream) { /* read to the end */ }
+  });
+});

@@ -129,6 +129,10 @@ export class FakeAudio {
     if (typeof model !== "string" || !model) {
       throw invalid("Missing required parameter: 'model'.", "model", "missing_required_parameter");
     }
+    // Only speech-to-text models transcribe; a chat model is refused.
+    if (model !== "whisper-1" && !/transcribe/.test(model)) {
+      throw invalid(`Invalid model ${model}. The model must be a transcription model.`, "model");
+    }
     const format = /\.([A-Za-z0-9]+)$/.exec(file.name)?.[1]?.toLowerCase();
     if (!format || !FORMATS.includes(format)) {
       throw invalid(

@@ -263,3 +263,13 @@ Deno.test("chat: image_url parts are checked; a model without vision answers Ope
     );
   });
 });
+
+Deno.test("fake transcriptions: a model that does not transcribe is refused, as OpenAI does", async () => {
+  await withFake({}, async (_fake, client) => {
+    const file = await toFile(oggOpus(), "voice.ogg", { type: "audio/ogg" });
+    await assert.rejects(
+      client.audio.transcriptions.create({ file, model: "gpt-4o-mini" }),
+      (error) => error instanceof BadRequestError && error.param === "model",
+    );
+  });
+});

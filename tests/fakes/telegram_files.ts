@@ -200,6 +200,9 @@ export function sendPhoto(
   });
 }
 
+/** Albums sent so far: each gets its own `media_group_id`, as Telegram gives it. */
+let albums = 0;
+
 /** An album: photos sharing a media_group_id, the caption on the first, one update each. */
 export function sendAlbum(
   tg: MessageSender,
@@ -207,7 +210,7 @@ export function sendAlbum(
   photos: Uint8Array[],
   opts: { caption?: string } = {},
 ) {
-  const media_group_id = String(13_000_000_000_000_000n + BigInt(Date.now()));
+  const media_group_id = String(13_000_000_000_000_000n + BigInt(++albums));
   return photos.map((bytes, i) =>
     sendPhoto(tg, user, bytes, { media_group_id, caption: i === 0 ? opts.caption : undefined })
   );
